@@ -1,0 +1,82 @@
+"""``make run``: a local Redis (when CONVEYOR_REDIS_URL is unset) plus the three services.
+
+Each service runs as its own process, exactly as its container would run it.
+Ctrl-C (or SIGTERM) stops the services, then the embedded server. The embedded
+server keeps its data under ``.conveyor/redis`` so a restart keeps tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from conveyor.localserver import LocalServer, free_port
+
+SERVICES = ("ingest", "scheduler", "worker")
+DATA_DIR = Path(".conveyor/redis")
+PREFERRED_PORT = 6390
+STOP_GRACE = 30.0
+
+
+def main() -> int:
+    """Start everything, wait until a child exits or Ctrl-C, then stop everything."""
+    server: LocalServer | None = None
+    env = dict(os.environ)
+    if not env.get("CONVEYOR_REDIS_URL"):
+        server = LocalServer(DATA_DIR, port=_port()).start()
+        env["CONVEYOR_REDIS_URL"] = server.url
+        _say(f"embedded Redis/Valkey at {server.url} (data in {DATA_DIR}/)")
+    children = [_spawn(name, env) for name in SERVICES]
+    host = env.get("CONVEYOR_INGEST_HOST", "127.0.0.1")
+    port = env.get("CONVEYOR_INGEST_PORT", "8080")
+    _say(f"API at http://{host}:{port}/api/v1 - press Ctrl-C to stop")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        pid, status = os.wait()
+        _say(f"process {pid} exited with status {status}; stopping the rest")
+    except KeyboardInterrupt:
+        _say("stopping")
+    finally:
+        _stop(children)
+        if server is not None:
+            server.stop()
+    return 0
+
+
+def _port() -> int:
+    with contextlib.suppress(OSError), socket.socket() as sock:
+        sock.bind(("127.0.0.1", PREFERRED_PORT))
+        return PREFERRED_PORT
+    return free_port()
+
+
+def _spawn(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", f"conveyor_{name}"], env=env)  # noqa: S603
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _say(text: str) -> None:
+    print(f"conveyor: {text}", file=sys.stderr, flush=True)  # noqa: T201 - a launcher talks
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""The versioned wire format of a task: flat string fields on a stream entry.
+
+Names follow CloudEvents 1.0 where they overlap (``id``, ``type``, ``source``,
+``time``, ``datacontenttype``, ``data``). ``docs/wire-format.md`` is the
+producer's reference; this module is its one implementation. A raw stream
+entry becomes a frozen :class:`TaskEnvelope` here, at the boundary, or a
+:class:`~conveyor.errors.EnvelopeDecodeError` that keeps the entry id, the raw
+fields and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from conveyor.errors import EnvelopeDecodeError, EnvelopeEncodeError
+from conveyor.ids import new_task_id
+
+WIRE_VERSION = "1"
+JSON_CONTENT_TYPE = "application/json"
+TASK_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
+MAX_ID_LENGTH = 128
+
+RawFields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str]
+
+_OPTIONAL_TEXT = (
+    "source",
+    "time",
+    "idempotency_key",
+    "subject",
+    "origin",
+    "traceparent",
+    "tracestate",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEnvelope:
+    """One task as it travels on the streams. ``data`` is the payload's JSON text."""
+
+    id: str
+    type: str
+    queue: str
+    data: str = "null"
+    source: str = ""
+    time: str = ""
+    attempt: int = 1
+    max_attempts: int | None = None
+    timeout: float | None = None
+    idempotency_key: str = ""
+    subject: str = ""
+    origin: str = ""
+    traceparent: str = ""
+    tracestate: str = ""
+    payload: Any = field(default=None, compare=False, repr=False)
+
+    def to_fields(self) -> dict[str, str]:
+        """Encode as XADD fields; empty optional fields are left out."""
+        fields = {
+            "v": WIRE_VERSION,
+            "id": self.id,
+            "type": self.type,
+            "queue": self.queue,
+            "datacontenttype": JSON_CONTENT_TYPE,
+            "data": self.data,
+            "attempt": str(self.attempt),
+        }
+        if self.max_attempts is not None:
+            fields["max_attempts"] = str(self.max_attempts)
+        if self.timeout is not None:
+            fields["timeout"] = repr(self.timeout)
+        for name in _OPTIONAL_TEXT:
+            value = getattr(self, name)
+            if value:
+                fields[name] = value
+        return fields
+
+    def next_attempt(self) -> TaskEnvelope:
+        """The same task, one attempt later."""
+        return replace(self, attempt=self.attempt + 1)
+
+    @property
+    def effective_idempotency_key(self) -> str:
+        """The key effects are deduplicated by: the given one, else the task id."""
+        return self.idempotency_key or self.id
+
+
+def new_envelope(
+    task_type: str,
+    payload: Any,
+    queue: str,
+    *,
+    source: str = "",
+    max_attempts: int | None = None,
+    timeout: float | None = None,
+    idempotency_key: str = "",
+    subject: str = "",
+    origin: str = "",
+    traceparent: str = "",
+    tracestate: str = "",
+    task_id: str | None = None,
+) -> TaskEnvelope:
+    """Build a new task envelope with a fresh time-ordered id and the current time."""
+    if not TASK_TYPE.match(task_type):
+        msg = f"invalid task type {task_type!r}"
+        raise EnvelopeEncodeError(msg)
+    try:
+        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        msg = f"payload is not JSON-serialisable: {exc}"
+        raise EnvelopeEncodeError(msg) from exc
+    return TaskEnvelope(
+        id=task_id or new_task_id(),
+        type=task_type,
+        queue=queue,
+        data=data,
+        source=source,
+        time=format_time(datetime.now(UTC)),
+        max_attempts=max_attempts,
+        timeout=timeout,
+        idempotency_key=idempotency_key,
+        subject=subject,
+        origin=origin,
+        traceparent=traceparent,
+        tracestate=tracestate,
+        payload=payload,
+    )
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC with milliseconds, as CloudEvents ``time`` is written."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def decode_envelope(entry_id: str, raw: RawFields, queue: str) -> TaskEnvelope:
+    """Read a stream entry into a TaskEnvelope, or raise EnvelopeDecodeError.
+
+    ``queue`` is the queue whose stream the entry came from; an entry naming
+    another queue is rejected.
+    """
+    try:
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+    except UnicodeDecodeError as exc:
+        raise EnvelopeDecodeError(entry_id, raw, "fields are not valid UTF-8") from exc
+    try:
+        return _build(fields, queue)
+    except _InvalidFieldError as exc:
+        raise EnvelopeDecodeError(entry_id, raw, str(exc)) from exc
+
+
+class _InvalidFieldError(ValueError):
+    pass
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
+    version = fields.get("v")
+    if version != WIRE_VERSION:
+        msg = f"unsupported envelope version {version!r} (expected {WIRE_VERSION!r})"
+        raise _InvalidFieldError(msg)
+    task_id = _required(fields, "id")
+    if len(task_id) > MAX_ID_LENGTH:
+        msg = f"field 'id' is longer than {MAX_ID_LENGTH} characters"
+        raise _InvalidFieldError(msg)
+    task_type = _required(fields, "type")
+    if not TASK_TYPE.match(task_type):
+        msg = f"field 'type' {task_type!r} is not a valid task type"
+        raise _InvalidFieldError(msg)
+    entry_queue = fields.get("queue", queue)
+    if entry_queue != queue:
+        msg = f"field 'queue' is {entry_queue!r} but the entry is on queue {queue!r}"
+        raise _InvalidFieldError(msg)
+    content_type = fields.get("datacontenttype", JSON_CONTENT_TYPE)
+    if content_type != JSON_CONTENT_TYPE:
+        msg = f"field 'datacontenttype' must be {JSON_CONTENT_TYPE!r}"
+        raise _InvalidFieldError(msg)
+    data = _required(fields, "data")
+    try:
+        payload = json.loads(data)
+    except ValueError as exc:
+        msg = f"field 'data' is not valid JSON: {exc}"
+        raise _InvalidFieldError(msg) from exc
+    text = {name: fields.get(name, "") for name in _OPTIONAL_TEXT}
+    return TaskEnvelope(
+        id=task_id,
+        type=task_type,
+        queue=queue,
+        data=data,
+        attempt=_integer(fields, "attempt", default=1),
+        max_attempts=_optional_integer(fields, "max_attempts"),
+        timeout=_optional_seconds(fields, "timeout"),
+        payload=payload,
+        **text,
+    )
+
+
+def _required(fields: dict[str, str], name: str) -> str:
+    value = fields.get(name)
+    if not value:
+        msg = f"field {name!r} is missing"
+        raise _InvalidFieldError(msg)
+    return value
+
+
+def _integer(fields: dict[str, str], name: str, default: int) -> int:
+    value = _optional_integer(fields, name)
+    return default if value is None else value
+
+
+def _optional_integer(fields: dict[str, str], name: str) -> int | None:
+    raw = fields.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        msg = f"field {name!r} must be an integer, got {raw!r}"
+        raise _InvalidFieldError(msg) from None
+    if value < 1:
+        msg = f"field {name!r} must be at least 1, got {value}"
+        raise _InvalidFieldError(msg)
+    return value
+
+
+def _optional_seconds(fields: dict[str, str], name: str) -> float | None:
+    raw = fields.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        msg = f"field {name!r} must be a number of seconds, got {raw!r}"
+        raise _InvalidFieldError(msg) from None
+    if not math.isfinite(value) or value <= 0:
+        msg = f"field {name!r} must be a positive number of seconds, got {raw!r}"
+        raise _InvalidFieldError(msg)
+    return value

@@ -1,0 +1,50 @@
+"""structlog configuration: called once, from each service's ``__main__``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+import structlog
+
+from conveyor.settings import LogSettings
+
+Format = Literal["auto", "json", "console"]
+
+
+def configure_logging(settings: LogSettings | None = None) -> None:
+    """Configure structlog: JSON lines when stderr is not a TTY, the console renderer on one.
+
+    Context bound with ``structlog.contextvars.bind_contextvars`` (stream, group,
+    consumer, entry id, task id, trace id) is merged into every line.
+    """
+    settings = settings or LogSettings()
+    use_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info if use_json else _passthrough,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[settings.level]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _passthrough(
+    _logger: object, _name: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    # The console renderer formats exceptions itself (with colours and context).
+    return event

@@ -1,0 +1,44 @@
+"""The common start-up and shutdown path of the three services' ``__main__``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+
+from conveyor.errors import ConfigurationError
+from conveyor.logging import configure_logging
+from conveyor.settings import LogSettings, load_settings
+
+log = structlog.get_logger(__name__)
+
+EXIT_CONFIG = 2
+
+
+def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:
+    """Run ``serve(stop)`` until it returns; SIGTERM/SIGINT set ``stop``.
+
+    Invalid configuration ends the process with exit code 2 and one line on stderr
+    that names the variable and what is wrong.
+    """
+    try:
+        configure_logging(load_settings(LogSettings))
+        return asyncio.run(_serve(name, serve))
+    except ConfigurationError as exc:
+        print(f"conveyor-{name}: {exc}", file=sys.stderr)  # noqa: T201 - the one error line
+        return EXIT_CONFIG
+
+
+async def _serve(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("service_started", service=name)
+    await serve(stop)
+    log.info("service_stopped", service=name)
+    return 0
