@@ -144,7 +144,7 @@ def decode_envelope(entry_id: str, raw: RawFields, queue: str) -> TaskEnvelope:
     another queue is rejected.
     """
     try:
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {as_text(k): as_text(v) for k, v in raw.items()}
     except UnicodeDecodeError as exc:
         raise EnvelopeDecodeError(entry_id, raw, "fields are not valid UTF-8") from exc
     try:
@@ -157,7 +157,8 @@ class _InvalidFieldError(ValueError):
     pass
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A stream field as text (redis-py gives bytes; tests and producers may give str)."""
     return value.decode() if isinstance(value, bytes) else value
 
 

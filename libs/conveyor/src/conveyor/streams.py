@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
@@ -43,3 +45,11 @@ def read_reply_entries(reply: object) -> list[tuple[bytes, list[Entry]]]:
         return [(stream, list(entries)) for stream, entries in reply]
     msg = f"unexpected stream read reply of type {type(reply).__name__}"
     raise TypeError(msg)
+
+
+class Group(StrEnum):
+    """Consumer group names, one per reading service."""
+
+    WORKERS = "workers"  # on {q}:tasks and {q}:control
+    SCHEDULER = "scheduler"  # on {q}:timers-in, {q}:control and the schedule changes
+    INGEST = "ingest"  # on {q}:events and the applied schedule changes
