@@ -1,0 +1,134 @@
+"""Cron schedule definitions and the schedule-change messages about them.
+
+One model serves all three places a schedule comes from or goes to: the ingest
+API (validation), the declarative schedules file, and the scheduler's store.
+
+Change messages (``Keys.schedule_changes``: ingest -> scheduler, and
+``Keys.schedule_applied``: scheduler -> ingest) are flat fields:
+
+| field | value |
+|---|---|
+| ``v`` | ``1`` |
+| ``op`` | ``upsert`` or ``delete`` |
+| ``id`` | the schedule id |
+| ``definition`` | the ScheduleDefinition as JSON (upsert only) |
+| ``at_ms`` | when the change was made (Unix ms) |
+| ``source`` | ``api`` or ``file`` |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from conveyor.cron import CronError, parse_cron
+from conveyor.envelope import TASK_TYPE, as_text
+from conveyor.settings import QUEUE_NAME
+
+CHANGE_VERSION = "1"
+SCHEDULE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+
+class MisfirePolicy(StrEnum):
+    """What to do with fires missed while no scheduler replica ran."""
+
+    SKIP = "skip"  # drop them; continue from now
+    FIRE_ONCE = "fire_once"  # fire once for all of them, then continue
+    CATCH_UP = "catch_up"  # fire each of them, up to catch_up_max
+
+
+class ChangeOp(StrEnum):
+    """A schedule change."""
+
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+class TaskTemplate(BaseModel):
+    """The task each fire enqueues."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = Field(pattern=TASK_TYPE.pattern, description="Task type (handler name).")
+    payload: JsonValue = Field(default=None, description="Payload of every fired task.")
+    queue: str = Field(default="default", pattern=QUEUE_NAME.pattern)
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    timeout: float | None = Field(default=None, gt=0, le=86_400)
+
+
+class ScheduleDefinition(BaseModel):
+    """A cron schedule: when it fires and what it enqueues."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=SCHEDULE_ID, description="Schedule id, unique.")
+    cron: str = Field(min_length=1, max_length=200, description="Cron expression or descriptor.")
+    timezone: str = Field(default="UTC", description="IANA time zone of the expression.")
+    task: TaskTemplate
+    enabled: bool = True
+    misfire: MisfirePolicy = MisfirePolicy.FIRE_ONCE
+    catch_up_max: int = Field(default=10, ge=1, le=1000, description="Most fires catch_up makes.")
+    start_at: datetime | None = Field(default=None, description="No fire before this instant.")
+    end_at: datetime | None = Field(default=None, description="No fire after this instant.")
+    jitter: float = Field(default=0.0, ge=0, le=3600, description="Random delay up to N s.")
+    created_at_ms: int = Field(
+        default_factory=lambda: int(datetime.now(UTC).timestamp() * 1000),
+        description="Creation instant; `@every` schedules count from it.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for name in ("start_at", "end_at"):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:
+                msg = f"{name} needs a time zone offset, e.g. 2026-01-01T00:00:00Z"
+                raise ValueError(msg)
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
+            msg = "end_at must be after start_at"
+            raise ValueError(msg)
+        try:
+            parse_cron(self.cron, timezone=self.timezone, anchor=self.anchor)
+        except CronError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+    @property
+    def anchor(self) -> datetime:
+        """The creation instant as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.created_at_ms / 1000, tz=UTC)
+
+
+def change_fields(
+    op: ChangeOp, schedule_id: str, at_ms: int, source: str, definition: ScheduleDefinition | None
+) -> dict[str, str]:
+    """XADD fields of a schedule change."""
+    fields = {
+        "v": CHANGE_VERSION,
+        "op": op.value,
+        "id": schedule_id,
+        "at_ms": str(at_ms),
+        "source": source,
+    }
+    if definition is not None:
+        fields["definition"] = definition.model_dump_json()
+    return fields
+
+
+def decode_change(
+    raw: Mapping[bytes, bytes] | Mapping[str, str],
+) -> tuple[ChangeOp, str, ScheduleDefinition | None, dict[str, Any]]:
+    """Read a change: (op, id, definition or None, the other fields). Raises ValueError."""
+    fields = {as_text(k): as_text(v) for k, v in raw.items()}
+    if fields.get("v") != CHANGE_VERSION:
+        msg = f"unsupported schedule change version {fields.get('v')!r}"
+        raise ValueError(msg)
+    op = ChangeOp(fields["op"])
+    definition = None
+    if op is ChangeOp.UPSERT:
+        definition = ScheduleDefinition.model_validate_json(fields["definition"])
+    meta = {"at_ms": int(fields.get("at_ms", "0")), "source": fields.get("source", "")}
+    return op, fields["id"], definition, meta
