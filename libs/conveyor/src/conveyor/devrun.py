@@ -56,7 +56,7 @@ def _port() -> int:
 
 
 def _spawn(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", f"conveyor_{name}"], env=env)  # noqa: S603
+    return subprocess.Popen([sys.executable, "-m", f"conveyor_{name}"], env=env)  # noqa: S603 - fixed argv
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:

@@ -7,6 +7,7 @@ import sys
 from typing import Literal
 
 import structlog
+from opentelemetry.trace import get_current_span
 
 from conveyor.settings import LogSettings
 
@@ -29,6 +30,7 @@ def configure_logging(settings: LogSettings | None = None) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_context,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
@@ -41,6 +43,17 @@ def configure_logging(settings: LogSettings | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def add_trace_context(
+    _logger: object, _name: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """Add trace_id and span_id of the current span, so log lines join their trace."""
+    context = get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = format(context.trace_id, "032x")
+        event["span_id"] = format(context.span_id, "016x")
+    return event
 
 
 def _passthrough(

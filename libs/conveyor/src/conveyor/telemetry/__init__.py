@@ -1,0 +1,1 @@
+"""Tracing, trace-context propagation through envelopes, and the probes/metrics server."""
