@@ -1,14 +1,21 @@
-"""The worker service's lifecycle: connect, check the server, run until stopped."""
+"""The worker service's lifecycle: connect, check the server, serve until stopped."""
 
 from __future__ import annotations
 
 import asyncio
 
 import structlog
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
 
 from conveyor.connection import check_server, create_client
+from conveyor.keys import Keys
 from conveyor.settings import RedisSettings, load_settings
+from conveyor.telemetry.probes import ProbeServer
+from conveyor_worker.loading import load_registry
+from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.settings import WorkerSettings
+from conveyor_worker.worker import Worker
 
 log = structlog.get_logger(__name__)
 
@@ -17,7 +24,10 @@ async def serve(stop: asyncio.Event) -> None:
     """Start the worker service and run until ``stop`` is set."""
     redis_settings = load_settings(RedisSettings)
     settings = load_settings(WorkerSettings)
+    registry = load_registry(settings.handler_modules)
     client = create_client(redis_settings)
+    metrics_registry = CollectorRegistry()
+    probes = ProbeServer(metrics_registry, ready=lambda: _ping(client))
     try:
         info = await check_server(client)
         log.info(
@@ -25,8 +35,19 @@ async def serve(stop: asyncio.Event) -> None:
             queues=list(redis_settings.queues),
             server=info.server,
             server_version=info.version_text,
+            handlers=sorted(handler.name for handler in registry),
             **settings.model_dump(),
         )
-        await stop.wait()
+        await probes.start(settings.metrics_port)
+        keys = Keys(redis_settings.key_prefix, redis_settings.queues)
+        worker = Worker(
+            client, settings, registry, keys, metrics=WorkerMetrics.create(metrics_registry)
+        )
+        await worker.run(stop)
     finally:
+        await probes.stop()
         await client.aclose()
+
+
+async def _ping(client: Redis) -> bool:
+    return bool(await client.ping())

@@ -26,3 +26,39 @@ class WorkerSettings(BaseSettings):
     metrics_port: int = Field(
         default=9101, ge=0, le=65535, description="Metrics and probes port; 0 picks a free one."
     )
+    handlers: str = Field(
+        default="conveyor_worker.examples",
+        description="Comma-separated modules to import; their Registry objects are served.",
+    )
+    mark_ttl: float = Field(
+        default=86_400.0, gt=0, description="Seconds an exactly-once effect mark is kept."
+    )
+    reclaim_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between XAUTOCLAIM passes for stalled tasks."
+    )
+    breaker_enabled: bool = Field(default=True, description="Per-task-type circuit breakers.")
+    breaker_failure_ratio: float = Field(
+        default=0.5, gt=0, le=1, description="Failure ratio in the window that opens a breaker."
+    )
+    breaker_min_volume: int = Field(
+        default=20, ge=1, description="Attempts in the window before a breaker may open."
+    )
+    breaker_window: float = Field(
+        default=30.0, gt=0, description="Seconds of the breaker's counting window."
+    )
+    breaker_open: float = Field(
+        default=30.0, gt=0, description="Seconds a breaker stays open before a probe."
+    )
+    janitor_interval: float = Field(
+        default=60.0, gt=0, description="Seconds between janitor passes (consumers, trimming)."
+    )
+    consumer_idle: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Idle seconds before the janitor removes a consumer with nothing pending.",
+    )
+
+    @property
+    def handler_modules(self) -> list[str]:
+        """The module paths named by ``handlers``."""
+        return [name.strip() for name in self.handlers.split(",") if name.strip()]

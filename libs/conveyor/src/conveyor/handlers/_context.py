@@ -1,0 +1,43 @@
+"""The typed context a handler receives with its payload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from conveyor.envelope import TaskEnvelope
+from conveyor.handlers._effects import Effects
+
+
+@dataclass(slots=True)
+class TaskContext:
+    """What a handler knows about the task it runs, and where it queues effects.
+
+    ``idempotency_key`` is the key the task's effects are deduplicated by; pass
+    it on to external systems (e.g. as an ``Idempotency-Key`` header) so their
+    side effects are deduplicated too.
+    """
+
+    envelope: TaskEnvelope
+    entry_id: str
+    delivery_count: int = 1
+    effects: Effects = field(default_factory=Effects)
+
+    @property
+    def task_id(self) -> str:
+        """The task's id."""
+        return self.envelope.id
+
+    @property
+    def attempt(self) -> int:
+        """The attempt number, from 1."""
+        return self.envelope.attempt
+
+    @property
+    def queue(self) -> str:
+        """The queue the task came from."""
+        return self.envelope.queue
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key effects are deduplicated by (client key, fire identity or task id)."""
+        return self.envelope.effective_idempotency_key

@@ -1,0 +1,118 @@
+"""Handler registration: a decorator on a registry object, per-handler options."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from conveyor.envelope import TASK_TYPE
+from conveyor.errors import ConfigurationError, PermanentError
+from conveyor.handlers._backoff import Backoff
+from conveyor.handlers._context import TaskContext
+
+HandlerFunc = Callable[[TaskContext, Any], Awaitable[Any]]
+F = TypeVar("F", bound=HandlerFunc)
+
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerOptions:
+    """How the worker runs one task type. The envelope's fields override the first two."""
+
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout: float = DEFAULT_TIMEOUT
+    backoff: Backoff = field(default_factory=Backoff)
+    permanent: tuple[type[BaseException], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.timeout <= 0:
+            msg = "max_attempts must be >= 1 and timeout > 0"
+            raise ValueError(msg)
+
+    def is_permanent(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means retrying cannot help (straight to the dead letters)."""
+        return isinstance(exc, (PermanentError, *self.permanent))
+
+
+class InvalidPayloadError(PermanentError):
+    """The payload failed the handler's model; carries pydantic's message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """A registered handler: its task type, function, payload model and options."""
+
+    name: str
+    func: HandlerFunc
+    model: type[BaseModel] | None
+    options: HandlerOptions
+
+    def parse(self, payload: Any) -> Any:
+        """Validate ``payload`` with the handler's model (raw JSON value when none)."""
+        if self.model is None:
+            return payload
+        try:
+            return self.model.model_validate(payload)
+        except ValidationError as exc:
+            lines = [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
+            raise InvalidPayloadError("; ".join(lines)) from exc
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(map(str, loc)) or "<root>"
+
+
+class Registry:
+    """Handlers by task type. Import a module that decorates on a registry to register."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def handler(
+        self,
+        name: str,
+        *,
+        model: type[BaseModel] | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        timeout: float = DEFAULT_TIMEOUT,
+        backoff: Backoff | None = None,
+        permanent: tuple[type[BaseException], ...] = (),
+    ) -> Callable[[F], F]:
+        """Register the decorated ``async def f(ctx, payload)`` for task type ``name``."""
+        options = HandlerOptions(max_attempts, timeout, backoff or Backoff(), permanent)
+
+        def register(func: F) -> F:
+            self.add(Handler(name, func, model, options))
+            return func
+
+        return register
+
+    def add(self, handler: Handler) -> None:
+        """Register ``handler``; a task type can have one handler only."""
+        if not TASK_TYPE.match(handler.name):
+            msg = f"invalid task type {handler.name!r}"
+            raise ConfigurationError(msg)
+        if handler.name in self._handlers:
+            msg = f"task type {handler.name!r} is registered twice"
+            raise ConfigurationError(msg)
+        self._handlers[handler.name] = handler
+
+    def merge(self, other: Registry) -> None:
+        """Add every handler of ``other``."""
+        for handler in other:
+            self.add(handler)
+
+    def get(self, name: str) -> Handler | None:
+        """The handler of task type ``name``, or None."""
+        return self._handlers.get(name)
+
+    def __iter__(self) -> Iterator[Handler]:
+        return iter(self._handlers.values())
+
+    def __len__(self) -> int:
+        return len(self._handlers)

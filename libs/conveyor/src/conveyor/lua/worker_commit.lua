@@ -1,0 +1,160 @@
+-- Commit many task outcomes of one queue in one atomic step.
+-- KEYS[1] tasks stream, KEYS[2] events, KEYS[3] timers-in, KEYS[4] dead letters,
+-- KEYS[5] cancelled set, KEYS[6..] effect marks and effect keys (referenced by index).
+-- ARGV[1] group, ARGV[2] mark TTL (ms), ARGV[3] now (ms), then the ops:
+--   S entry task_id n fields...           started event, unless cancelled (then XACK + cancelled)
+--   A entry n fields...                   XACK + event
+--   T entry n timer... n event...         XACK + timer + event
+--   D entry n dead... n event...          XACK + dead letter (+ event when n > 0)
+--   E entry mark n_fx fx... n_lit lit0 (ref lit)... n event...
+--                                         effects + mark + XACK + succeeded event, once per mark
+-- Reply: one element per op: 0/1 for S (1 = cancelled), a string for E
+-- ('n' .. result when committed now, 'd' .. result when the mark existed, 'f' .. error), else 0.
+local group, ttl, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local i = 4
+local out = {}
+
+local function take_list()
+  local n = tonumber(ARGV[i]); i = i + 1
+  local list = {}
+  for j = 1, n do list[j] = ARGV[i + j - 1] end
+  i = i + n
+  return list
+end
+
+local function ack(entry)
+  if entry ~= '' then redis.call('XACK', KEYS[1], group, entry) end
+end
+
+local function add(stream, fields)
+  if #fields > 0 then redis.call('XADD', stream, '*', unpack(fields)) end
+end
+
+local function integer_or_absent(v)
+  return (not v) or string.match(v, '^%-?%d+$') ~= nil
+end
+
+local function check_effect(op, key, args)
+  local t = redis.call('TYPE', key)['ok']
+  if op == 'incrby' then
+    if t ~= 'none' and t ~= 'string' then return 'incrby on a ' .. t end
+    if t == 'string' and not integer_or_absent(redis.call('GET', key)) then
+      return 'incrby on a value that is not an integer'
+    end
+  elseif op == 'hincrby' or op == 'hset' or op == 'hget' then
+    if t ~= 'none' and t ~= 'hash' then return op .. ' on a ' .. t end
+    if op == 'hincrby' and not integer_or_absent(redis.call('HGET', key, args[1])) then
+      return 'hincrby on a field that is not an integer'
+    end
+  elseif op == 'get' and t ~= 'none' and t ~= 'string' then
+    return 'get on a ' .. t
+  end
+  return nil
+end
+
+local function apply_effect(op, key, args)
+  if op == 'incrby' then return redis.call('INCRBY', key, args[1])
+  elseif op == 'hincrby' then return redis.call('HINCRBY', key, args[1], args[2])
+  elseif op == 'set' then
+    if args[2] then redis.call('SET', key, args[1], 'PX', args[2]) else redis.call('SET', key, args[1]) end
+  elseif op == 'hset' then redis.call('HSET', key, args[1], args[2])
+  elseif op == 'get' then return redis.call('GET', key)
+  elseif op == 'hget' then return redis.call('HGET', key, args[1])
+  elseif op == 'del' then redis.call('DEL', key)
+  end
+  return false
+end
+
+local function encode_value(v)
+  if type(v) == 'number' then return string.format('%d', v) end
+  if not v then return 'null' end
+  return cjson.encode(v)
+end
+
+local function read_effects()
+  local n = tonumber(ARGV[i]); i = i + 1
+  local fx = {}
+  for j = 1, n do
+    local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
+    i = i + 2
+    fx[j] = {op, key, take_list()}
+  end
+  return fx
+end
+
+local function read_template()
+  local n = tonumber(ARGV[i]); i = i + 1
+  local lits, refs = {ARGV[i]}, {}
+  i = i + 1
+  for j = 2, n do
+    refs[j - 1] = tonumber(ARGV[i]) + 1
+    lits[j] = ARGV[i + 1]
+    i = i + 2
+  end
+  return lits, refs
+end
+
+local function commit_effects(entry)
+  local mark = KEYS[tonumber(ARGV[i])]; i = i + 1
+  local fx = read_effects()
+  local lits, refs = read_template()
+  local ev = take_list()
+  local stored = redis.call('GET', mark)
+  if stored then
+    ack(entry)
+    return 'd' .. stored
+  end
+  for _, e in ipairs(fx) do
+    local problem = check_effect(e[1], e[2], e[3])
+    if problem then return 'f' .. problem end
+  end
+  local values = {}
+  for j, e in ipairs(fx) do values[j] = apply_effect(e[1], e[2], e[3]) end
+  local parts = {lits[1]}
+  for j, ref in ipairs(refs) do
+    parts[#parts + 1] = encode_value(values[ref])
+    parts[#parts + 1] = lits[j + 1]
+  end
+  local result = table.concat(parts)
+  redis.call('SET', mark, result, 'PX', ttl)
+  ack(entry)
+  ev[#ev + 1] = 'result'
+  ev[#ev + 1] = result
+  add(KEYS[2], ev)
+  return 'n' .. result
+end
+
+local function start(entry)
+  local task_id = ARGV[i]; i = i + 1
+  local ev = take_list()
+  local until_ms = redis.call('ZSCORE', KEYS[5], task_id)
+  if until_ms and tonumber(until_ms) >= now then
+    for j = 1, #ev - 1, 2 do
+      if ev[j] == 'event' then ev[j + 1] = 'cancelled' end
+    end
+    ack(entry)
+    add(KEYS[2], ev)
+    return 1
+  end
+  add(KEYS[2], ev)
+  return 0
+end
+
+while i <= #ARGV do
+  local kind, entry = ARGV[i], ARGV[i + 1]
+  i = i + 2
+  if kind == 'S' then
+    out[#out + 1] = start(entry)
+  elseif kind == 'A' then
+    ack(entry); add(KEYS[2], take_list()); out[#out + 1] = 0
+  elseif kind == 'T' then
+    ack(entry); add(KEYS[3], take_list()); add(KEYS[2], take_list()); out[#out + 1] = 0
+  elseif kind == 'D' then
+    ack(entry); add(KEYS[4], take_list()); add(KEYS[2], take_list()); out[#out + 1] = 0
+  elseif kind == 'E' then
+    out[#out + 1] = commit_effects(entry)
+  else
+    return redis.error_reply('unknown op ' .. tostring(kind))
+  end
+end
+return out

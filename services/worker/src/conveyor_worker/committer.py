@@ -1,0 +1,128 @@
+"""The outcome committer: many ops of one queue in one ``worker_commit`` call.
+
+Ops accumulate while handlers run; one flush sends them all in a single EVALSHA.
+While Redis is unreachable a flush keeps the ops and retries with backoff, so no
+outcome is lost; the worker never exits on a transient connection error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import structlog
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from conveyor.keys import QueueKeys
+from conveyor.lua import register
+from conveyor.streams import Group
+from conveyor_worker.ops import Arg, Op, Reply
+
+log = structlog.get_logger(__name__)
+
+CHUNK = 512  # ops per script call: bounds how long one call blocks the server
+CONNECTION_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+RETRY_FIRST = 0.05
+RETRY_CAP = 2.0
+MAX_REFUSALS = 4
+
+
+class Committer:
+    """Collects ops for one queue and commits them in batches."""
+
+    def __init__(
+        self, client: Redis, keys: QueueKeys, mark_ttl_ms: int, clock: Callable[[], int]
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._script: AsyncScript = register(client, "worker_commit")
+        self._mark_ttl = str(mark_ttl_ms)
+        self._clock = clock
+        self._pending: list[Op] = []
+        self._lock = asyncio.Lock()
+        self.wakeup = asyncio.Event()
+
+    def add(self, op: Op) -> None:
+        """Queue ``op`` for the next flush and wake the background flusher."""
+        self._pending.append(op)
+        self.wakeup.set()
+
+    @property
+    def pending(self) -> int:
+        """Ops waiting for a flush."""
+        return len(self._pending)
+
+    async def flush(self, deadline: float | None = None) -> bool:
+        """Commit every queued op; False when ``deadline`` (monotonic) passed first."""
+        async with self._lock:
+            while self._pending:
+                batch = self._pending[:CHUNK]
+                del self._pending[:CHUNK]
+                try:
+                    replies = await self._call_with_retry(batch, deadline)
+                except TimeoutError:
+                    self._pending[:0] = batch  # keep them: the caller decides what is lost
+                    return False
+                _deliver(batch, replies)
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Flush whenever ops arrive, until ``stop`` is set."""
+        while not stop.is_set():
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            await self.flush()
+
+    async def _call_with_retry(self, batch: list[Op], deadline: float | None) -> list[Reply]:
+        delay = RETRY_FIRST
+        refusals = 0
+        while True:
+            try:
+                return await self._call(batch)
+            except CONNECTION_ERRORS as exc:
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    raise TimeoutError from exc
+                log.warning("commit_retried", ops=len(batch), error=type(exc).__name__, delay=delay)
+            except redis_errors.ResponseError as exc:
+                # A server-side refusal (e.g. OOM) may pass; the entries stay pending anyway.
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    raise TimeoutError from exc
+                refusals += 1
+                log.exception("commit_refused", ops=len(batch), error=str(exc)[:200], delay=delay)
+                if refusals >= MAX_REFUSALS:
+                    # Give up on this batch: its entries stay pending and are redelivered.
+                    return [None] * len(batch)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_CAP)
+
+    async def _call(self, batch: list[Op]) -> list[Reply]:
+        keys = [
+            self._keys.tasks,
+            self._keys.events,
+            self._keys.timers_in,
+            self._keys.dead,
+            self._keys.cancelled,
+        ]
+        index: dict[str, int] = {}
+
+        def key_index(name: str) -> int:
+            found = index.get(name)
+            if found is None:
+                keys.append(name)
+                found = index[name] = len(keys)
+            return found
+
+        args: list[Arg] = [Group.WORKERS.value, self._mark_ttl, str(self._clock())]
+        for item in batch:
+            args += item.encode(key_index)
+        replies = await self._script(keys=keys, args=args, client=self._client)
+        return list(replies)
+
+
+def _deliver(batch: list[Op], replies: list[Reply]) -> None:
+    for item, reply in zip(batch, replies, strict=True):
+        if item.on_reply is not None:
+            item.on_reply(reply)

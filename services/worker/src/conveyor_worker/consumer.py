@@ -1,0 +1,164 @@
+"""One queue's consumer: the read loop and the background loops that keep it healthy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from conveyor.keys import QueueKeys
+from conveyor.streams import Group, ensure_group, read_reply_entries
+from conveyor_worker.committer import CONNECTION_ERRORS, Committer
+from conveyor_worker.control import ControlConsumer
+from conveyor_worker.dispatcher import Dispatcher
+from conveyor_worker.janitor import Janitor
+from conveyor_worker.lease import LeaseKeeper
+from conveyor_worker.settings import WorkerSettings
+
+log = structlog.get_logger(__name__)
+
+ERROR_PAUSE_FIRST = 0.1
+ERROR_PAUSE_CAP = 5.0
+IDLE_WAIT = 0.05
+
+
+class QueueConsumer:
+    """Reads one queue's task stream in the workers group and feeds the dispatcher."""
+
+    def __init__(
+        self,
+        client: Redis,
+        keys: QueueKeys,
+        settings: WorkerSettings,
+        consumer: str,
+        committer: Committer,
+        dispatcher: Dispatcher,
+        leases: LeaseKeeper,
+        control: ControlConsumer,
+        janitor: Janitor,
+    ) -> None:
+        self._client = client
+        self.keys = keys
+        self._settings = settings
+        self._consumer = consumer
+        self.committer = committer
+        self.dispatcher = dispatcher
+        self.leases = leases
+        self.control = control
+        self.janitor = janitor
+        self._block = settings.block_ms or None  # BLOCK 0 would wait forever
+
+    async def setup(self) -> None:
+        """Create the workers group on the task and control streams (MKSTREAM, id 0)."""
+        await ensure_group(self._client, self.keys.tasks, Group.WORKERS.value)
+        await ensure_group(self._client, self.keys.control, Group.WORKERS.value)
+
+    async def read_once(self, block_ms: int | None) -> int:
+        """Read and dispatch one batch; returns the number of entries read."""
+        count = min(self._settings.batch, self.dispatcher.free_slots)
+        if count == 0:
+            await self._wait_for_slot(1.0)
+            return 0
+        reply = await self._client.xreadgroup(
+            Group.WORKERS.value, self._consumer, {self.keys.tasks: ">"}, count=count, block=block_ms
+        )
+        entries = [entry for _, batch in read_reply_entries(reply) for entry in batch]
+        if entries:
+            await self.dispatcher.dispatch(entries)
+        return len(entries)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read until ``stop`` is set, riding out Redis outages."""
+        await _guarded(stop, "read_failed", lambda: self.read_once(self._block), self.setup)
+
+    async def run_burst(self) -> None:
+        """Run until the stream is drained, nothing is in flight and nothing is claimable."""
+        while await self.control.poll(None):
+            pass
+        while True:
+            if await self.read_once(None):
+                continue
+            if self.dispatcher.in_flight or self.committer.pending:
+                await self._wait_for_slot(IDLE_WAIT)
+                continue
+            if await self.leases.reclaim():
+                continue
+            return
+
+    async def _wait_for_slot(self, seconds: float) -> None:
+        self.dispatcher.slot_freed.clear()
+        try:
+            async with asyncio.timeout(seconds):
+                await self.dispatcher.slot_freed.wait()
+        except TimeoutError:
+            pass
+
+    def background(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        """Start the flusher, lease renewal, reclaim, control and janitor loops."""
+        settings = self._settings
+        control_poll = lambda: self.control.poll(self._block)  # noqa: E731 - a one-line loop body
+        loops = [
+            self.committer.run(stop),
+            _every(stop, settings.visibility_timeout / 3, self.leases.renew),
+            _every(stop, settings.reclaim_interval, self.leases.reclaim),
+            _every(stop, settings.janitor_interval, self.janitor.run_once),
+            _guarded(stop, "control_failed", control_poll, self.setup),
+        ]
+        return [asyncio.create_task(loop) for loop in loops]
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``stop``; True when it was set."""
+    try:
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _every(
+    stop: asyncio.Event, interval: float, action: Callable[[], Awaitable[Any]]
+) -> None:
+    """Run ``action`` every ``interval`` s until ``stop``; failures are logged, not fatal."""
+    name = getattr(action, "__name__", "?")
+    while not await _stopped_within(stop, interval):
+        try:
+            await action()
+        except (*CONNECTION_ERRORS, redis_errors.ResponseError) as exc:
+            log.warning("periodic_task_failed", action=name, error=str(exc)[:200])
+
+
+async def _guarded(
+    stop: asyncio.Event,
+    event: str,
+    step: Callable[[], Awaitable[Any]],
+    recover: Callable[[], Awaitable[None]],
+) -> None:
+    """Call ``step`` until ``stop``; on Redis errors pause with backoff and carry on."""
+    pause = ERROR_PAUSE_FIRST
+    while not stop.is_set():
+        try:
+            await step()
+            pause = ERROR_PAUSE_FIRST
+            continue
+        except CONNECTION_ERRORS as exc:
+            log.warning(event, error=type(exc).__name__, pause=pause)
+        except redis_errors.ResponseError as exc:
+            log.warning(event, error=str(exc)[:200], pause=pause)
+            if "NOGROUP" in str(exc):
+                await _try(recover)  # the stream or group was deleted: recreate them
+        if await _stopped_within(stop, pause):
+            return
+        pause = min(pause * 2, ERROR_PAUSE_CAP)
+
+
+async def _try(action: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await action()
+    except (*CONNECTION_ERRORS, redis_errors.ResponseError):
+        log.warning("recovery_failed", exc_info=True)

@@ -1,0 +1,60 @@
+"""The control consumer: records cancellations so no worker starts a cancelled task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from redis.asyncio import Redis
+
+from conveyor.control import ControlOp, decode_control
+from conveyor.keys import QueueKeys
+from conveyor.lua import register
+from conveyor.streams import Entry, Group, read_reply_entries
+
+log = structlog.get_logger(__name__)
+
+
+class ControlConsumer:
+    """Reads one queue's control stream in the workers group."""
+
+    def __init__(
+        self, client: Redis, keys: QueueKeys, consumer: str, clock: Callable[[], int]
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._consumer = consumer
+        self._clock = clock
+        self._script = register(client, "worker_control")
+
+    async def poll(self, block_ms: int | None) -> int:
+        """Read and apply one batch of control messages; returns how many were read."""
+        reply = await self._client.xreadgroup(
+            Group.WORKERS.value,
+            self._consumer,
+            {self._keys.control: ">"},
+            count=100,
+            block=block_ms,
+        )
+        entries = [e for _, batch in read_reply_entries(reply) for e in batch]
+        if entries:
+            await self.apply(entries)
+        return len(entries)
+
+    async def apply(self, entries: list[Entry]) -> None:
+        """Record the cancels among ``entries`` and XACK all of them, in one step."""
+        args: list[str] = [Group.WORKERS.value, str(self._clock())]
+        for raw_id, raw in entries:
+            entry_id = raw_id.decode()
+            try:
+                message = decode_control(raw)
+            except (KeyError, ValueError):
+                log.warning("control_message_invalid", entry_id=entry_id)
+                args += [entry_id, "", ""]
+                continue
+            if message.op is ControlOp.CANCEL and message.until_ms is not None:
+                args += [entry_id, message.task_id, str(message.until_ms)]
+            else:
+                args += [entry_id, "", ""]  # updates are the scheduler's business
+        keys = [self._keys.control, self._keys.cancelled]
+        await self._script(keys=keys, args=args, client=self._client)

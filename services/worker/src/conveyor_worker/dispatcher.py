@@ -1,0 +1,282 @@
+"""The dispatcher: turns a batch of stream entries into handler runs and commit ops.
+
+Per batch: decode every entry (bad ones are dead-lettered), defer types whose
+breaker is open, commit one ``started`` op per task (which also answers whether
+the task was cancelled), then run the handlers. Results become ops on the
+committer; an entry leaves ``in_flight`` only once its outcome is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from conveyor.deadletter import DeadReason
+from conveyor.envelope import decode_envelope
+from conveyor.errors import ControlSignal, EnvelopeDecodeError
+from conveyor.handlers import Handler, InvalidPayloadError, Registry, TaskContext
+from conveyor.keys import QueueKeys
+from conveyor.streams import Entry
+from conveyor_worker import outcomes
+from conveyor_worker.breaker import Breakers
+from conveyor_worker.committer import Committer
+from conveyor_worker.metrics import WorkerMetrics
+from conveyor_worker.ops import Op, OpKind, Reply
+from conveyor_worker.stepping import Finished, Resumed, first_step
+
+log = structlog.get_logger(__name__)
+
+_OUTCOME = {
+    OpKind.ACK: "succeeded",
+    OpKind.TIMER: "retrying",
+    OpKind.DEAD: "dead",
+    OpKind.EFFECT: "succeeded",
+}
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    """One task being run: its context, raw fields and handler."""
+
+    ctx: TaskContext
+    raw: dict[bytes, bytes]
+    handler: Handler
+    task: asyncio.Task[None] | None = None
+    abandoned: bool = False
+    start_reply: Reply = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-process limits the dispatcher enforces."""
+
+    concurrency: int
+    max_deliveries: int
+
+
+class Dispatcher:
+    """Runs the tasks of one queue."""
+
+    def __init__(
+        self,
+        queue_keys: QueueKeys,
+        registry: Registry,
+        committer: Committer,
+        limits: Limits,
+        breakers: Breakers,
+        metrics: WorkerMetrics,
+        clock: Callable[[], int],
+        rand: Callable[[], float],
+    ) -> None:
+        self.queue_keys = queue_keys
+        self._registry = registry
+        self._committer = committer
+        self._limits = limits
+        self._breakers = breakers
+        self._metrics = metrics
+        self._clock = clock
+        self._rand = rand
+        self.in_flight: dict[str, Job | None] = {}
+        self.slot_freed = asyncio.Event()
+
+    @property
+    def free_slots(self) -> int:
+        """How many more entries may be taken now."""
+        return max(self._limits.concurrency - len(self.in_flight), 0)
+
+    async def dispatch(self, entries: list[Entry], counts: list[int] | None = None) -> None:
+        """Start every entry of a batch (``counts``: delivery counters of claimed entries)."""
+        now = self._clock()
+        jobs: list[Job] = []
+        for position, (raw_id, raw) in enumerate(entries):
+            entry_id = raw_id.decode()
+            if entry_id in self.in_flight:
+                continue  # already running here (claimed back from ourselves)
+            deliveries = counts[position] if counts else 1
+            self.in_flight[entry_id] = None
+            job = self._admit(entry_id, raw, deliveries, now)
+            if job is not None:
+                start = outcomes.started(entry_id, job.ctx.envelope, now)
+                start.on_reply = _reply_setter(job)
+                self._committer.add(start)
+                jobs.append(job)
+        self._metrics.in_flight.labels(self.queue_keys.queue).set(len(self.in_flight))
+        if not jobs:
+            return
+        await self._committer.flush()
+        for job in jobs:
+            self._begin(job)
+
+    def _admit(
+        self, entry_id: str, raw: dict[bytes, bytes], deliveries: int, now: int
+    ) -> Job | None:
+        """Decode and check one entry; None when it was settled without running."""
+        try:
+            envelope = decode_envelope(entry_id, raw, self.queue_keys.queue)
+        except EnvelopeDecodeError as exc:
+            log.warning("entry_undecodable", entry_id=entry_id, reason=exc.reason)
+            self._settle(
+                outcomes.dead(
+                    entry_id, raw, None, DeadReason.UNDECODABLE, exc.reason, now, deliveries
+                )
+            )
+            return None
+        handler = self._registry.get(envelope.type)
+        if handler is None:
+            error = f"no handler is registered for task type {envelope.type!r}"
+            self._settle(
+                outcomes.dead(entry_id, raw, envelope, DeadReason.UNKNOWN_TYPE, error, now)
+            )
+            return None
+        if deliveries > self._limits.max_deliveries:
+            error = f"delivered {deliveries} times without an outcome"
+            self._settle(
+                outcomes.dead(entry_id, raw, envelope, DeadReason.POISON, error, now, deliveries)
+            )
+            return None
+        breaker = self._breakers.get(envelope.type)
+        if breaker is not None and not breaker.allow():
+            wait_ms = max(round((breaker.reopens_at - time.monotonic()) * 1000), 100)
+            self._settle(outcomes.defer(entry_id, envelope, now + wait_ms, now))
+            return None
+        ctx = TaskContext(envelope=envelope, entry_id=entry_id, delivery_count=deliveries)
+        return Job(ctx, raw, handler)
+
+    def _settle(self, item: Op) -> None:
+        entry_id = item.entry_id
+        kind = item.kind
+
+        def committed(reply: Reply) -> None:
+            self._release(entry_id, kind if reply is not None else None)
+
+        item.on_reply = committed
+        self._committer.add(item)
+
+    def _begin(self, job: Job) -> None:
+        state = job.start_reply
+        if state != 0:
+            # 1: cancelled (already acked with a cancelled event); None: not committed.
+            self._release(job.ctx.entry_id, OpKind.START if state == 1 else None)
+            return
+        self._run(job)
+
+    def _run(self, job: Job) -> None:
+        try:
+            payload = job.handler.parse(job.ctx.envelope.payload)
+            coro = job.handler.func(job.ctx, payload)
+            if not inspect.iscoroutine(coro):
+                self._finish(job, coro, None)
+                return
+            step = first_step(coro)
+        except Exception as exc:
+            self._finish(job, None, exc)
+            return
+        if isinstance(step, Finished):
+            self._finish(job, step.value, None)
+            return
+        job.task = asyncio.create_task(self._continue(job, Resumed(step)))
+
+    async def _continue(self, job: Job, resumed: Resumed) -> None:
+        timeout = job.ctx.envelope.timeout or job.handler.options.timeout
+        try:
+            async with asyncio.timeout(timeout) as scope:
+                value = await resumed
+        except TimeoutError as exc:
+            error = TimeoutError(f"attempt exceeded its timeout of {timeout:g} s")
+            self._finish(job, None, error if scope.expired() else exc)
+        except asyncio.CancelledError:
+            if job.abandoned:
+                return  # shutdown: the entry stays pending for another worker
+            raise
+        except Exception as exc:
+            self._finish(job, None, exc)
+        else:
+            self._finish(job, value, None)
+
+    def _finish(self, job: Job, value: Any, exc: BaseException | None) -> None:
+        if job.abandoned:
+            return
+        now = self._clock()
+        ctx = job.ctx
+        self._record_breaker(job, exc)
+        if exc is not None:
+            item = outcomes.failure(ctx, job.raw, job.handler, exc, now, self._rand)
+        else:
+            try:
+                item = outcomes.success(ctx, self.queue_keys, value, now)
+            except (TypeError, ValueError) as bad:
+                error = f"result is not JSON-serialisable: {bad}"
+                reason = DeadReason.PERMANENT
+                item = outcomes.dead(ctx.entry_id, job.raw, ctx.envelope, reason, error, now)
+        kind = item.kind
+        item.on_reply = lambda reply: self._committed(job, kind, reply)
+        self._committer.add(item)
+
+    def _record_breaker(self, job: Job, exc: BaseException | None) -> None:
+        breaker = self._breakers.get(job.ctx.envelope.type)
+        if breaker is None or isinstance(exc, ControlSignal | InvalidPayloadError):
+            return
+        breaker.record(exc is None)
+
+    def _committed(self, job: Job, kind: OpKind, reply: Reply) -> None:
+        if isinstance(reply, bytes | str) and kind is OpKind.EFFECT:
+            text = reply.decode() if isinstance(reply, bytes) else reply
+            if text.startswith("f"):
+                # An effect could not apply (e.g. INCRBY on a non-number): nothing was
+                # written; the task is dead-lettered as permanent.
+                now = self._clock()
+                error = f"effect failed: {text[1:]}"
+                env = job.ctx.envelope
+                self._settle(
+                    outcomes.dead(job.ctx.entry_id, job.raw, env, DeadReason.PERMANENT, error, now)
+                )
+                return
+            if text.startswith("d"):
+                self._metrics.duplicates.labels(self.queue_keys.queue).inc()
+                log.info(
+                    "effects_already_committed", task_id=job.ctx.task_id, entry_id=job.ctx.entry_id
+                )
+        self._release(job.ctx.entry_id, kind if reply is not None else None)
+
+    def _release(self, entry_id: str, kind: OpKind | None) -> None:
+        self.in_flight.pop(entry_id, None)
+        if kind is not None:
+            outcome = _OUTCOME.get(kind, "cancelled")
+            self._metrics.outcomes.labels(self.queue_keys.queue, outcome).inc()
+        self.slot_freed.set()
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to ``grace`` s for running tasks; abandon the rest (they stay pending)."""
+        deadline = time.monotonic() + grace
+        while self.in_flight and time.monotonic() < deadline:
+            self.slot_freed.clear()
+            try:
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                    await self.slot_freed.wait()
+            except TimeoutError:
+                break
+        running = [j for j in self.in_flight.values() if j is not None and j.task is not None]
+        for job in running:
+            job.abandoned = True
+            if job.task is not None:
+                job.task.cancel()
+        if running:
+            log.warning("tasks_abandoned", count=len(running), queue=self.queue_keys.queue)
+            await asyncio.gather(*(j.task for j in running if j.task), return_exceptions=True)
+
+    def running_entries(self) -> list[str]:
+        """Entry ids in flight (for lease renewal)."""
+        return list(self.in_flight)
+
+
+def _reply_setter(job: Job) -> Callable[[Reply], None]:
+    def setter(reply: Reply) -> None:
+        job.start_reply = reply
+
+    return setter

@@ -1,0 +1,61 @@
+"""The worker's Prometheus metrics, on a registry the service owns (no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerMetrics:
+    """Counters the worker updates; exposed on /metrics by the probe server."""
+
+    outcomes: Counter
+    duplicates: Counter
+    deleted_pending: Counter
+    leases_lost: Counter
+    reclaimed: Counter
+    in_flight: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
+        """Register the worker's metrics on ``registry``."""
+        return cls(
+            outcomes=Counter(
+                "conveyor_worker_outcomes",
+                "Committed task outcomes.",
+                ["queue", "outcome"],
+                registry=registry,
+            ),
+            duplicates=Counter(
+                "conveyor_worker_duplicate_commits",
+                "Effect commits skipped because the task's mark existed (redeliveries).",
+                ["queue"],
+                registry=registry,
+            ),
+            deleted_pending=Counter(
+                "conveyor_worker_deleted_pending",
+                "Pending entries XAUTOCLAIM reported as deleted (trimmed before their ack).",
+                ["queue"],
+                registry=registry,
+            ),
+            leases_lost=Counter(
+                "conveyor_worker_leases_lost",
+                "Running tasks whose entry another consumer claimed.",
+                ["queue"],
+                registry=registry,
+            ),
+            reclaimed=Counter(
+                "conveyor_worker_reclaimed",
+                "Entries claimed from other consumers after the visibility timeout.",
+                ["queue"],
+                registry=registry,
+            ),
+            in_flight=Gauge(
+                "conveyor_worker_in_flight",
+                "Tasks read and not yet committed.",
+                ["queue"],
+                registry=registry,
+            ),
+        )

@@ -1,0 +1,108 @@
+"""What a finished attempt becomes: the commit op for a result or an exception."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from conveyor.deadletter import DeadReason, dead_fields
+from conveyor.envelope import TaskEnvelope
+from conveyor.errors import Drop, Retry
+from conveyor.events import TaskEventType, event_fields
+from conveyor.handlers import Handler, InvalidPayloadError, TaskContext, result_template
+from conveyor.keys import QueueKeys
+from conveyor.timers import TimerKind, timer_fields
+from conveyor_worker.ops import Op, OpKind, RawFields, effect_commit, op
+
+MAX_ERROR = 500
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming an exception, as events and dead letters carry it."""
+    text = str(exc).replace("\n", " ").strip()
+    name = type(exc).__name__
+    return (f"{name}: {text}" if text else name)[:MAX_ERROR]
+
+
+def max_attempts(envelope: TaskEnvelope, handler: Handler) -> int:
+    """Attempts allowed: the envelope's override, else the handler's option."""
+    return envelope.max_attempts or handler.options.max_attempts
+
+
+def success(ctx: TaskContext, queue_keys: QueueKeys, value: Any, now_ms: int) -> Op:
+    """The op of a successful attempt (an effect commit when effects were queued)."""
+    envelope = ctx.envelope
+    if ctx.effects:
+        template = result_template(value, ctx.effects)
+        event = event_fields(TaskEventType.SUCCEEDED, envelope, now_ms)
+        return effect_commit(
+            ctx.entry_id, queue_keys, ctx.idempotency_key, ctx.effects, template, event
+        )
+    result = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    event = event_fields(TaskEventType.SUCCEEDED, envelope, now_ms, result=result)
+    return op(OpKind.ACK, ctx.entry_id, event)
+
+
+def failure(
+    ctx: TaskContext,
+    raw: RawFields,
+    handler: Handler,
+    exc: BaseException,
+    now_ms: int,
+    rand: Callable[[], float],
+) -> Op:
+    """The op of a failed attempt: drop, retry timer, or dead letter."""
+    envelope = ctx.envelope
+    if isinstance(exc, Drop):
+        event = event_fields(TaskEventType.DROPPED, envelope, now_ms, error=exc.reason)
+        return op(OpKind.ACK, ctx.entry_id, event)
+    if isinstance(exc, InvalidPayloadError):
+        return dead(ctx.entry_id, raw, envelope, DeadReason.INVALID_PAYLOAD, exc, now_ms)
+    if handler.options.is_permanent(exc):
+        return dead(ctx.entry_id, raw, envelope, DeadReason.PERMANENT, exc, now_ms)
+    if envelope.attempt >= max_attempts(envelope, handler):
+        return dead(ctx.entry_id, raw, envelope, DeadReason.EXHAUSTED, exc, now_ms)
+    delay = exc.delay if isinstance(exc, Retry) and exc.delay is not None else None
+    if delay is None:
+        delay = handler.options.backoff.delay(envelope.attempt, rand)
+    due_ms = now_ms + round(delay * 1000)
+    timer = timer_fields(envelope.next_attempt(), due_ms, TimerKind.RETRY)
+    event = event_fields(
+        TaskEventType.RETRYING, envelope, now_ms, due_ms=due_ms, error=describe(exc)
+    )
+    return op(OpKind.TIMER, ctx.entry_id, timer, event)
+
+
+def defer(entry_id: str, envelope: TaskEnvelope, due_ms: int, now_ms: int) -> Op:
+    """Postpone a task without spending an attempt (its type's breaker is open)."""
+    timer = timer_fields(envelope, due_ms, TimerKind.DEFERRED)
+    event = event_fields(TaskEventType.SCHEDULED, envelope, now_ms, due_ms=due_ms)
+    return op(OpKind.TIMER, entry_id, timer, event)
+
+
+def dead(
+    entry_id: str,
+    raw: RawFields,
+    envelope: TaskEnvelope | None,
+    reason: DeadReason,
+    error: BaseException | str,
+    now_ms: int,
+    attempts: int | None = None,
+) -> Op:
+    """XACK + dead letter (original raw fields kept) + dead event when the task decoded."""
+    text = error if isinstance(error, str) else describe(error)
+    tried = attempts if attempts is not None else (envelope.attempt if envelope else 0)
+    letter = dead_fields(raw, reason, text, tried, now_ms, entry_id)
+    event = (
+        event_fields(TaskEventType.DEAD, envelope, now_ms, error=f"{reason.value}: {text}")
+        if envelope is not None
+        else None
+    )
+    return op(OpKind.DEAD, entry_id, letter, event)
+
+
+def started(entry_id: str, envelope: TaskEnvelope, now_ms: int) -> Op:
+    """The start op: a started event, or XACK + cancelled event if the task was cancelled."""
+    event = event_fields(TaskEventType.STARTED, envelope, now_ms)
+    return op(OpKind.START, entry_id, event, task_id=envelope.id)

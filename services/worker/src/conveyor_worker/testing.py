@@ -1,0 +1,48 @@
+"""Helpers for testing handlers and the worker against a real Redis: decoded stream views."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from conveyor.deadletter import DeadLetter, decode_dead_letter
+from conveyor.events import TaskEvent, TaskEventType, decode_event
+from conveyor.keys import QueueKeys
+from conveyor.streams import Entry, Group
+from conveyor.timers import Timer, decode_timer
+
+
+class StreamView:
+    """Reads what workers wrote on one queue's streams, decoded."""
+
+    def __init__(self, redis: Redis, queue_keys: QueueKeys) -> None:
+        self.redis = redis
+        self.q = queue_keys
+
+    async def events(self) -> list[TaskEvent]:
+        """Every lifecycle event on the queue's events stream."""
+        return [decode_event(fields) for _, fields in await xrange(self.redis, self.q.events)]
+
+    async def event_types(self, task_id: str) -> list[TaskEventType]:
+        """The events of one task, in order."""
+        return [e.event for e in await self.events() if e.task_id == task_id]
+
+    async def dead(self) -> list[DeadLetter]:
+        """Every dead letter."""
+        entries = await xrange(self.redis, self.q.dead)
+        return [decode_dead_letter(i.decode(), f) for i, f in entries]
+
+    async def timers(self) -> list[Timer]:
+        """Every timer message on timers-in."""
+        entries = await xrange(self.redis, self.q.timers_in)
+        return [decode_timer(i.decode(), f, self.q.queue) for i, f in entries]
+
+    async def pending(self) -> int:
+        """Entries delivered to the workers group and not acknowledged."""
+        summary = await self.redis.xpending(self.q.tasks, Group.WORKERS.value)
+        return int(summary["pending"])
+
+
+async def xrange(redis: Redis, stream: str) -> list[Entry]:
+    """Every entry of ``stream`` as ``(id, fields)`` bytes pairs."""
+    reply = await redis.execute_command("XRANGE", stream, "-", "+")
+    return [(entry_id, dict(fields)) for entry_id, fields in reply]

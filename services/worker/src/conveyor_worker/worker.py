@@ -1,0 +1,142 @@
+"""The Worker: one process's consumers for every configured queue, and their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Callable
+
+import structlog
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from conveyor.handlers import Registry
+from conveyor.keys import Keys, QueueKeys
+from conveyor_worker.breaker import BreakerPolicy, Breakers
+from conveyor_worker.committer import Committer
+from conveyor_worker.consumer import QueueConsumer
+from conveyor_worker.control import ControlConsumer
+from conveyor_worker.dispatcher import Dispatcher, Limits
+from conveyor_worker.janitor import Janitor
+from conveyor_worker.lease import LeaseKeeper
+from conveyor_worker.metrics import WorkerMetrics
+from conveyor_worker.settings import WorkerSettings
+
+log = structlog.get_logger(__name__)
+
+FINAL_FLUSH_SECONDS = 5.0
+
+
+def consumer_name() -> str:
+    """A consumer name unique to this process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def wall_ms() -> int:
+    """Unix time in ms (the default clock)."""
+    return time.time_ns() // 1_000_000
+
+
+class Worker:
+    """Runs handlers from a Registry on every queue of ``keys``."""
+
+    def __init__(
+        self,
+        client: Redis,
+        settings: WorkerSettings,
+        registry: Registry,
+        keys: Keys,
+        *,
+        metrics: WorkerMetrics | None = None,
+        clock: Callable[[], int] = wall_ms,
+        monotonic: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        consumer: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer or consumer_name()
+        self.metrics = metrics or WorkerMetrics.create(CollectorRegistry())
+        policy = (
+            BreakerPolicy(
+                settings.breaker_failure_ratio,
+                settings.breaker_min_volume,
+                settings.breaker_window,
+                settings.breaker_open,
+            )
+            if settings.breaker_enabled
+            else None
+        )
+        breakers = Breakers(policy, monotonic)
+        self.queues = [
+            self._build(client, queue_keys, registry, breakers, clock, rand)
+            for queue_keys in keys.all_queues()
+        ]
+
+    def _build(
+        self,
+        client: Redis,
+        keys: QueueKeys,
+        registry: Registry,
+        breakers: Breakers,
+        clock: Callable[[], int],
+        rand: Callable[[], float],
+    ) -> QueueConsumer:
+        s = self.settings
+        committer = Committer(client, keys, round(s.mark_ttl * 1000), clock)
+        limits = Limits(s.concurrency, s.max_deliveries)
+        dispatcher = Dispatcher(
+            keys, registry, committer, limits, breakers, self.metrics, clock, rand
+        )
+        visibility_ms = round(s.visibility_timeout * 1000)
+        leases = LeaseKeeper(
+            client, dispatcher, self.consumer, visibility_ms, s.batch, self.metrics
+        )
+        control = ControlConsumer(client, keys, self.consumer, clock)
+        lease_ms = round(s.janitor_interval * 2000)
+        janitor = Janitor(client, keys, self.consumer, lease_ms, round(s.consumer_idle * 1000))
+        return QueueConsumer(
+            client, keys, s, self.consumer, committer, dispatcher, leases, control, janitor
+        )
+
+    async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> None:
+        """Serve until ``stop`` is set (or, with ``burst``, until every queue is drained).
+
+        On stop: reading ends, running tasks get ``shutdown_grace`` seconds, outcomes
+        are committed; anything unfinished stays pending for another worker to claim.
+        """
+        stop = stop or asyncio.Event()
+        for queue in self.queues:
+            await queue.setup()
+        background_stop = asyncio.Event()
+        background = [t for q in self.queues for t in q.background(background_stop)]
+        log.info(
+            "worker_started", consumer=self.consumer, queues=[q.keys.queue for q in self.queues]
+        )
+        try:
+            if burst:
+                await asyncio.gather(*(q.run_burst() for q in self.queues))
+            else:
+                await asyncio.gather(*(q.run(stop) for q in self.queues))
+        finally:
+            await self._shutdown(background_stop, background)
+
+    async def _shutdown(
+        self, background_stop: asyncio.Event, background: list[asyncio.Task[None]]
+    ) -> None:
+        grace = self.settings.shutdown_grace
+        await asyncio.gather(*(q.dispatcher.drain(grace) for q in self.queues))
+        deadline = time.monotonic() + FINAL_FLUSH_SECONDS
+        for queue in self.queues:
+            if not await queue.committer.flush(deadline):
+                log.warning(
+                    "outcomes_not_committed", queue=queue.keys.queue, ops=queue.committer.pending
+                )
+        background_stop.set()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        log.info("worker_stopped", consumer=self.consumer)
