@@ -27,6 +27,7 @@ $(STAMP): requirements.lock $(addsuffix /pyproject.toml,$(PACKAGES)) | $(UV)
 lock: | $(UV)
 	$(UV) lock
 	$(UV) export --frozen --no-emit-workspace --all-packages --all-groups --no-header --no-annotate -o requirements.lock
+	$(UV) export --frozen --no-emit-workspace --all-packages --no-dev --no-header --no-annotate -o requirements-runtime.lock
 
 run: install
 	$(PY) -m conveyor.devrun
@@ -41,6 +42,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/hadolint deploy/docker/Dockerfile
 
 fmt: install
 	$(VENV)/bin/ruff check --fix .
