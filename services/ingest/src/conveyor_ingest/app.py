@@ -1,32 +1,119 @@
-"""The ingest service's lifecycle: connect, check the server, run until stopped."""
+"""The ingest service: aiohttp app factory, its lifecycle, and ``serve`` for ``__main__``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import structlog
+from aiohttp import web
+from redis.asyncio import Redis
 
 from conveyor.connection import check_server, create_client
+from conveyor.keys import Keys
 from conveyor.settings import RedisSettings, load_settings
+from conveyor_ingest.auth import TokenVerifier
+from conveyor_ingest.consumer import ReadModelConsumer
+from conveyor_ingest.context import SERVICES, Metrics, Services
+from conveyor_ingest.limits import BacklogGuard, RateLimiter
+from conveyor_ingest.middlewares import request_middleware, set_body_limit
+from conveyor_ingest.openapi import routes as openapi_routes
+from conveyor_ingest.routes import batch, deadletters, events, health, queues, schedules, tasks
 from conveyor_ingest.settings import IngestSettings
+from conveyor_ingest.store import TaskStore
+from conveyor_ingest.tokens import signing_secret
+from conveyor_ingest.writer import ScriptWriter
 
 log = structlog.get_logger(__name__)
+
+SOCKET_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 2.0
+
+
+def build_services(
+    settings: IngestSettings, redis_settings: RedisSettings, client: Redis
+) -> Services:
+    """Wire the service objects around one client."""
+    keys = Keys(prefix=redis_settings.key_prefix, queues=redis_settings.queues)
+    writer = ScriptWriter(client)
+    verifier = TokenVerifier(settings, signing_secret(settings)) if settings.auth_enabled else None
+    return Services(
+        settings=settings,
+        redis_settings=redis_settings,
+        keys=keys,
+        client=client,
+        writer=writer,
+        store=TaskStore(client, writer, keys, settings.status_retention, settings.idempotency_ttl),
+        verifier=verifier,
+        limiter=RateLimiter(client, writer, keys, settings.rate_limit, settings.rate_burst),
+        backlog=BacklogGuard(client, keys, settings.max_backlog),
+        metrics=Metrics.create(),
+    )
+
+
+def create_app(
+    settings: IngestSettings, redis_settings: RedisSettings, *, consume: bool = True
+) -> web.Application:
+    """The aiohttp application; Redis clients and the read-model consumer live in its lifecycle."""
+    app = web.Application(middlewares=[request_middleware], client_max_size=settings.max_body_bytes)
+    set_body_limit(app, settings.max_body_bytes)
+    for module_routes in (
+        batch.routes, tasks.routes, events.routes, deadletters.routes,
+        schedules.routes, queues.routes, health.routes, openapi_routes,
+    ):  # fmt: skip
+        app.router.add_routes(module_routes)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        client = create_client(
+            redis_settings,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            retry_on_timeout=False,
+        )
+        app[SERVICES] = build_services(settings, redis_settings, client)
+        consumer = ReadModelConsumer(client, app[SERVICES].keys, settings.status_retention)
+        stop = asyncio.Event()
+        runner: asyncio.Task[None] | None = None
+        with contextlib.suppress(Exception):
+            await consumer.ensure_groups()  # retried by the consumer loop when Redis is down
+        if consume:
+            runner = asyncio.create_task(consumer.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if runner is not None:
+                await runner
+            await app[SERVICES].writer.aclose()
+            await client.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
 
 
 async def serve(stop: asyncio.Event) -> None:
     """Start the ingest service and run until ``stop`` is set."""
     redis_settings = load_settings(RedisSettings)
     settings = load_settings(IngestSettings)
-    client = create_client(redis_settings)
+    probe = create_client(redis_settings)
     try:
-        info = await check_server(client)
-        log.info(
-            "settings_loaded",
-            queues=list(redis_settings.queues),
-            server=info.server,
-            server_version=info.version_text,
-            **settings.model_dump(),
-        )
+        info = await check_server(probe)
+    finally:
+        await probe.aclose()
+    log.info(
+        "settings_loaded",
+        queues=list(redis_settings.queues),
+        server=info.server,
+        server_version=info.version_text,
+        **settings.model_dump(exclude={"jwt_secret"}),
+    )
+    runner = web.AppRunner(create_app(settings, redis_settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    log.info("http_listening", host=settings.host, port=settings.port)
+    try:
         await stop.wait()
     finally:
-        await client.aclose()
+        await runner.cleanup()

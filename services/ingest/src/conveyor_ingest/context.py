@@ -1,0 +1,144 @@
+"""What request handlers share: the service objects (one typed AppKey) and request helpers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+
+from conveyor.keys import Keys
+from conveyor.settings import RedisSettings
+from conveyor_ingest.auth import ANONYMOUS, Principal, Scope, TokenVerifier
+from conveyor_ingest.limits import BacklogGuard, RateLimiter
+from conveyor_ingest.responses import ApiError, field_errors, unprocessable
+from conveyor_ingest.settings import IngestSettings
+from conveyor_ingest.store import TaskStore
+from conveyor_ingest.writer import ScriptWriter
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+ACTION: web.RequestKey[str] = web.RequestKey("action", str)
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own (no globals)."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    tasks: Counter
+
+    @classmethod
+    def create(cls) -> Metrics:
+        """A fresh registry with the ingest metrics."""
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            requests=Counter(
+                "conveyor_ingest_requests", "HTTP requests", ["route", "status"], registry=registry
+            ),
+            latency=Histogram(
+                "conveyor_ingest_request_seconds", "HTTP latency", ["route"], registry=registry
+            ),
+            tasks=Counter(
+                "conveyor_ingest_tasks_accepted", "Tasks enqueued", ["queue"], registry=registry
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything handlers need, created in the app's cleanup context."""
+
+    settings: IngestSettings
+    redis_settings: RedisSettings
+    keys: Keys
+    client: Redis
+    writer: ScriptWriter
+    store: TaskStore
+    verifier: TokenVerifier | None
+    limiter: RateLimiter
+    backlog: BacklogGuard
+    metrics: Metrics
+
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+
+
+def services(request: web.Request) -> Services:
+    """The app's services."""
+    return request.app[SERVICES]
+
+
+def authorize(request: web.Request, scope: Scope, action: str) -> Principal:
+    """Authenticate the request (401) and check ``scope`` (403); records the audit action."""
+    request[ACTION] = action
+    verifier = services(request).verifier
+    principal = (
+        ANONYMOUS if verifier is None else verifier.verify(request.headers.get("Authorization"))
+    )
+    request[PRINCIPAL] = principal
+    principal.require(scope)
+    return principal
+
+
+async def read_model(request: web.Request, model: type[ModelT]) -> tuple[ModelT, bytes]:
+    """The body validated as ``model`` (400 malformed JSON, 422 field errors) and its bytes."""
+    body = await request.read()
+    return parse_model(model, body), body
+
+
+def parse_model(model: type[ModelT], body: bytes | str | dict[str, Any]) -> ModelT:
+    """Validate ``body`` as ``model``: 400 for malformed JSON, 422 listing field errors."""
+    try:
+        if isinstance(body, dict):
+            return model.model_validate(body)
+        return model.model_validate_json(body or b"null")
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise ApiError(400, "request body is not valid JSON") from exc
+        msg = "request body is invalid"
+        raise unprocessable(msg, field_errors(exc)) from exc
+
+
+def read_json_object(body: bytes) -> dict[str, Any]:
+    """A JSON object body (400 when it is not JSON, 422 when not an object)."""
+    try:
+        value = json.loads(body or b"null")
+    except ValueError as exc:
+        raise ApiError(400, "request body is not valid JSON") from exc
+    if not isinstance(value, dict):
+        msg = "request body must be a JSON object"
+        raise unprocessable(msg)
+    return value
+
+
+def check_queue(request: web.Request, queue: str, loc: str = "queue") -> None:
+    """422 unless ``queue`` is one of the configured queues."""
+    configured = services(request).redis_settings.queues
+    if queue not in configured:
+        msg = f"unknown queue {queue!r}; configured: {', '.join(configured)}"
+        msg = "unknown queue"
+        raise unprocessable(msg, [{"loc": loc, "msg": msg}])
+
+
+def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter in [low, high] (422 otherwise)."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        msg = f"must be an integer from {low} to {high}"
+        msg = "invalid query parameter"
+        raise unprocessable(msg, [{"loc": name, "msg": msg}])
+    return value

@@ -1,0 +1,100 @@
+"""From a validated request to stored tasks: envelopes, due times, Idempotency-Key replies.
+
+Shared by POST /tasks, POST /tasks/batch, POST /events and dead-letter replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from conveyor.envelope import new_envelope
+from conveyor.errors import EnvelopeEncodeError
+from conveyor_ingest.auth import Principal
+from conveyor_ingest.context import services
+from conveyor_ingest.models import TaskOptions, TaskRequest
+from conveyor_ingest.responses import ApiError, body_text, raw, unprocessable
+from conveyor_ingest.store import Idempotency, NewTask, fingerprint, now_ms
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 200
+
+
+def due_ms(request: web.Request, options: TaskOptions, loc: str) -> int | None:
+    """When a delayed task is due (Unix ms), None for a task that runs now; 422 if too far."""
+    limit = services(request).settings.max_delay
+    if options.delay is not None:
+        seconds = options.delay
+    elif options.run_at is not None:
+        seconds = (options.run_at - datetime.now(UTC)).total_seconds()
+    else:
+        return None
+    if seconds > limit:
+        message = f"the task would wait more than the {limit:.0f} s allowed"
+        msg = "task is delayed too long"
+        raise unprocessable(msg, [{"loc": loc, "msg": message}])
+    if seconds <= 0:
+        return None
+    return now_ms() + int(seconds * 1000)
+
+
+def new_task(
+    request: web.Request, task: TaskRequest, principal: Principal, origin: str, loc: str = "body"
+) -> NewTask:
+    """The NewTask of a validated request item."""
+    try:
+        envelope = new_envelope(
+            task.type,
+            task.payload,
+            task.queue,
+            source="/api/v1",
+            max_attempts=task.max_attempts,
+            timeout=task.timeout,
+            subject=principal.subject,
+            origin=origin,
+            traceparent=request.headers.get("traceparent", ""),
+            tracestate=request.headers.get("tracestate", ""),
+        )
+    except EnvelopeEncodeError as exc:
+        msg = "task is invalid"
+        raise unprocessable(msg, [{"loc": loc, "msg": str(exc)}]) from exc
+    return NewTask(envelope=envelope, due_ms=due_ms(request, task, loc))
+
+
+def idempotency(request: web.Request, principal: Principal, body: bytes) -> Idempotency | None:
+    """The request's Idempotency-Key (scoped to the client), if it sent one."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        message = f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable characters"
+        msg = "invalid header"
+        raise unprocessable(msg, [{"loc": IDEMPOTENCY_HEADER, "msg": message}])
+    return Idempotency(principal.subject, key, fingerprint(request.path, body))
+
+
+async def store_tasks(
+    request: web.Request,
+    queue: str,
+    tasks: Sequence[NewTask],
+    idem: Idempotency | None,
+    response_data: object,
+) -> web.Response:
+    """Enqueue ``tasks`` on ``queue`` and answer 202, or replay a stored answer."""
+    text = body_text(202, response_data, "accepted")
+    stored = await services(request).store.enqueue(queue, tasks, idem, (202, text))
+    if stored is None:
+        services(request).metrics.tasks.labels(queue).inc(len(tasks))
+        return raw(text, 202)
+    if idem is None or stored.fingerprint != idem.fingerprint:
+        raise ApiError(422, f"{IDEMPOTENCY_HEADER} was already used with a different request body")
+    response = raw(stored.text, stored.status)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def accepted(task: NewTask) -> dict[str, str]:
+    """``data`` of a 202 for one task."""
+    return {"id": task.envelope.id, "queue": task.envelope.queue, "status": task.status.value}

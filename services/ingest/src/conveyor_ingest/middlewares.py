@@ -1,0 +1,86 @@
+"""Middlewares: request id + audit log + error envelope, in one place.
+
+Every response leaves as ``{"code", "message", "data"}``: ApiError, aiohttp's own
+HTTP errors (404, 405, 413 from the body size limit) and Redis being unreachable
+(503 with Retry-After) are mapped here; anything unexpected is a logged 500.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from redis import exceptions as redis_errors
+
+from conveyor_ingest.context import ACTION, PRINCIPAL, services
+from conveyor_ingest.responses import ApiError, error_response
+
+log = structlog.get_logger("conveyor_ingest.audit")
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REDIS_DOWN = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.BusyLoadingError,
+)
+
+
+@web.middleware
+async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give the request an id, answer errors as envelopes, write one audit line."""
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    started = time.perf_counter()
+    response = await _answer(request, handler)
+    response.headers["X-Request-ID"] = request_id
+    latency = time.perf_counter() - started
+    route = request.match_info.route.resource
+    route_name = route.canonical if route is not None else "unmatched"
+    metrics = services(request).metrics
+    metrics.requests.labels(route_name, str(response.status)).inc()
+    metrics.latency.labels(route_name).observe(latency)
+    principal = request.get(PRINCIPAL)
+    log.info(
+        "request_handled",
+        request_id=request_id,
+        subject=principal.subject if principal else None,
+        action=request.get(ACTION, f"{request.method} {route_name}"),
+        method=request.method,
+        route=route_name,
+        status=response.status,
+        latency_ms=round(latency * 1000, 3),
+    )
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.reason
+        if exc.status == 413:
+            message = f"request body exceeds {request.app[_LIMIT]} bytes"
+        return error_response(ApiError(exc.status, message))
+    except REDIS_DOWN as exc:
+        log.warning("redis_unavailable", error=str(exc))
+        headers = {"Retry-After": "1"}
+        return error_response(ApiError(503, "storage unavailable; retry later", headers=headers))
+    except Exception:
+        log.exception("request_failed")
+        return error_response(ApiError(500, "internal error"))
+
+
+_LIMIT: web.AppKey[int] = web.AppKey("max_body_bytes", int)
+
+
+def set_body_limit(app: web.Application, limit: int) -> None:
+    """Record the body limit for the 413 message."""
+    app[_LIMIT] = limit

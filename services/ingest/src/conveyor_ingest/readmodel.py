@@ -1,0 +1,138 @@
+"""Reads of the task read model: one task by id (looked up in every queue) and listings.
+
+A task's record lives in its queue's slot. GET by id asks every configured queue
+in one pipeline (queues are few), so no separate id -> queue index is kept.
+Listings walk the queues' status indexes (members ``<ms>:<id>``) newest first.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from conveyor.envelope import format_time
+from conveyor.keys import Keys
+from conveyor_ingest.models import TaskStatus
+
+SCAN_FACTOR = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """Filters of GET /api/v1/tasks."""
+
+    queues: tuple[str, ...]
+    status: str | None
+    type: str | None
+    subject: str | None  # None: every client's tasks (admin)
+    limit: int
+    cursor: str | None
+
+
+def _time(ms: bytes | None) -> str | None:
+    if not ms:
+        return None
+    return format_time(datetime.fromtimestamp(int(ms) / 1000, tz=UTC))
+
+
+def _text(record: dict[bytes, bytes], name: str) -> str | None:
+    value = record.get(name.encode())
+    return value.decode() if value else None
+
+
+def view(record: dict[bytes, bytes]) -> dict[str, Any]:
+    """A record hash as the API shows it (result parsed back into JSON)."""
+    result_text = record.get(b"result")
+    try:
+        result = json.loads(result_text) if result_text else None
+    except ValueError:
+        result = result_text.decode(errors="replace") if result_text else None
+    return {
+        "id": _text(record, "id"),
+        "type": _text(record, "type"),
+        "queue": _text(record, "queue"),
+        "status": _text(record, "status") or TaskStatus.PENDING.value,
+        "attempts": int(record.get(b"attempts", b"0")),
+        "result": result,
+        "error": _text(record, "error"),
+        "subject": _text(record, "subject"),
+        "origin": _text(record, "origin"),
+        "created_at": _time(record.get(b"created_ms")),
+        "started_at": _time(record.get(b"started_ms")),
+        "finished_at": _time(record.get(b"finished_ms")),
+        "due_at": _time(record.get(b"due_ms")),
+        "replay_of": _text(record, "replay_of"),
+    }
+
+
+async def find_record(client: Redis, keys: Keys, task_id: str) -> dict[bytes, bytes] | None:
+    """The record of ``task_id`` from whichever configured queue holds it."""
+    async with client.pipeline(transaction=False) as pipe:
+        for qk in keys.all_queues():
+            pipe.hgetall(qk.task_status(task_id))
+        replies = await pipe.execute()
+    for reply in replies:
+        if reply:
+            return dict(reply)
+    return None
+
+
+def encode_cursor(member: bytes) -> str:
+    """Opaque cursor for the next page."""
+    return base64.urlsafe_b64encode(member).decode()
+
+
+def decode_cursor(cursor: str) -> bytes:
+    """The index member a cursor points at; ValueError when it is not one."""
+    member = base64.urlsafe_b64decode(cursor.encode())
+    if b":" not in member or not member.split(b":", 1)[0].isdigit():
+        msg = "invalid cursor"
+        raise ValueError(msg)
+    return member
+
+
+async def list_tasks(client: Redis, keys: Keys, query: ListQuery) -> dict[str, Any]:
+    """One page of tasks, newest first, filtered; ``next_cursor`` when more may follow."""
+    upper = b"(" + decode_cursor(query.cursor) if query.cursor else b"+"
+    fetch = query.limit * SCAN_FACTOR
+    candidates: list[tuple[bytes, str]] = []
+    for queue in query.queues:
+        members = await client.zrevrangebylex(
+            keys.queue(queue).status_index, upper, b"-", start=0, num=fetch
+        )
+        candidates += [(_bytes(member), queue) for member in members]
+    candidates.sort(reverse=True)
+    candidates = candidates[:fetch]
+    async with client.pipeline(transaction=False) as pipe:
+        for member, queue in candidates:
+            task_id = member.split(b":", 1)[1].decode()
+            pipe.hgetall(keys.queue(queue).task_status(task_id))
+        records = await pipe.execute()
+    items: list[dict[str, Any]] = []
+    last: bytes | None = None
+    for (member, _), record in zip(candidates, records, strict=True):
+        last = member
+        if record and _matches(record, query):
+            items.append(view(record))
+            if len(items) == query.limit:
+                break
+    scanned_all = len(candidates) < fetch and (last is None or last == candidates[-1][0])
+    next_cursor = None if scanned_all or last is None else encode_cursor(last)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _matches(record: dict[bytes, bytes], query: ListQuery) -> bool:
+    checks = (("status", query.status), ("type", query.type), ("subject", query.subject))
+    return all(
+        wanted is None or record.get(name.encode(), b"").decode() == wanted
+        for name, wanted in checks
+    )
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()

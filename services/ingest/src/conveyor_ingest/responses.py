@@ -1,0 +1,84 @@
+"""The unified response envelope ``{"code", "message", "data"}`` and the API's errors.
+
+``code`` mirrors the HTTP status. A 422 adds ``errors``: one entry per field,
+``{"loc": "tasks.0.type", "msg": "..."}``. Handlers raise :class:`ApiError`; the
+error middleware turns it (and anything else) into an envelope.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+JSON_TYPE = "application/json"
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, a message that says what to fix, optional details."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        errors: Sequence[Mapping[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = list(errors or [])
+        self.headers = dict(headers or {})
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def body_text(status: int, data: Any, message: str | None = None) -> str:
+    """The envelope's JSON text."""
+    phrase = message or HTTPStatus(status).phrase
+    return dumps({"code": status, "message": phrase, "data": data})
+
+
+def ok(data: Any, status: int = 200, message: str | None = None) -> web.Response:
+    """A success envelope."""
+    return web.Response(
+        text=body_text(status, data, message), status=status, content_type=JSON_TYPE
+    )
+
+
+def raw(text: str, status: int) -> web.Response:
+    """A stored envelope text answered as it was first (Idempotency-Key replays)."""
+    return web.Response(text=text, status=status, content_type=JSON_TYPE)
+
+
+def error_response(exc: ApiError) -> web.Response:
+    """The envelope of an error."""
+    payload: dict[str, Any] = {"code": exc.status, "message": exc.message, "data": None}
+    if exc.errors:
+        payload["errors"] = exc.errors
+    return web.Response(
+        text=dumps(payload), status=exc.status, content_type=JSON_TYPE, headers=exc.headers
+    )
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """One ``{"loc", "msg"}`` per pydantic error, ``loc`` dotted (``tasks.3.payload``)."""
+    result = []
+    for error in exc.errors(include_url=False):
+        parts = [prefix] if prefix else []
+        parts += [str(part) for part in error["loc"]]
+        result.append({"loc": ".".join(parts) or "body", "msg": error["msg"]})
+    return result
+
+
+def unprocessable(message: str, errors: Sequence[Mapping[str, str]] = ()) -> ApiError:
+    """A 422 with field errors."""
+    return ApiError(422, message, errors=errors)

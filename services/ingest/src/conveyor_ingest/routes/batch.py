@@ -1,0 +1,51 @@
+"""POST /api/v1/tasks/batch: many tasks, validated all before any is written."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from aiohttp import web
+
+from conveyor_ingest.auth import Scope
+from conveyor_ingest.context import authorize, check_queue, read_model, services
+from conveyor_ingest.intake import IDEMPOTENCY_HEADER, accepted, idempotency, new_task, store_tasks
+from conveyor_ingest.models import BatchRequest
+from conveyor_ingest.responses import unprocessable
+from conveyor_ingest.store import NewTask
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/v1/tasks/batch")
+async def post_batch(request: web.Request) -> web.Response:
+    """Enqueue up to CONVEYOR_INGEST_MAX_BATCH tasks: one script per queue, per-item results."""
+    principal = authorize(request, Scope.TASKS_WRITE, "task.batch")
+    svc = services(request)
+    await svc.limiter.check(principal.subject)
+    batch, body = await read_model(request, BatchRequest)
+    limit = svc.settings.max_batch
+    if len(batch.tasks) > limit:
+        message = f"at most {limit} tasks per batch, got {len(batch.tasks)}"
+        msg = "batch too large"
+        raise unprocessable(msg, [{"loc": "tasks", "msg": message}])
+    by_queue: dict[str, list[NewTask]] = defaultdict(list)
+    created: list[NewTask] = []
+    for index, item in enumerate(batch.tasks):
+        check_queue(request, item.queue, f"tasks.{index}.queue")
+        task = new_task(request, item, principal, "batch", f"tasks.{index}")
+        by_queue[item.queue].append(task)
+        created.append(task)
+    idem = idempotency(request, principal, body)
+    if idem is not None and len(by_queue) > 1:
+        message = "a batch with an Idempotency-Key must target one queue"
+        msg = "invalid batch"
+        raise unprocessable(msg, [{"loc": IDEMPOTENCY_HEADER, "msg": message}])
+    for queue, tasks in by_queue.items():
+        await svc.backlog.check(queue, len(tasks))
+    items = [{"index": i, **accepted(task)} for i, task in enumerate(created)]
+    data = {"accepted": len(items), "items": items}
+    response: web.Response | None = None
+    for queue, tasks in by_queue.items():
+        response = await store_tasks(request, queue, tasks, idem, data)
+    assert response is not None  # noqa: S101 - the model requires at least one task
+    return response

@@ -1,0 +1,48 @@
+"""/livez, /readyz and /metrics: no auth, no envelope for metrics."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis import exceptions as redis_errors
+
+from conveyor.streams import Group
+from conveyor_ingest.context import services
+from conveyor_ingest.responses import ok
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/livez")
+async def livez(_request: web.Request) -> web.Response:
+    """The process answers."""
+    return ok({"live": True})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Redis answers and the ingest consumer group exists on every events stream."""
+    svc = services(request)
+    problems: list[str] = []
+    try:
+        await svc.client.ping()
+        for qk in svc.keys.all_queues():
+            groups = await svc.client.xinfo_groups(qk.events)
+            names = {g["name"].decode() if isinstance(g["name"], bytes) else g["name"]
+                     for g in groups}  # fmt: skip
+            if Group.INGEST.value not in names:
+                problems.append(f"group {Group.INGEST.value} missing on {qk.events}")
+    except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+        problems.append(f"redis unreachable: {exc}")
+    except redis_errors.ResponseError as exc:
+        problems.append(f"redis error: {exc}")
+    if problems:
+        return ok({"ready": False, "problems": problems}, 503, "not ready")
+    return ok({"ready": True})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    body = generate_latest(services(request).metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,56 @@
+"""GET /api/v1/queues: per-queue depth, pending, lag, consumers, dead letters, oldest pending."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from conveyor.keys import QueueKeys
+from conveyor.streams import Group, entry_time_ms
+from conveyor_ingest.auth import Scope
+from conveyor_ingest.context import authorize, services
+from conveyor_ingest.responses import ok
+
+routes = web.RouteTableDef()
+
+
+async def queue_stats(client: Redis, qk: QueueKeys) -> dict[str, Any]:
+    """One queue's figures from XLEN, XINFO GROUPS and XPENDING."""
+    stats: dict[str, Any] = {
+        "queue": qk.queue,
+        "depth": await client.xlen(qk.tasks),
+        "pending": 0,
+        "lag": None,
+        "consumers": 0,
+        "dead_letters": await client.xlen(qk.dead),
+        "oldest_pending_age_s": None,
+    }
+    try:
+        groups = await client.xinfo_groups(qk.tasks)
+    except redis_errors.ResponseError:
+        return stats  # the stream does not exist yet
+    for group in groups:
+        name = group.get("name")
+        if (name.decode() if isinstance(name, bytes) else name) != Group.WORKERS.value:
+            continue
+        stats.update(pending=group["pending"], lag=group.get("lag"), consumers=group["consumers"])
+        if group["pending"]:
+            summary = await client.xpending(qk.tasks, Group.WORKERS.value)
+            oldest = summary.get("min")
+            if oldest:
+                age_ms = time.time() * 1000 - entry_time_ms(oldest)
+                stats["oldest_pending_age_s"] = round(max(age_ms, 0) / 1000, 3)
+    return stats
+
+
+@routes.get("/api/v1/queues")
+async def list_queues(request: web.Request) -> web.Response:
+    """Figures of every configured queue."""
+    authorize(request, Scope.ADMIN, "queue.list")
+    svc = services(request)
+    items = [await queue_stats(svc.client, qk) for qk in svc.keys.all_queues()]
+    return ok({"items": items})

@@ -1,0 +1,147 @@
+"""/api/v1/tasks: create, read (with ?wait=), list, change and cancel tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import replace
+
+from aiohttp import web
+
+from conveyor.envelope import decode_envelope
+from conveyor.errors import EnvelopeDecodeError
+from conveyor_ingest.auth import Principal, Scope
+from conveyor_ingest.context import (
+    authorize,
+    check_queue,
+    query_int,
+    read_model,
+    services,
+)
+from conveyor_ingest.intake import accepted, due_ms, idempotency, new_task, store_tasks
+from conveyor_ingest.models import TaskRequest, TaskStatus, TaskUpdate
+from conveyor_ingest.readmodel import ListQuery, find_record, list_tasks, view
+from conveyor_ingest.responses import ApiError, ok, unprocessable
+from conveyor_ingest.store import NewTask, now_ms
+
+FINAL = {TaskStatus.SUCCEEDED.value, TaskStatus.DEAD.value, TaskStatus.CANCELLED.value}
+WAIT_POLL_S = 0.1
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/v1/tasks")
+async def post_task(request: web.Request) -> web.Response:
+    """Enqueue one task; 202 once Redis has it."""
+    principal = authorize(request, Scope.TASKS_WRITE, "task.create")
+    svc = services(request)
+    await svc.limiter.check(principal.subject)
+    task, body = await read_model(request, TaskRequest)
+    check_queue(request, task.queue)
+    await svc.backlog.check(task.queue)
+    created = new_task(request, task, principal, "api")
+    idem = idempotency(request, principal, body)
+    return await store_tasks(request, task.queue, [created], idem, accepted(created))
+
+
+async def _record(request: web.Request, principal: Principal) -> dict[bytes, bytes]:
+    task_id = request.match_info["task_id"]
+    svc = services(request)
+    record = await find_record(svc.client, svc.keys, task_id)
+    if record is None or not _visible(record, principal):
+        raise ApiError(404, f"task {task_id!r} not found (or expired from the read model)")
+    return record
+
+
+def _visible(record: dict[bytes, bytes], principal: Principal) -> bool:
+    return principal.is_admin or record.get(b"subject", b"").decode() == principal.subject
+
+
+@routes.get("/api/v1/tasks/{task_id}")
+async def get_task(request: web.Request) -> web.Response:
+    """A task's status; ``?wait=S`` holds the answer until it finishes or S seconds pass."""
+    principal = authorize(request, Scope.TASKS_READ, "task.read")
+    limit = int(services(request).settings.max_wait)
+    wait = query_int(request, "wait", 0, 0, limit)
+    record = await _record(request, principal)
+    deadline = time.monotonic() + wait
+    # Polling the record server-side: any ingest process may be the one that applies the event.
+    while record.get(b"status", b"").decode() not in FINAL and time.monotonic() < deadline:
+        await asyncio.sleep(WAIT_POLL_S)
+        record = await _record(request, principal)
+    return ok(view(record))
+
+
+@routes.get("/api/v1/tasks")
+async def get_tasks(request: web.Request) -> web.Response:
+    """Tasks newest first, filtered by queue, status and type; paged by cursor."""
+    principal = authorize(request, Scope.TASKS_READ, "task.list")
+    svc = services(request)
+    queue = request.query.get("queue")
+    if queue is not None:
+        check_queue(request, queue)
+    status = request.query.get("status")
+    if status is not None and status not in set(TaskStatus):
+        message = f"must be one of {', '.join(TaskStatus)}"
+        msg = "invalid query parameter"
+        raise unprocessable(msg, [{"loc": "status", "msg": message}])
+    query = ListQuery(
+        queues=(queue,) if queue else svc.redis_settings.queues,
+        status=status,
+        type=request.query.get("type"),
+        subject=None if principal.is_admin else principal.subject,
+        limit=query_int(request, "limit", 50, 1, 500),
+        cursor=request.query.get("cursor"),
+    )
+    try:
+        page = await list_tasks(svc.client, svc.keys, query)
+    except ValueError as exc:
+        msg = "invalid cursor"
+        raise unprocessable(msg, [{"loc": "cursor", "msg": str(exc)}]) from exc
+    return ok(page)
+
+
+@routes.put("/api/v1/tasks/{task_id}")
+async def put_task(request: web.Request) -> web.Response:
+    """Change a scheduled task (payload, due time, options); 409 once it is runnable."""
+    principal = authorize(request, Scope.TASKS_WRITE, "task.update")
+    change, _ = await read_model(request, TaskUpdate)
+    record = await _record(request, principal)
+    status = record.get(b"status", b"").decode()
+    if status != TaskStatus.SCHEDULED.value or b"task" not in record:
+        raise ApiError(409, f"task is {status}: only a scheduled task can be changed")
+    queue = record[b"queue"].decode()
+    try:
+        current = decode_envelope("put", json.loads(record[b"task"]), queue)
+    except (EnvelopeDecodeError, ValueError) as exc:
+        raise ApiError(409, "task cannot be changed: stored copy unreadable") from exc
+    fields = change.model_fields_set
+    updated = replace(
+        current,
+        data=json.dumps(change.payload) if "payload" in fields else current.data,
+        max_attempts=change.max_attempts if "max_attempts" in fields else current.max_attempts,
+        timeout=change.timeout if "timeout" in fields else current.timeout,
+    )
+    due = due_ms(request, change, "body")
+    if due is None and not ({"delay", "run_at"} & fields):
+        due = int(record.get(b"due_ms", b"0")) or None
+    outcome = await services(request).store.update(queue, NewTask(updated, due))
+    if outcome != "ok":
+        raise ApiError(409, f"task is {outcome}: only a scheduled task can be changed")
+    return ok({"id": updated.id, "queue": queue, "status": TaskStatus.SCHEDULED.value}, 202)
+
+
+@routes.delete("/api/v1/tasks/{task_id}")
+async def delete_task(request: web.Request) -> web.Response:
+    """Cancel a task that has not started; 409 once it has."""
+    principal = authorize(request, Scope.TASKS_WRITE, "task.cancel")
+    record = await _record(request, principal)
+    queue = record[b"queue"].decode()
+    task_id = request.match_info["task_id"]
+    svc = services(request)
+    until = now_ms() + int(svc.settings.max_delay * 1000)
+    outcome = await svc.store.cancel(queue, task_id, until)
+    if outcome not in ("ok", TaskStatus.CANCELLED.value):
+        raise ApiError(409, f"task is {outcome}: only a pending or scheduled task can be cancelled")
+    return ok({"id": task_id, "queue": queue, "status": TaskStatus.CANCELLED.value}, 202)

@@ -1,0 +1,183 @@
+"""Writes of the task API: enqueue (with Idempotency-Key) and changes to unstarted tasks.
+
+Each write is one Lua script on the queue's slot: the XADD, the task's read-model
+record, the index entry and the stored Idempotency-Key response commit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from conveyor.control import cancel_fields, update_fields
+from conveyor.envelope import TaskEnvelope
+from conveyor.keys import Keys, QueueKeys
+from conveyor.lua import register
+from conveyor.timers import TimerKind, timer_fields
+from conveyor_ingest.models import TaskStatus
+from conveyor_ingest.writer import ScriptWriter
+
+# Order of a record's states within one attempt (attempt * 10 + rank): later wins.
+RANK_QUEUED = 1
+RANK_CANCEL_REQUESTED = 2
+RANK_STARTED = 3
+RANK_RETRYING = 4
+RANK_FINAL = 9
+KEEP_RANK = -1
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A validated task and, for a delayed one, when it is due (Unix ms)."""
+
+    envelope: TaskEnvelope
+    due_ms: int | None = None
+    replay_of: str = ""
+
+    @property
+    def status(self) -> TaskStatus:
+        """Its first status."""
+        return TaskStatus.PENDING if self.due_ms is None else TaskStatus.SCHEDULED
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """An Idempotency-Key of one client and the fingerprint of its request."""
+
+    subject: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A response stored under an Idempotency-Key."""
+
+    fingerprint: str
+    status: int
+    text: str
+
+
+def fingerprint(path: str, body: bytes) -> str:
+    """What makes two requests with one Idempotency-Key the same request."""
+    return hashlib.sha256(path.encode() + b"\n" + body).hexdigest()
+
+
+def now_ms() -> int:
+    """Wall-clock Unix milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def index_member(created_ms: int, task_id: str) -> str:
+    """Status-index member: zero-padded ms first, so lex order is time order."""
+    return f"{created_ms:013d}:{task_id}"
+
+
+def _record(task: NewTask, created_ms: int) -> list[str]:
+    env = task.envelope
+    fields = {
+        "id": env.id,
+        "type": env.type,
+        "queue": env.queue,
+        "status": task.status.value,
+        "attempt": str(env.attempt),
+        "attempts": "0",
+        "subject": env.subject,
+        "origin": env.origin,
+        "created_ms": str(created_ms),
+        "order": str(env.attempt * 10 + RANK_QUEUED),
+    }
+    if task.due_ms is not None:
+        fields["due_ms"] = str(task.due_ms)
+        # Kept so PUT can send the scheduler the whole changed task.
+        fields["task"] = json.dumps(env.to_fields(), separators=(",", ":"))
+    if task.replay_of:
+        fields["replay_of"] = task.replay_of
+    return [item for pair in fields.items() for item in pair]
+
+
+class TaskStore:
+    """The enqueue and change scripts, bound to one client and key layout."""
+
+    def __init__(
+        self, client: Redis, writer: ScriptWriter, keys: Keys, retention_s: float, idem_ttl_s: float
+    ) -> None:
+        self._writer = writer
+        self._keys = keys
+        self._retention_ms = int(retention_s * 1000)
+        self._idem_ttl_ms = int(idem_ttl_s * 1000)
+        self._enqueue = register(client, "ingest_enqueue")
+        self._change = register(client, "ingest_change")
+
+    async def enqueue(
+        self,
+        queue: str,
+        tasks: Sequence[NewTask],
+        idem: Idempotency | None = None,
+        response: tuple[int, str] = (202, ""),
+    ) -> Stored | None:
+        """Write ``tasks`` of ``queue`` atomically; a replayed Idempotency-Key returns Stored."""
+        qk = self._keys.queue(queue)
+        created = now_ms()
+        idem_key = qk.idempotency(idem.subject, idem.key) if idem else qk.status_index
+        keys = [qk.status_index, idem_key]
+        stored = f"{idem.fingerprint}\n{response[0]}\n{response[1]}" if idem else ""
+        args: list[str | int] = [created, self._retention_ms, self._idem_ttl_ms if idem else 0]
+        args.append(stored)
+        for task in tasks:
+            env = task.envelope
+            if task.due_ms is None:
+                fields = env.to_fields()
+                keys += [qk.tasks, qk.task_status(env.id)]
+            else:
+                fields = timer_fields(env, task.due_ms, TimerKind.DELAYED)
+                keys += [qk.timers_in, qk.task_status(env.id)]
+            record = _record(task, created)
+            args += [index_member(created, env.id), len(fields) * 2]
+            args += [item for pair in fields.items() for item in pair]
+            args += [len(record), *record]
+        reply = await self._writer.call(self._enqueue, keys, args)
+        if int(reply[0]) == 1:
+            head, status, text = bytes(reply[1]).decode().split("\n", 2)
+            return Stored(fingerprint=head, status=int(status), text=text)
+        return None
+
+    async def cancel(self, queue: str, task_id: str, until_ms: int) -> str:
+        """Cancel a pending or scheduled task: 'ok', 'missing' or the status forbidding it."""
+        qk = self._keys.queue(queue)
+        at = now_ms()
+        fields = cancel_fields(task_id, at, until_ms)
+        record = ["status", TaskStatus.CANCELLED.value, "finished_ms", str(at)]
+        return await self._run_change(qk, task_id, "pending scheduled", RANK_CANCEL_REQUESTED,
+                                      fields, record)  # fmt: skip
+
+    async def update(self, queue: str, task: NewTask) -> str:
+        """Replace a scheduled task's timer: 'ok', 'missing' or the status forbidding it."""
+        qk = self._keys.queue(queue)
+        env = task.envelope
+        due = task.due_ms if task.due_ms is not None else now_ms()
+        timer = timer_fields(env, due, TimerKind.DELAYED)
+        fields = update_fields(env.id, now_ms(), timer)
+        record = ["due_ms", str(due), "type", env.type, "task", json.dumps(env.to_fields())]
+        return await self._run_change(qk, env.id, "scheduled", KEEP_RANK, fields, record)
+
+    async def _run_change(
+        self,
+        qk: QueueKeys,
+        task_id: str,
+        allowed: str,
+        rank: int,
+        fields: dict[str, str],
+        record: list[str],
+    ) -> str:
+        args: list[str | int] = [allowed, rank, len(fields) * 2]
+        args += [item for pair in fields.items() for item in pair]
+        reply = await self._writer.call(
+            self._change, [qk.task_status(task_id), qk.control], [*args, *record]
+        )
+        return bytes(reply).decode()

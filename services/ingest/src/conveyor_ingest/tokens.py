@@ -1,0 +1,84 @@
+"""Signing keys and tokens: the dev key file and ``conveyor-ingest token``.
+
+The server and the CLI share one rule for the HS256 key: CONVEYOR_INGEST_JWT_SECRET
+when set, else the key file (``.conveyor/dev-jwt.key`` by default), created with mode
+0600 by whichever runs first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import jwt
+
+from conveyor.settings import load_settings
+from conveyor_ingest.settings import IngestSettings
+
+DEFAULT_TTL_S = 86_400
+
+
+def ensure_dev_key(path: Path) -> str:
+    """The key in ``path``, creating it (mode 0600, exclusive create) if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def signing_secret(settings: IngestSettings) -> str:
+    """The HS256 secret the server verifies with and the CLI signs with."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    return ensure_dev_key(Path(settings.jwt_key_file))
+
+
+def mint_token(
+    secret: str,
+    subject: str,
+    scopes: list[str],
+    *,
+    issuer: str = "conveyor",
+    audience: str = "conveyor",
+    ttl_s: int = DEFAULT_TTL_S,
+) -> str:
+    """An HS256 token for ``subject`` with ``scopes``, valid ``ttl_s`` seconds."""
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "scope": " ".join(scopes),
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "exp": now + ttl_s,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def token_command(argv: list[str]) -> int:
+    """``conveyor-ingest token --sub NAME --scope "tasks:write tasks:read"``: print a token."""
+    parser = argparse.ArgumentParser(prog="conveyor-ingest token")
+    parser.add_argument("--sub", required=True, help="the client's name (JWT sub)")
+    parser.add_argument("--scope", default="tasks:write tasks:read", help="space-separated")
+    parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_S, help="seconds (default 24 h)")
+    args = parser.parse_args(argv)
+    settings = load_settings(IngestSettings)
+    token = mint_token(
+        signing_secret(settings),
+        args.sub,
+        args.scope.replace(",", " ").split(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_s=args.ttl,
+    )
+    sys.stdout.write(token + "\n")
+    return 0
