@@ -12,6 +12,7 @@ from conveyor.envelope import TaskEnvelope, new_envelope
 from conveyor.handlers import Registry
 from conveyor.keys import Keys
 from conveyor_worker.examples import registry as examples
+from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.testing import StreamView
 from conveyor_worker.worker import Worker
@@ -22,11 +23,16 @@ def make_worker(redis: Redis, keys: Keys) -> Callable[..., Worker]:
     """Build a Worker on the test's keys; keyword arguments override settings."""
 
     def make(
-        registry: Registry | None = None, consumer: str | None = None, **overrides: Any
+        registry: Registry | None = None,
+        consumer: str | None = None,
+        metrics: WorkerMetrics | None = None,
+        **overrides: Any,
     ) -> Worker:
         values: dict[str, Any] = {"block_ms": 50, "breaker_enabled": False, **overrides}
         settings = WorkerSettings(**values)
-        return Worker(redis, settings, registry or examples, keys, consumer=consumer)
+        return Worker(
+            redis, settings, registry or examples, keys, consumer=consumer, metrics=metrics
+        )
 
     return make
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 
 from conveyor.deadletter import DeadLetter, decode_dead_letter
 from conveyor.events import TaskEvent, TaskEventType, decode_event
 from conveyor.keys import QueueKeys
-from conveyor.streams import Entry, Group
+from conveyor.streams import Entry, Group, read_reply_entries
 from conveyor.timers import Timer, decode_timer
 
 
@@ -46,3 +48,19 @@ async def xrange(redis: Redis, stream: str) -> list[Entry]:
     """Every entry of ``stream`` as ``(id, fields)`` bytes pairs."""
     reply = await redis.execute_command("XRANGE", stream, "-", "+")
     return [(entry_id, dict(fields)) for entry_id, fields in reply]
+
+
+async def read_as(redis: Redis, stream: str, consumer: str, count: int = 100) -> list[Entry]:
+    """XREADGROUP (workers group) as ``consumer``: play a worker that read and then died."""
+    reply = await redis.execute_command(
+        "XREADGROUP", "GROUP", Group.WORKERS.value, consumer, "COUNT", count, "STREAMS", stream, ">"
+    )
+    return [entry for _, batch in read_reply_entries(reply) for entry in batch]
+
+
+async def pending_idle_past(redis: Redis, stream: str, idle_ms: int) -> bool:
+    """Whether the workers group has pending entries, all idle for at least ``idle_ms``."""
+    rows: list[dict[str, Any]] = await redis.xpending_range(
+        stream, Group.WORKERS.value, "-", "+", 1000
+    )
+    return bool(rows) and all(int(row["time_since_delivered"]) >= idle_ms for row in rows)
