@@ -1,13 +1,10 @@
-"""Fixtures of the ingest API tests: the app on a real server, and tokens."""
+"""Fixtures of the ingest API tests: the app on a real server."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
-import jwt
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
@@ -15,43 +12,7 @@ from redis.asyncio import Redis
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings
 from conveyor_ingest.app import create_app
-from conveyor_ingest.settings import IngestSettings
-
-SECRET = "test-secret-of-sufficient-length-for-hs256"
-QUEUES = ("default", "other")
-
-
-def make_token(sub: str = "alice", scope: str = "tasks:write tasks:read", **claims: Any) -> str:
-    """An HS256 token signed with the test secret."""
-    now = int(time.time())
-    body = {"sub": sub, "scope": scope, "iss": "conveyor", "aud": "conveyor", "exp": now + 600}
-    body.update(claims)
-    return jwt.encode(body, SECRET, algorithm="HS256")
-
-
-def auth(token: str | None = None, **claims: Any) -> dict[str, str]:
-    """Authorization header for ``token`` (default: a fresh alice token)."""
-    return {"Authorization": f"Bearer {token or make_token(**claims)}"}
-
-
-@dataclass
-class Api:
-    """A running ingest app and what the tests need around it."""
-
-    client: TestClient[Any, Any]
-    redis: Redis
-    keys: Keys
-    settings: IngestSettings
-
-
-ApiFactory = Callable[..., "AsyncIterator[Api]"]
-
-
-def ingest_settings(**overrides: Any) -> IngestSettings:
-    """Test settings: known secret, everything else default unless overridden."""
-    values: dict[str, Any] = {"jwt_secret": SECRET}
-    values.update(overrides)
-    return IngestSettings(**values)
+from integration.ingest.ingest_support import QUEUES, Api, ingest_settings
 
 
 @pytest.fixture

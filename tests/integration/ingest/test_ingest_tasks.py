@@ -1,48 +1,156 @@
-"""POST/GET /api/v1/tasks against a real server."""
+"""POST/GET /api/v1/tasks against a real server: writes, validation, visibility, listing."""
 
 from __future__ import annotations
 
-from conftest import Api, auth
+import io
+from datetime import UTC, datetime, timedelta
 
 from conveyor.envelope import decode_envelope
 from conveyor.timers import decode_timer
+from integration.ingest.ingest_support import (
+    Api,
+    auth,
+    entries,
+    get_json,
+    make_token,
+    post_task,
+)
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 async def test_post_task_answers_202_and_writes_the_stream_and_the_read_model(api: Api) -> None:
-    response = await api.client.post(
-        "/api/v1/tasks", json={"type": "demo.echo", "payload": {"n": 1}}, headers=auth()
+    status, body = await post_task(
+        api, {"type": "demo.echo", "payload": {"n": 1}}, traceparent=TRACEPARENT
     )
-    body = await response.json()
-    assert response.status == 202, body
+    assert status == 202, body
     assert body["code"] == 202
     assert body["data"]["status"] == "pending"
     assert body["data"]["queue"] == "default"
     task_id = body["data"]["id"]
-    entries = await api.redis.xrange(api.keys.queue("default").tasks)
-    assert len(entries) == 1
-    envelope = decode_envelope(entries[0][0].decode(), entries[0][1], "default")
+    written = await entries(api.redis, api.keys.queue("default").tasks)
+    assert len(written) == 1
+    envelope = decode_envelope(written[0][0], written[0][1], "default")
     assert envelope.id == task_id
     assert envelope.payload == {"n": 1}
-    assert envelope.subject == "alice"
-    assert envelope.origin == "api"
-    got = await api.client.get(f"/api/v1/tasks/{task_id}", headers=auth())
-    view = (await got.json())["data"]
-    assert got.status == 200
-    assert view["status"] == "pending"
-    assert view["type"] == "demo.echo"
-    assert view["attempts"] == 0
+    assert (envelope.subject, envelope.origin) == ("alice", "api")
+    assert envelope.traceparent == TRACEPARENT
+    status, got = await get_json(api, f"/api/v1/tasks/{task_id}")
+    assert status == 200
+    view = got["data"]
+    assert (view["status"], view["type"], view["attempts"]) == ("pending", "demo.echo", 0)
+    assert view["created_at"].endswith("Z")
 
 
 async def test_delayed_task_goes_to_the_timer_stream_as_scheduled(api: Api) -> None:
-    response = await api.client.post(
-        "/api/v1/tasks",
-        json={"type": "demo.echo", "payload": 1, "delay": 60, "queue": "other"},
-        headers=auth(),
+    status, body = await post_task(
+        api, {"type": "demo.echo", "payload": 1, "delay": 60, "queue": "other"}
     )
-    body = await response.json()
-    assert response.status == 202, body
+    assert status == 202, body
     assert body["data"]["status"] == "scheduled"
     assert await api.redis.xlen(api.keys.queue("other").tasks) == 0
-    entries = await api.redis.xrange(api.keys.queue("other").timers_in)
-    timer = decode_timer(entries[0][0].decode(), entries[0][1], "other")
+    written = await entries(api.redis, api.keys.queue("other").timers_in)
+    timer = decode_timer(written[0][0], written[0][1], "other")
     assert timer.envelope.id == body["data"]["id"]
+    assert timer.due_ms > datetime.now(UTC).timestamp() * 1000 + 50_000
+
+
+async def test_run_at_in_the_past_runs_now(api: Api) -> None:
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    status, body = await post_task(api, {"type": "demo.echo", "run_at": past})
+    assert status == 202, body
+    assert body["data"]["status"] == "pending"
+
+
+async def test_unknown_fields_and_wrong_types_get_422_listing_each_field(api: Api) -> None:
+    status, body = await post_task(api, {"type": 5, "payload": 1, "colour": "red", "timeout": -1})
+    assert status == 422
+    assert body["code"] == 422
+    assert body["data"] is None
+    locs = {error["loc"] for error in body["errors"]}
+    assert {"type", "colour", "timeout"} <= locs
+    assert await api.redis.xlen(api.keys.queue("default").tasks) == 0
+
+
+async def test_unconfigured_queue_gets_422(api: Api) -> None:
+    status, body = await post_task(api, {"type": "demo.echo", "queue": "nope"})
+    assert status == 422
+    assert body["errors"][0]["loc"] == "queue"
+
+
+async def test_delay_and_run_at_together_or_too_long_get_422(api: Api) -> None:
+    both = {"type": "demo.echo", "delay": 1, "run_at": "2030-01-01T00:00:00Z"}
+    assert (await post_task(api, both))[0] == 422
+    too_long = {"type": "demo.echo", "delay": api.settings.max_delay + 10}
+    assert (await post_task(api, too_long))[0] == 422
+    naive = {"type": "demo.echo", "run_at": "2030-01-01T00:00:00"}
+    assert (await post_task(api, naive))[0] == 422
+
+
+async def test_malformed_json_gets_400_envelope(api: Api) -> None:
+    response = await api.client.post("/api/v1/tasks", data=b"{not json", headers=auth())
+    body = await response.json()
+    assert response.status == 400
+    assert body["code"] == 400
+    assert "JSON" in body["message"]
+
+
+async def test_oversized_body_gets_413(api: Api) -> None:
+    big = b'{"type": "demo.echo", "payload": "' + b"x" * (api.settings.max_body_bytes + 1) + b'"}'
+    response = await api.client.post("/api/v1/tasks", data=io.BytesIO(big), headers=auth())
+    assert response.status == 413
+    assert (await response.json())["code"] == 413
+
+
+async def test_unknown_route_and_task_get_404_envelopes(api: Api) -> None:
+    status, body = await get_json(api, "/api/v1/nothing-here")
+    assert (status, body["code"]) == (404, 404)
+    status, body = await get_json(api, "/api/v1/tasks/0190aaaa-0000-7000-8000-000000000000")
+    assert status == 404
+
+
+async def test_request_id_is_echoed_or_made(api: Api) -> None:
+    response = await api.client.get("/livez", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+    response = await api.client.get("/livez")
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+async def test_clients_see_only_their_own_tasks_unless_admin(api: Api) -> None:
+    _, body = await post_task(api, {"type": "demo.echo"})
+    path = f"/api/v1/tasks/{body['data']['id']}"
+    bob = make_token(sub="bob")
+    assert (await get_json(api, path, bob))[0] == 404
+    admin = make_token(sub="root", scope="admin")
+    assert (await get_json(api, path, admin))[0] == 200
+    _, listing = await get_json(api, "/api/v1/tasks", bob)
+    assert listing["data"]["items"] == []
+
+
+async def test_listing_filters_and_pages_with_a_cursor(api: Api) -> None:
+    ids = []
+    for n in range(5):
+        _, body = await post_task(api, {"type": "demo.echo", "payload": n})
+        ids.append(body["data"]["id"])
+    await post_task(api, {"type": "demo.other", "queue": "other"})
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        path = "/api/v1/tasks?type=demo.echo&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        status, body = await get_json(api, path)
+        assert status == 200, body
+        seen += [item["id"] for item in body["data"]["items"]]
+        cursor = body["data"]["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    _, other = await get_json(api, "/api/v1/tasks?queue=other&status=pending")
+    assert [item["type"] for item in other["data"]["items"]] == ["demo.other"]
+
+
+async def test_listing_rejects_bad_parameters(api: Api) -> None:
+    assert (await get_json(api, "/api/v1/tasks?limit=0"))[0] == 422
+    assert (await get_json(api, "/api/v1/tasks?limit=501"))[0] == 422
+    assert (await get_json(api, "/api/v1/tasks?status=weird"))[0] == 422
+    assert (await get_json(api, "/api/v1/tasks?cursor=@@@"))[0] == 422
+    assert (await get_json(api, "/api/v1/tasks?queue=nope"))[0] == 422

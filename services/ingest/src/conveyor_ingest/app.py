@@ -84,7 +84,10 @@ def create_app(
         finally:
             stop.set()
             if runner is not None:
-                await runner
+                # Cancelling is safe: the consumer only blocks in a read; its writes are scripts.
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
             await app[SERVICES].writer.aclose()
             await client.aclose()
 

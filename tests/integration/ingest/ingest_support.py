@@ -1,0 +1,65 @@
+"""Helpers of the ingest API tests: tokens and the Api handle (imported by tests)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from conveyor.keys import Keys
+from conveyor_ingest.settings import IngestSettings
+
+SECRET = "test-secret-of-sufficient-length-for-hs256"
+QUEUES = ("default", "other")
+
+
+def make_token(sub: str = "alice", scope: str = "tasks:write tasks:read", **claims: Any) -> str:
+    """An HS256 token signed with the test secret."""
+    now = int(time.time())
+    body = {"sub": sub, "scope": scope, "iss": "conveyor", "aud": "conveyor", "exp": now + 600}
+    body.update(claims)
+    return jwt.encode(body, SECRET, algorithm="HS256")
+
+
+def auth(token: str | None = None, **claims: Any) -> dict[str, str]:
+    """Authorization header for ``token`` (default: a fresh alice token)."""
+    return {"Authorization": f"Bearer {token or make_token(**claims)}"}
+
+
+@dataclass
+class Api:
+    """A running ingest app and what the tests need around it."""
+
+    client: TestClient[Any, Any]
+    redis: Redis
+    keys: Keys
+    settings: IngestSettings
+
+
+def ingest_settings(**overrides: Any) -> IngestSettings:
+    """Test settings: known secret, everything else default unless overridden."""
+    values: dict[str, Any] = {"jwt_secret": SECRET}
+    values.update(overrides)
+    return IngestSettings(**values)
+
+
+async def entries(redis: Redis, stream: str) -> list[tuple[str, dict[bytes, bytes]]]:
+    """Every entry of ``stream`` as (id, fields)."""
+    reply: Any = await redis.xrange(stream)
+    return [(entry_id.decode(), dict(fields)) for entry_id, fields in reply]
+
+
+async def post_task(api: Api, body: dict[str, Any], **headers: str) -> tuple[int, Any]:
+    """POST /api/v1/tasks as alice; (status, JSON body)."""
+    response = await api.client.post("/api/v1/tasks", json=body, headers={**auth(), **headers})
+    return response.status, await response.json()
+
+
+async def get_json(api: Api, path: str, token: str | None = None) -> tuple[int, Any]:
+    """GET ``path``; (status, JSON body)."""
+    response = await api.client.get(path, headers=auth(token))
+    return response.status, await response.json()

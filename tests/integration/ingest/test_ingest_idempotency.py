@@ -1,0 +1,58 @@
+"""Idempotency-Key: replay, conflict, concurrency, per-client scope."""
+
+from __future__ import annotations
+
+import asyncio
+
+from integration.ingest.ingest_support import Api, auth, make_token, post_task
+
+BODY = {"type": "demo.echo", "payload": {"order": 7}}
+
+
+async def test_retry_with_same_key_and_body_gets_the_identical_response(api: Api) -> None:
+    first = await post_task(api, BODY, **{"Idempotency-Key": "k1"})
+    second = await post_task(api, BODY, **{"Idempotency-Key": "k1"})
+    assert first[0] == second[0] == 202
+    assert first[1] == second[1]
+    assert await api.redis.xlen(api.keys.queue("default").tasks) == 1
+
+
+async def test_same_key_with_another_body_gets_422(api: Api) -> None:
+    await post_task(api, BODY, **{"Idempotency-Key": "k2"})
+    status, body = await post_task(api, {**BODY, "payload": 8}, **{"Idempotency-Key": "k2"})
+    assert status == 422
+    assert "Idempotency-Key" in body["message"]
+    assert await api.redis.xlen(api.keys.queue("default").tasks) == 1
+
+
+async def test_fifty_concurrent_duplicates_create_exactly_one_task(api: Api) -> None:
+    token = make_token()
+
+    async def one() -> tuple[int, str]:
+        response = await api.client.post(
+            "/api/v1/tasks", json=BODY, headers={**auth(token), "Idempotency-Key": "burst"}
+        )
+        return response.status, await response.text()
+
+    results = await asyncio.gather(*(one() for _ in range(50)))
+    assert {status for status, _ in results} == {202}
+    assert len({text for _, text in results}) == 1
+    assert await api.redis.xlen(api.keys.queue("default").tasks) == 1
+
+
+async def test_keys_are_scoped_per_client_and_expire(api: Api) -> None:
+    await post_task(api, BODY, **{"Idempotency-Key": "shared"})
+    response = await api.client.post(
+        "/api/v1/tasks",
+        json=BODY,
+        headers={**auth(make_token(sub="bob")), "Idempotency-Key": "shared"},
+    )
+    assert response.status == 202
+    assert await api.redis.xlen(api.keys.queue("default").tasks) == 2
+    ttl = await api.redis.pttl(api.keys.queue("default").idempotency("alice", "shared"))
+    assert 0 < ttl <= api.settings.idempotency_ttl * 1000
+
+
+async def test_invalid_key_gets_422(api: Api) -> None:
+    status, _ = await post_task(api, BODY, **{"Idempotency-Key": "x" * 201})
+    assert status == 422

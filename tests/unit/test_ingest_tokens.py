@@ -1,0 +1,50 @@
+"""Dev key file and token minting, without Redis."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import jwt
+import pytest
+from pydantic import SecretStr
+
+from conveyor_ingest.auth import Principal, Scope, TokenVerifier
+from conveyor_ingest.responses import ApiError
+from conveyor_ingest.settings import IngestSettings
+from conveyor_ingest.tokens import ensure_dev_key, mint_token, signing_secret
+
+
+def test_dev_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "dev-jwt.key"
+    first = ensure_dev_key(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert ensure_dev_key(path) == first
+    assert len(first) >= 32
+
+
+def test_secret_setting_wins_over_the_key_file(tmp_path: Path) -> None:
+    settings = IngestSettings(jwt_secret=SecretStr("s" * 40), jwt_key_file=str(tmp_path / "k"))
+    assert signing_secret(settings) == "s" * 40
+    assert not (tmp_path / "k").exists()
+
+
+def test_minted_token_carries_sub_scopes_and_defaults() -> None:
+    token = mint_token("k" * 40, "alice", ["tasks:write", "admin"])
+    claims = jwt.decode(token, "k" * 40, algorithms=["HS256"], audience="conveyor")
+    assert claims["sub"] == "alice"
+    assert claims["scope"] == "tasks:write admin"
+    assert claims["iss"] == "conveyor"
+    assert 86_000 < claims["exp"] - claims["iat"] <= 86_400
+
+
+def test_verifier_caches_a_verified_token_and_checks_scopes() -> None:
+    verifier = TokenVerifier(IngestSettings(jwt_secret=SecretStr("k" * 40)), "k" * 40)
+    token = mint_token("k" * 40, "alice", ["tasks:read"])
+    principal = verifier.verify(f"Bearer {token}")
+    assert principal == Principal("alice", frozenset({"tasks:read"}))
+    assert verifier.verify(f"Bearer {token}") is principal
+    principal.require(Scope.TASKS_READ)
+    with pytest.raises(ApiError) as caught:
+        principal.require(Scope.TASKS_WRITE)
+    assert caught.value.status == 403
