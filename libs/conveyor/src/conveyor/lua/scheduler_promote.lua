@@ -1,0 +1,30 @@
+-- Promote due timers: remove them from the index and XADD each task with its PENDING event.
+-- Several replicas may run this at once: each timer leaves the index in the step that enqueues it.
+-- KEYS[1] timer index (zset), KEYS[2] timer entries (hash), KEYS[3] tasks stream, KEYS[4] events.
+-- ARGV[1] now (ms), ARGV[2] most timers to promote.
+-- Each entry is JSON {"f": [task fields...], "e": [PENDING event fields without at_ms]}.
+-- Reply: {promoted count, sum of lateness (ms), max lateness (ms)}.
+local now = tonumber(ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+if #due == 0 then return {0, 0, 0} end
+local ids = {}
+local late_sum, late_max = 0, 0
+for k = 1, #due, 2 do
+  local id = due[k]
+  ids[#ids + 1] = id
+  local late = now - tonumber(due[k + 1])
+  late_sum = late_sum + late
+  if late > late_max then late_max = late end
+  local doc = redis.call('HGET', KEYS[2], id)
+  if doc then
+    local entry = cjson.decode(doc)
+    redis.call('XADD', KEYS[3], '*', unpack(entry['f']))
+    local event = entry['e']
+    event[#event + 1] = 'at_ms'
+    event[#event + 1] = ARGV[1]
+    redis.call('XADD', KEYS[4], '*', unpack(event))
+  end
+end
+redis.call('ZREM', KEYS[1], unpack(ids))
+redis.call('HDEL', KEYS[2], unpack(ids))
+return {#ids, late_sum, late_max}

@@ -1,0 +1,76 @@
+"""Control messages for the scheduler: cancel drops a pending timer, update replaces it.
+
+The scheduler reads ``{q}:control`` as its own consumer group (workers read it
+as theirs). Each batch is applied and acknowledged in one script. An update
+replaces the timer only while it is still pending: once promoted, the task
+belongs to the workers and the update is too late (ingest reports that). A
+cancel for a task with no pending timer is a no-op here; the workers' cancel
+mark stops it there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from redis.asyncio import Redis
+
+from conveyor.control import ControlOp, decode_control
+from conveyor.errors import EnvelopeDecodeError
+from conveyor.keys import QueueKeys
+from conveyor.lua import register
+from conveyor.streams import Entry, Group
+from conveyor.timers import decode_timer
+from conveyor_scheduler.entries import stored_entry
+from conveyor_scheduler.reading import GroupReader
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlResult:
+    """What one control pass did."""
+
+    read: int
+    dropped: int
+    replaced: int
+
+
+class ControlConsumer:
+    """Applies one queue's control messages to its timer index."""
+
+    def __init__(self, client: Redis, keys: QueueKeys, reader: GroupReader) -> None:
+        self._keys = keys
+        self._reader = reader
+        self._script = register(client, "scheduler_control")
+
+    async def run_once(self, now_ms: int) -> ControlResult:
+        """Read one batch of control messages and apply it atomically."""
+        entries = await self._reader.read(now_ms)
+        if not entries:
+            return ControlResult(0, 0, 0)
+        args = [op for entry in entries for op in self._op(entry)]
+        keys = self._keys
+        dropped, replaced = await self._script(
+            keys=[keys.control, keys.timer_index, keys.timer_entries],
+            args=[Group.SCHEDULER.value, *args],
+        )
+        return ControlResult(len(entries), int(dropped), int(replaced))
+
+    def _op(self, entry: Entry) -> list[str]:
+        raw_id, raw = entry
+        entry_id = raw_id.decode()
+        try:
+            message = decode_control(raw)
+            if message.op is ControlOp.CANCEL:
+                return ["C", entry_id, message.task_id]
+            timer = decode_timer(entry_id, raw, self._keys.queue)
+        except (ValueError, KeyError, EnvelopeDecodeError) as exc:
+            # Not ours to dead-letter: the control stream has no dead letters, and the worker
+            # group reads the same entry. Log it (no payload) and move on.
+            log.warning("control_message_ignored", entry_id=entry_id, error=str(exc)[:200])
+            return ["A", entry_id]
+        if timer.envelope.id != message.task_id:
+            log.warning("control_message_ignored", entry_id=entry_id, error="task id mismatch")
+            return ["A", entry_id]
+        return ["U", entry_id, message.task_id, str(timer.due_ms), stored_entry(timer)]

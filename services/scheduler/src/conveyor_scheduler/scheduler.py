@@ -1,0 +1,131 @@
+"""One scheduler replica: a pass (``tick``) of intake, control, changes, promotion and fires.
+
+``tick(now_ms)`` does one full pass at the given time and never sleeps, so tests
+drive the scheduler with an injected clock ("burst mode"); the service's run
+loop (``app.py``) calls it with Redis server time and waits until the returned
+wake-up time.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import structlog
+from redis.asyncio import Redis
+
+from conveyor.keys import Keys
+from conveyor.schedules import ScheduleDefinition
+from conveyor_scheduler.control import ControlConsumer
+from conveyor_scheduler.firer import Fire, Firer, FirerConfig
+from conveyor_scheduler.intake import TimerIntake
+from conveyor_scheduler.promoter import Promoter
+from conveyor_scheduler.reading import GroupReader
+from conveyor_scheduler.settings import SchedulerSettings
+from conveyor_scheduler.store import ScheduleStore
+
+log = structlog.get_logger(__name__)
+
+MAX_READ_BATCHES = 20
+
+
+@dataclass
+class TickResult:
+    """What one pass did, and when the next one is needed."""
+
+    filed: int = 0
+    dead: int = 0
+    dropped: int = 0
+    replaced: int = 0
+    changes: int = 0
+    promoted: int = 0
+    promotion_lateness_max_ms: int = 0
+    fires: tuple[Fire, ...] = ()
+    missed: int = 0
+    next_wake_ms: int | None = None
+
+
+@dataclass
+class _QueueParts:
+    intake: TimerIntake
+    control: ControlConsumer
+    promoter: Promoter
+
+
+def default_consumer() -> str:
+    """A consumer name unique to this process: host and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Scheduler:
+    """The scheduler's work for every configured queue and the schedules."""
+
+    def __init__(self, client: Redis, keys: Keys, settings: SchedulerSettings) -> None:
+        consumer = settings.consumer or default_consumer()
+
+        def reader(stream: str) -> GroupReader:
+            return GroupReader(client, stream, consumer, settings.batch, settings.claim_idle_ms)
+
+        self._queues = [
+            _QueueParts(
+                TimerIntake(client, q, reader(q.timers_in)),
+                ControlConsumer(client, q, reader(q.control)),
+                Promoter(client, q, settings.batch),
+            )
+            for q in keys.all_queues()
+        ]
+        self.store = ScheduleStore(client, keys, reader(keys.schedule_changes))
+        config = FirerConfig(settings.misfire_threshold_ms, settings.fire_dedup_ttl_ms)
+        self._firer = Firer(client, keys, config)
+        self._batch = settings.batch
+
+    async def apply_file(self, definitions: list[ScheduleDefinition], now_ms: int) -> int:
+        """Apply the schedules file's definitions (published with source=file)."""
+        applied = await self.store.apply_definitions(definitions, now_ms, source="file")
+        log.info("schedules_file_applied", count=applied)
+        return applied
+
+    async def tick(self, now_ms: int) -> TickResult:
+        """One full pass at ``now_ms``: intake, control, changes, promotion, fires."""
+        result = TickResult()
+        for parts in self._queues:
+            await self._intake(parts, now_ms, result)
+        for _ in range(MAX_READ_BATCHES):
+            changes = await self.store.consume_once(now_ms)
+            result.changes += changes
+            if changes == 0:
+                break
+        for parts in self._queues:
+            promotion = await parts.promoter.promote_due(now_ms)
+            result.promoted += promotion.promoted
+            result.promotion_lateness_max_ms = max(
+                result.promotion_lateness_max_ms, promotion.lateness_max_ms
+            )
+            _wake_at(result, await parts.promoter.next_due_ms())
+        fired = await self._firer.fire(await self.store.load(), now_ms)
+        result.fires = tuple(fired.fired)
+        result.missed = fired.missed
+        _wake_at(result, fired.next_due_ms)
+        return result
+
+    async def _intake(self, parts: _QueueParts, now_ms: int, result: TickResult) -> None:
+        # Timers before control, so a cancel that follows its timer finds it filed.
+        for _ in range(MAX_READ_BATCHES):
+            intake = await parts.intake.run_once(now_ms)
+            result.filed += intake.filed
+            result.dead += intake.dead
+            if intake.filed + intake.dead < self._batch:
+                break
+        for _ in range(MAX_READ_BATCHES):
+            control = await parts.control.run_once(now_ms)
+            result.dropped += control.dropped
+            result.replaced += control.replaced
+            if control.read < self._batch:
+                break
+
+
+def _wake_at(result: TickResult, due_ms: int | None) -> None:
+    if due_ms is not None:
+        current = result.next_wake_ms
+        result.next_wake_ms = due_ms if current is None else min(current, due_ms)
