@@ -35,7 +35,7 @@ async def serve(stop: asyncio.Event) -> None:
             queues=list(redis_settings.queues),
             server=info.server,
             server_version=info.version_text,
-            handlers=sorted(handler.name for handler in registry),
+            handler_types=sorted(handler.name for handler in registry),
             **settings.model_dump(),
         )
         await probes.start(settings.metrics_port)
