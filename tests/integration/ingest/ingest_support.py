@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import jwt
 from aiohttp.test_utils import TestClient
@@ -12,6 +13,9 @@ from redis.asyncio import Redis
 
 from conveyor.keys import Keys
 from conveyor_ingest.settings import IngestSettings
+from waiting import wait_for
+
+T = TypeVar("T")
 
 SECRET = "test-secret-of-sufficient-length-for-hs256"
 QUEUES = ("default", "other")
@@ -63,3 +67,10 @@ async def get_json(api: Api, path: str, token: str | None = None) -> tuple[int, 
     """GET ``path``; (status, JSON body)."""
     response = await api.client.get(path, headers=auth(token))
     return response.status, await response.json()
+
+
+async def until(probe: Callable[[], Awaitable[T]], what: str, within: float = 30.0) -> T:
+    """tests/waiting.wait_for with a typed async probe and a generous deadline."""
+    # mypy cannot pick T out of wait_for's `Awaitable[T] | T` for an async probe.
+    result: object = await wait_for(probe, within=within, what=what)  # type: ignore[arg-type]
+    return cast(T, result)
