@@ -71,6 +71,6 @@ async def get_json(api: Api, path: str, token: str | None = None) -> tuple[int, 
 
 async def until(probe: Callable[[], Awaitable[T]], what: str, within: float = 30.0) -> T:
     """tests/waiting.wait_for with a typed async probe and a generous deadline."""
-    # mypy cannot pick T out of wait_for's `Awaitable[T] | T` for an async probe.
-    result: object = await wait_for(probe, within=within, what=what)  # type: ignore[arg-type]
+    # Typed wrapper: mypy cannot infer T from wait_for's `Awaitable[T] | T` for an async probe.
+    result: object = await wait_for(probe, within=within, what=what)
     return cast(T, result)
