@@ -26,12 +26,13 @@ ACL = ROOT / "deploy" / "redis" / "users.acl"
 RENDER = ROOT / "deploy" / "redis" / "render-acl.sh"
 SERVICES = ("ingest", "scheduler", "worker")
 OWNERS = {"i": "ingest", "s": "scheduler", "w": "worker"}
-# stream -> users that may write (XADD, or XREADGROUP/XACK as a consumer), per docs/wire-format.md.
+# stream -> users that may write (XADD, or XREADGROUP/XACK as a consumer): docs/wire-format.md,
+# plus the scheduler's events (pending/scheduled) and dead letters (malformed timer entries).
 STREAM_WRITERS = {
     "tasks": {"ingest", "scheduler", "worker"},
-    "events": {"ingest", "worker"},
+    "events": {"ingest", "scheduler", "worker"},
     "timers-in": {"ingest", "scheduler", "worker"},
-    "dead": {"ingest", "worker"},
+    "dead": {"ingest", "scheduler", "worker"},
     "control": {"ingest", "scheduler", "worker"},
     "changes": {"ingest", "scheduler"},
     "applied": {"ingest", "scheduler"},
