@@ -27,6 +27,7 @@ async def test_open_breaker_defers_the_rest_of_the_batch_at_the_same_attempt(
     worker = make_worker(
         registry=registry,
         batch=1,
+        concurrency=1,  # one at a time: each outcome is counted before the next admission
         breaker_enabled=True,
         breaker_min_volume=2,
         breaker_failure_ratio=0.5,

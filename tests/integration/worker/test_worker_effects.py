@@ -76,7 +76,7 @@ async def test_stale_consumer_commit_adds_nothing_after_its_entry_was_claimed(
     # The stale consumer now wakes and commits through the same effect path: no second add.
     late = make_worker()
     dispatcher = late.queues[0].dispatcher
-    await dispatcher.dispatch([(entry_id, fields)])
+    dispatcher.dispatch([(entry_id, fields)])
     await late.queues[0].committer.flush()
     await late.queues[0].committer.flush()
     assert await redis.get(q.effect_key("balance:s")) == b"4"

@@ -8,6 +8,7 @@ outcome is lost; the worker never exits on a transient connection error.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from redis.commands.core import AsyncScript
 from conveyor.keys import QueueKeys
 from conveyor.lua import register
 from conveyor.streams import Group
-from conveyor_worker.ops import Arg, Op, Reply
+from conveyor_worker.ops import Arg, Op, OpKind, Reply
 
 log = structlog.get_logger(__name__)
 
@@ -34,12 +35,18 @@ class Committer:
     """Collects ops for one queue and commits them in batches."""
 
     def __init__(
-        self, client: Redis, keys: QueueKeys, mark_ttl_ms: int, clock: Callable[[], int]
+        self,
+        client: Redis,
+        keys: QueueKeys,
+        mark_ttl_ms: int,
+        clock: Callable[[], int],
+        events_maxlen: int = 0,
     ) -> None:
         self._client = client
         self._keys = keys
         self._script: AsyncScript = register(client, "worker_commit")
         self._mark_ttl = str(mark_ttl_ms)
+        self._events_maxlen = str(events_maxlen)
         self._clock = clock
         self._pending: list[Op] = []
         self._lock = asyncio.Lock()
@@ -62,6 +69,7 @@ class Committer:
                 batch = self._pending[:CHUNK]
                 del self._pending[:CHUNK]
                 try:
+                    batch = _text_ops_first(batch)
                     replies = await self._call_with_retry(batch, deadline)
                 except TimeoutError:
                     self._pending[:0] = batch  # keep them: the caller decides what is lost
@@ -115,11 +123,34 @@ class Committer:
                 found = index[name] = len(keys)
             return found
 
-        args: list[Arg] = [Group.WORKERS.value, self._mark_ttl, str(self._clock())]
+        text_tokens: list[Arg] = []
+        byte_tokens: list[Arg] = []
         for item in batch:
-            args += item.encode(key_index)
+            tokens = item.encode(key_index)
+            if item.kind is OpKind.DEAD:
+                byte_tokens += tokens
+            else:
+                text_tokens += tokens
+        # Most tokens travel as one JSON argument: redis-py packs each argument in Python,
+        # so thousands of small arguments would cost more than the commit itself.
+        packed = json.dumps(text_tokens, ensure_ascii=False, separators=(",", ":"))
+        args: list[Arg] = [
+            Group.WORKERS.value,
+            self._mark_ttl,
+            str(self._clock()),
+            self._events_maxlen,
+            packed,
+            *byte_tokens,
+        ]
         replies = await self._script(keys=keys, args=args, client=self._client)
         return list(replies)
+
+
+def _text_ops_first(batch: list[Op]) -> list[Op]:
+    """The script answers the JSON-carried ops first, then the raw-bytes (dead letter) ops."""
+    return [o for o in batch if o.kind is not OpKind.DEAD] + [
+        o for o in batch if o.kind is OpKind.DEAD
+    ]
 
 
 def _deliver(batch: list[Op], replies: list[Reply]) -> None:

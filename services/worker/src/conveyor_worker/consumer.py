@@ -68,7 +68,7 @@ class QueueConsumer:
         )
         entries = [entry for _, batch in read_reply_entries(reply) for entry in batch]
         if entries:
-            await self.dispatcher.dispatch(entries)
+            self.dispatcher.dispatch(entries)
         return len(entries)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -80,6 +80,9 @@ class QueueConsumer:
         while await self.control.poll(None):
             pass
         while True:
+            if self.dispatcher.free_slots == 0:
+                await self._wait_for_slot(IDLE_WAIT)
+                continue
             if await self.read_once(None):
                 continue
             if self.dispatcher.in_flight or self.committer.pending:

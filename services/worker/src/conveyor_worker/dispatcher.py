@@ -49,7 +49,6 @@ class Job:
     handler: Handler
     task: asyncio.Task[None] | None = None
     abandoned: bool = False
-    start_reply: Reply = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +83,26 @@ class Dispatcher:
         self._rand = rand
         self.in_flight: dict[str, Job | None] = {}
         self.slot_freed = asyncio.Event()
+        queue = queue_keys.queue
+        self._in_flight_gauge = metrics.in_flight.labels(queue)
+        self._outcome_counters = {
+            name: metrics.outcomes.labels(queue, name)
+            for name in ("succeeded", "retrying", "dead", "cancelled")
+        }
 
     @property
     def free_slots(self) -> int:
         """How many more entries may be taken now."""
         return max(self._limits.concurrency - len(self.in_flight), 0)
 
-    async def dispatch(self, entries: list[Entry], counts: list[int] | None = None) -> None:
-        """Start every entry of a batch (``counts``: delivery counters of claimed entries)."""
+    def dispatch(self, entries: list[Entry], counts: list[int] | None = None) -> None:
+        """Start every entry of a batch (``counts``: delivery counters of claimed entries).
+
+        Nothing is awaited here: each task's start op goes to the committer, and the
+        handler runs when that op's reply says the task was not cancelled. So the
+        reader goes straight back to reading while the batch starts.
+        """
         now = self._clock()
-        jobs: list[Job] = []
         for position, (raw_id, raw) in enumerate(entries):
             entry_id = raw_id.decode()
             if entry_id in self.in_flight:
@@ -103,15 +112,9 @@ class Dispatcher:
             job = self._admit(entry_id, raw, deliveries, now)
             if job is not None:
                 start = outcomes.started(entry_id, job.ctx.envelope, now)
-                start.on_reply = _reply_setter(job)
+                start.on_reply = _starter(self, job)
                 self._committer.add(start)
-                jobs.append(job)
-        self._metrics.in_flight.labels(self.queue_keys.queue).set(len(self.in_flight))
-        if not jobs:
-            return
-        await self._committer.flush()
-        for job in jobs:
-            self._begin(job)
+        self._in_flight_gauge.set(len(self.in_flight))
 
     def _admit(
         self, entry_id: str, raw: dict[bytes, bytes], deliveries: int, now: int
@@ -158,8 +161,8 @@ class Dispatcher:
         item.on_reply = committed
         self._committer.add(item)
 
-    def _begin(self, job: Job) -> None:
-        state = job.start_reply
+    def begin(self, job: Job, state: Reply) -> None:
+        """Run ``job`` once its start op is committed (``state``: the script's reply)."""
         if state != 0:
             # 1: cancelled (already acked with a cancelled event); None: not committed.
             self._release(job.ctx.entry_id, OpKind.START if state == 1 else None)
@@ -247,8 +250,7 @@ class Dispatcher:
     def _release(self, entry_id: str, kind: OpKind | None) -> None:
         self.in_flight.pop(entry_id, None)
         if kind is not None:
-            outcome = _OUTCOME.get(kind, "cancelled")
-            self._metrics.outcomes.labels(self.queue_keys.queue, outcome).inc()
+            self._outcome_counters[_OUTCOME.get(kind, "cancelled")].inc()
         self.slot_freed.set()
 
     async def drain(self, grace: float) -> None:
@@ -275,8 +277,8 @@ class Dispatcher:
         return list(self.in_flight)
 
 
-def _reply_setter(job: Job) -> Callable[[Reply], None]:
-    def setter(reply: Reply) -> None:
-        job.start_reply = reply
+def _starter(dispatcher: Dispatcher, job: Job) -> Callable[[Reply], None]:
+    def start(reply: Reply) -> None:
+        dispatcher.begin(job, reply)
 
-    return setter
+    return start

@@ -76,7 +76,7 @@ class LeaseKeeper:
         if entries:
             self._metrics.reclaimed.labels(queue).inc(len(entries))
             log.info("entries_reclaimed", count=len(entries), queue=queue)
-            await self._dispatcher.dispatch(entries, [int(c) for c in counts])
+            self._dispatcher.dispatch(entries, [int(c) for c in counts])
         return len(entries)
 
 

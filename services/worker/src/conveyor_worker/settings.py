@@ -33,6 +33,11 @@ class WorkerSettings(BaseSettings):
     mark_ttl: float = Field(
         default=86_400.0, gt=0, description="Seconds an exactly-once effect mark is kept."
     )
+    events_maxlen: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Approximate cap on the events stream (XADD MAXLEN ~); 0: no cap.",
+    )
     reclaim_interval: float = Field(
         default=5.0, gt=0, description="Seconds between XAUTOCLAIM passes for stalled tasks."
     )

@@ -86,7 +86,7 @@ class Worker:
         rand: Callable[[], float],
     ) -> QueueConsumer:
         s = self.settings
-        committer = Committer(client, keys, round(s.mark_ttl * 1000), clock)
+        committer = Committer(client, keys, round(s.mark_ttl * 1000), clock, s.events_maxlen)
         limits = Limits(s.concurrency, s.max_deliveries)
         dispatcher = Dispatcher(
             keys, registry, committer, limits, breakers, self.metrics, clock, rand

@@ -1,23 +1,26 @@
 -- Commit many task outcomes of one queue in one atomic step.
 -- KEYS[1] tasks stream, KEYS[2] events, KEYS[3] timers-in, KEYS[4] dead letters,
 -- KEYS[5] cancelled set, KEYS[6..] effect marks and effect keys (referenced by index).
--- ARGV[1] group, ARGV[2] mark TTL (ms), ARGV[3] now (ms), then the ops:
+-- ARGV[1] group, ARGV[2] mark TTL (ms), ARGV[3] now (ms), ARGV[4] events MAXLEN (~, 0 = none),
+-- ARGV[5] a JSON array of the ops' tokens (one argument: cheap to send from Python), then
+-- ARGV[6..] the tokens of ops that carry raw bytes (dead letters keep undecodable fields).
+-- Ops, as token sequences:
 --   S entry task_id n fields...           started event, unless cancelled (then XACK + cancelled)
 --   A entry n fields...                   XACK + event
 --   T entry n timer... n event...         XACK + timer + event
 --   D entry n dead... n event...          XACK + dead letter (+ event when n > 0)
 --   E entry mark n_fx fx... n_lit lit0 (ref lit)... n event...
 --                                         effects + mark + XACK + succeeded event, once per mark
--- Reply: one element per op: 0/1 for S (1 = cancelled), a string for E
+-- Reply: one element per op (JSON ops first, then the others): 0/1 for S (1 = cancelled), a string for E
 -- ('n' .. result when committed now, 'd' .. result when the mark existed, 'f' .. error), else 0.
-local group, ttl, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local i = 4
+local group, ttl, now, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local src, i = cjson.decode(ARGV[5]), 1
 local out = {}
 
 local function take_list()
-  local n = tonumber(ARGV[i]); i = i + 1
+  local n = tonumber(src[i]); i = i + 1
   local list = {}
-  for j = 1, n do list[j] = ARGV[i + j - 1] end
+  for j = 1, n do list[j] = src[i + j - 1] end
   i = i + n
   return list
 end
@@ -28,6 +31,15 @@ end
 
 local function add(stream, fields)
   if #fields > 0 then redis.call('XADD', stream, '*', unpack(fields)) end
+end
+
+local function add_event(fields)
+  if #fields == 0 then return end
+  if maxlen ~= '0' then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
+  else
+    redis.call('XADD', KEYS[2], '*', unpack(fields))
+  end
 end
 
 local function integer_or_absent(v)
@@ -72,10 +84,10 @@ local function encode_value(v)
 end
 
 local function read_effects()
-  local n = tonumber(ARGV[i]); i = i + 1
+  local n = tonumber(src[i]); i = i + 1
   local fx = {}
   for j = 1, n do
-    local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
+    local op, key = src[i], KEYS[tonumber(src[i + 1])]
     i = i + 2
     fx[j] = {op, key, take_list()}
   end
@@ -83,19 +95,19 @@ local function read_effects()
 end
 
 local function read_template()
-  local n = tonumber(ARGV[i]); i = i + 1
-  local lits, refs = {ARGV[i]}, {}
+  local n = tonumber(src[i]); i = i + 1
+  local lits, refs = {src[i]}, {}
   i = i + 1
   for j = 2, n do
-    refs[j - 1] = tonumber(ARGV[i]) + 1
-    lits[j] = ARGV[i + 1]
+    refs[j - 1] = tonumber(src[i]) + 1
+    lits[j] = src[i + 1]
     i = i + 2
   end
   return lits, refs
 end
 
 local function commit_effects(entry)
-  local mark = KEYS[tonumber(ARGV[i])]; i = i + 1
+  local mark = KEYS[tonumber(src[i])]; i = i + 1
   local fx = read_effects()
   local lits, refs = read_template()
   local ev = take_list()
@@ -120,12 +132,12 @@ local function commit_effects(entry)
   ack(entry)
   ev[#ev + 1] = 'result'
   ev[#ev + 1] = result
-  add(KEYS[2], ev)
+  add_event(ev)
   return 'n' .. result
 end
 
 local function start(entry)
-  local task_id = ARGV[i]; i = i + 1
+  local task_id = src[i]; i = i + 1
   local ev = take_list()
   local until_ms = redis.call('ZSCORE', KEYS[5], task_id)
   if until_ms and tonumber(until_ms) >= now then
@@ -133,28 +145,33 @@ local function start(entry)
       if ev[j] == 'event' then ev[j + 1] = 'cancelled' end
     end
     ack(entry)
-    add(KEYS[2], ev)
+    add_event(ev)
     return 1
   end
-  add(KEYS[2], ev)
+  add_event(ev)
   return 0
 end
 
-while i <= #ARGV do
-  local kind, entry = ARGV[i], ARGV[i + 1]
+local function run_op()
+  local kind, entry = src[i], src[i + 1]
   i = i + 2
   if kind == 'S' then
     out[#out + 1] = start(entry)
   elseif kind == 'A' then
-    ack(entry); add(KEYS[2], take_list()); out[#out + 1] = 0
+    ack(entry); add_event(take_list()); out[#out + 1] = 0
   elseif kind == 'T' then
-    ack(entry); add(KEYS[3], take_list()); add(KEYS[2], take_list()); out[#out + 1] = 0
+    ack(entry); add(KEYS[3], take_list()); add_event(take_list()); out[#out + 1] = 0
   elseif kind == 'D' then
-    ack(entry); add(KEYS[4], take_list()); add(KEYS[2], take_list()); out[#out + 1] = 0
+    ack(entry); add(KEYS[4], take_list()); add_event(take_list()); out[#out + 1] = 0
   elseif kind == 'E' then
     out[#out + 1] = commit_effects(entry)
   else
-    return redis.error_reply('unknown op ' .. tostring(kind))
+    error('unknown op ' .. tostring(kind))
   end
 end
+
+while i <= #src do run_op() end
+-- The ops whose tokens are raw bytes came as plain arguments.
+src, i = ARGV, 6
+while i <= #src do run_op() end
 return out

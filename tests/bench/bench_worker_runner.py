@@ -1,0 +1,47 @@
+"""A worker process for the benchmark: drains the queue (burst) or serves, then reports.
+
+``python bench_worker_runner.py burst|serve`` with the usual CONVEYOR_* environment;
+prints one ``BENCH <json>`` line (logs may share stdout): the drain's elapsed seconds
+and the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import signal
+import sys
+import time
+
+from conveyor.connection import create_client
+from conveyor.keys import Keys
+from conveyor.settings import RedisSettings, load_settings
+from conveyor_worker.loading import load_registry
+from conveyor_worker.settings import WorkerSettings
+from conveyor_worker.worker import Worker
+
+
+async def main(mode: str) -> None:
+    """Run the worker in ``mode`` and print the figures."""
+    redis_settings = load_settings(RedisSettings)
+    settings = load_settings(WorkerSettings)
+    client = create_client(redis_settings)
+    registry = load_registry(settings.handler_modules)
+    worker = Worker(client, settings, registry, Keys(redis_settings.key_prefix))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    started = time.perf_counter()
+    if mode == "burst":
+        await worker.run(burst=True)
+    else:
+        print("BENCH", json.dumps({"ready": True}), flush=True)  # noqa: T201 - the protocol line
+        await worker.run(stop)
+    elapsed = time.perf_counter() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("BENCH", json.dumps({"elapsed": elapsed, "peak_rss_mb": rss_mb}), flush=True)  # noqa: T201
+    await client.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))

@@ -1,0 +1,171 @@
+"""Worker benchmark: throughput vs a raw XREADGROUP+XACK loop, pickup latency, memory.
+
+Run with ``make bench``. Figures are printed as a table and written with
+``results.record`` to ``tests/bench/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from bench.results import record, table
+from conveyor.envelope import new_envelope
+from conveyor.keys import Keys, QueueKeys
+from conveyor.streams import Group, ensure_group, read_reply_entries
+from conveyor_worker.janitor import Janitor
+from conveyor_worker.testing import xrange
+
+HERE = Path(__file__).resolve().parent
+TASKS = 100_000
+RAW_TASKS = 100_000
+LATENCY_TASKS = 500
+ENQUEUE_CHUNK = 2_000
+EVENTS_MAXLEN = 10_000
+
+
+def _env(redis_url: str, keys: Keys, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "CONVEYOR_REDIS_URL": redis_url,
+        "CONVEYOR_KEY_PREFIX": keys.prefix,
+        "CONVEYOR_WORKER_HANDLERS": "bench_worker_handlers",
+        "CONVEYOR_WORKER_EVENTS_MAXLEN": str(EVENTS_MAXLEN),
+        "CONVEYOR_LOG_LEVEL": "WARNING",
+        "CONVEYOR_LOG_FORMAT": "json",
+        **extra,
+    }
+
+
+async def _enqueue(redis: Redis, stream: str, count: int, task_type: str) -> None:
+    fields = new_envelope(task_type, None, "default").to_fields()
+    for start in range(0, count, ENQUEUE_CHUNK):
+        async with redis.pipeline(transaction=False) as pipe:
+            for n in range(start, min(start + ENQUEUE_CHUNK, count)):
+                pipe.xadd(stream, {**fields, "id": f"bench-{n}"})  # type: ignore[dict-item]
+            await pipe.execute()
+
+
+async def _worker(env: dict[str, str], mode: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, str(HERE / "bench_worker_runner.py"), mode, env=env,
+        stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def _line(process: asyncio.subprocess.Process) -> dict[str, Any]:
+    assert process.stdout is not None
+    while True:
+        line = await asyncio.wait_for(process.stdout.readline(), 300)
+        if not line:
+            msg = "benchmark worker exited without reporting"
+            raise AssertionError(msg)
+        if line.startswith(b"BENCH "):
+            return dict(json.loads(line[6:]))
+
+
+async def _raw_loop(redis: Redis, q: QueueKeys) -> float:
+    """The floor to compare with: XREADGROUP 500 + one XACK per batch, no decoding."""
+    await ensure_group(redis, q.tasks, "raw")
+    started = time.perf_counter()
+    done = 0
+    while done < RAW_TASKS:
+        reply = await redis.xreadgroup("raw", "raw-1", {q.tasks: ">"}, count=500)
+        ids = [entry_id for _, batch in read_reply_entries(reply) for entry_id, _ in batch]
+        if not ids:
+            break
+        await redis.xack(q.tasks, "raw", *ids)
+        done += len(ids)
+    return done / (time.perf_counter() - started)
+
+
+async def _used_memory(redis: Redis) -> int:
+    info = await redis.info("memory")
+    return int(info["used_memory"])
+
+
+async def test_bench_worker_throughput_latency_and_memory(
+    redis: Redis, redis_url: str, keys: Keys, request: pytest.FixtureRequest
+) -> None:
+    server = request.node.callspec.params.get("redis_url", "server")
+    q = keys.queue("default")
+    baseline_memory = await _used_memory(redis)
+    rows = []
+
+    # Raw redis-py loop on the same server, same run.
+    await _enqueue(redis, q.tasks, RAW_TASKS, "bench.noop")
+    raw_rate = await _raw_loop(redis, q)
+    await redis.delete(q.tasks)
+
+    # One worker process draining pre-enqueued no-op tasks (acks + events on).
+    await ensure_group(redis, q.tasks, Group.WORKERS.value)
+    await _enqueue(redis, q.tasks, TASKS, "bench.noop")
+    env = _env(redis_url, keys, CONVEYOR_WORKER_CONCURRENCY="2000", CONVEYOR_WORKER_BATCH="500")
+    burst = await _worker(env, "burst")
+    drained = await _line(burst)
+    await burst.wait()
+    rate = TASKS / drained["elapsed"]
+    pending = await redis.xpending(q.tasks, Group.WORKERS.value)
+    assert pending["pending"] == 0
+    rows.append(
+        record(f"worker.{server}.throughput", rate, "tasks/s", "raw XREADGROUP+XACK", raw_rate)
+    )
+    rows.append(record(f"worker.{server}.raw_loop", raw_rate, "tasks/s"))
+    rows.append(record(f"worker.{server}.peak_rss_drain_100k", drained["peak_rss_mb"], "MB"))
+
+    # Redis memory after the drain and the janitor's trim, against the baseline.
+    await Janitor(redis, q, "bench", 10_000, 3_600_000).run_once()
+    after = await _used_memory(redis)
+    rows.append(
+        record(
+            f"worker.{server}.redis_memory_after_trim",
+            after / 2**20,
+            "MB",
+            "before enqueue",
+            baseline_memory / 2**20,
+        )
+    )
+    assert await redis.xlen(q.tasks) <= 1
+    assert await redis.xlen(q.events) <= EVENTS_MAXLEN * 1.5
+
+    # Pickup latency on an idle worker: 500 tasks, one at a time, 5 ms apart.
+    server_proc = await _worker(_env(redis_url, keys, CONVEYOR_WORKER_BLOCK_MS="5000"), "serve")
+    assert (await _line(server_proc)).get("ready")
+    await asyncio.sleep(1.0)  # let it reach its blocking read (a warm, idle worker)
+    await redis.delete(q.events)
+    for n in range(LATENCY_TASKS):
+        envelope = new_envelope("bench.stamp", {"t": time.time_ns()}, "default", task_id=f"lat-{n}")
+        await redis.xadd(q.tasks, envelope.to_fields())  # type: ignore[arg-type]
+        await asyncio.sleep(0.005)  # the 5 ms spacing the benchmark prescribes
+    latencies = await _latencies(redis, q)
+    server_proc.terminate()
+    await server_proc.wait()
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    rows.append(record(f"worker.{server}.pickup_latency_p50", p50, "ms", "target", 0.5))
+    rows.append(record(f"worker.{server}.pickup_latency_p99", p99, "ms", "target", 1.0))
+    print("\n" + table(rows))  # noqa: T201 - the benchmark's report
+
+
+async def _latencies(redis: Redis, q: QueueKeys) -> list[float]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        values = []
+        for _, data in await xrange(redis, q.events):
+            if data.get(b"event") == b"succeeded" and data.get(b"type") == b"bench.stamp":
+                values.append(float(data[b"result"]))
+        if len(values) >= LATENCY_TASKS:
+            return values
+        await asyncio.sleep(0.2)  # polling for the last results, with a deadline
+    msg = "latency results did not all arrive"
+    raise AssertionError(msg)
