@@ -305,3 +305,25 @@ def test_redis_renders_the_acl_from_digests_and_keeps_aof() -> None:
     conf = (ROOT / "deploy" / "redis" / "redis.conf").read_text().split("\n")
     assert "appendonly yes" in conf
     assert "maxmemory-policy noeviction" in conf
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_pods_are_annotated_for_the_prometheus_scrape_config(service: str) -> None:
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus-k8s.yml").read_text())
+    (job,) = config["scrape_configs"]
+    keep = {
+        tuple(r["source_labels"]): r["regex"]
+        for r in job["relabel_configs"]
+        if r.get("action") == "keep"
+    }
+    template = find(base_docs(), "Deployment", f"conveyor-{service}")["spec"]["template"]
+    labels, annotations = template["metadata"]["labels"], template["metadata"]["annotations"]
+    assert (
+        labels["app.kubernetes.io/part-of"]
+        == keep[("__meta_kubernetes_pod_label_app_kubernetes_io_part_of",)]
+    )
+    assert (
+        annotations["prometheus.io/scrape"]
+        == keep[("__meta_kubernetes_pod_annotation_prometheus_io_scrape",)]
+    )
+    assert int(annotations["prometheus.io/port"]) == PROBE_PORTS[service]
