@@ -19,9 +19,12 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from conveyor.localserver import free_port
 
@@ -234,3 +237,46 @@ def test_healthcheck_follows_the_probe_port(target: str, live_port: int) -> None
         check=False,
     )
     assert dead.returncode != 0
+
+
+def read_lock(path: Path) -> dict[str, tuple[str, frozenset[str]]]:
+    """name -> (version, hashes) of a hashed requirements file (markers dropped)."""
+    entries: dict[str, tuple[str, frozenset[str]]] = {}
+    text = path.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        spec, *rest = line.split()
+        name, _, version = spec.partition("==")
+        hashes = frozenset(w.removeprefix("--hash=") for w in rest if w.startswith("--hash="))
+        entries[canonicalize_name(name)] = (version.split(";")[0], hashes)
+    return entries
+
+
+def test_runtime_lock_agrees_with_the_full_lock() -> None:
+    runtime = read_lock(ROOT / "requirements-runtime.lock")
+    full = read_lock(ROOT / "requirements.lock")
+    assert runtime
+    for name, pin in runtime.items():
+        assert full.get(name) == pin, f"{name}: run `make lock` (the two locks disagree)"
+
+
+def test_runtime_lock_is_closed_under_the_services_dependencies() -> None:
+    """Installing it with --no-deps (as the image does) leaves nothing missing."""
+    runtime = read_lock(ROOT / "requirements-runtime.lock")
+    workspace = {"conveyor", "conveyor-ingest", "conveyor-scheduler", "conveyor-worker"}
+    todo, seen, missing = sorted(workspace), set(), []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in metadata.requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            dependency = canonicalize_name(requirement.name)
+            if dependency not in runtime and dependency not in workspace:
+                missing.append(f"{name} -> {dependency}")
+            todo.append(dependency)
+    assert not missing, f"runtime lock lacks {missing}: run `make lock`"
