@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
@@ -18,7 +19,11 @@ BACKLOG_SAMPLE_S = 0.5
 
 
 class RateLimiter:
-    """GCRA: ``rate`` requests/s with ``burst`` allowed at once, one atomic script per check."""
+    """GCRA: ``rate`` requests/s with ``burst`` allowed at once, atomic in Redis.
+
+    Checks of one client made during one event-loop tick share one script call
+    (with a count), so a busy client costs one call per tick, not per request.
+    """
 
     def __init__(
         self, client: Redis, writer: ScriptWriter, keys: Keys, rate: float, burst: int
@@ -28,15 +33,39 @@ class RateLimiter:
         self._interval_us = max(1, int(1_000_000 / rate))
         self._tolerance_us = self._interval_us * burst
         self._script = register(client, "ingest_rate")
+        self._waiting: dict[str, list[asyncio.Future[int]]] = {}
 
     async def check(self, subject: str) -> None:
         """Raise a 429 with Retry-After when ``subject`` is over its rate."""
-        now_us = time.time_ns() // 1000
-        args = [now_us, self._interval_us, self._tolerance_us]
-        wait_us = int(await self._writer.call(self._script, [self._keys.rate_limit(subject)], args))
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        waiting = self._waiting.setdefault(subject, [])
+        waiting.append(future)
+        if len(waiting) == 1:
+            asyncio.get_running_loop().call_soon(self._start, subject)
+        wait_us = await future
         if wait_us > 0:
             retry = max(1, math.ceil(wait_us / 1_000_000))
             raise ApiError(429, "rate limit exceeded", headers={"Retry-After": str(retry)})
+
+    def _start(self, subject: str) -> None:
+        futures = self._waiting.pop(subject, [])
+        task = asyncio.ensure_future(self._decide(subject, futures))
+        task.add_done_callback(lambda done: done.exception())  # failures reach the futures
+
+    async def _decide(self, subject: str, futures: list[asyncio.Future[int]]) -> None:
+        now_us = time.time_ns() // 1000
+        args = [now_us, self._interval_us, self._tolerance_us, len(futures)]
+        try:
+            reply = await self._writer.call(self._script, [self._keys.rate_limit(subject)], args)
+        except Exception as exc:
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            raise
+        allowed, wait_us = int(reply[0]), int(reply[1])
+        for index, future in enumerate(futures):
+            if not future.done():
+                future.set_result(0 if index < allowed else wait_us)
 
 
 class BacklogGuard:
@@ -52,13 +81,20 @@ class BacklogGuard:
         self._keys = keys
         self._max = max_backlog
         self._samples: dict[str, tuple[float, int]] = {}
+        self._measuring: dict[str, asyncio.Task[int]] = {}
 
     async def backlog(self, queue: str) -> int:
         """The queue's (recently sampled) backlog."""
         sampled = self._samples.get(queue)
         if sampled is not None and time.monotonic() - sampled[0] < BACKLOG_SAMPLE_S:
             return sampled[1]
-        value = await self._measure(queue)
+        # One measurement in flight per queue: a burst of requests must not each ask Redis.
+        task = self._measuring.get(queue)
+        if task is None:
+            task = asyncio.create_task(self._measure(queue))
+            self._measuring[queue] = task
+            task.add_done_callback(lambda _: self._measuring.pop(queue, None))
+        value = await asyncio.shield(task)
         self._samples[queue] = (time.monotonic(), value)
         return value
 

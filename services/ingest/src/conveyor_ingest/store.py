@@ -78,27 +78,20 @@ def index_member(created_ms: int, task_id: str) -> str:
     return f"{created_ms:013d}:{task_id}"
 
 
-def _record(task: NewTask, created_ms: int) -> list[str]:
+def _item(task: NewTask) -> dict[str, object]:
+    """One task as the enqueue script's JSON argument reads it."""
     env = task.envelope
-    fields = {
-        "id": env.id,
-        "type": env.type,
-        "queue": env.queue,
-        "status": task.status.value,
-        "attempt": str(env.attempt),
-        "attempts": "0",
-        "subject": env.subject,
-        "origin": env.origin,
-        "created_ms": str(created_ms),
-        "order": str(env.attempt * 10 + RANK_QUEUED),
-    }
-    if task.due_ms is not None:
-        fields["due_ms"] = str(task.due_ms)
-        # Kept so PUT can send the scheduler the whole changed task.
-        fields["task"] = json.dumps(env.to_fields(), separators=(",", ":"))
+    if task.due_ms is None:
+        fields = env.to_fields()
+        item: dict[str, object] = {"f": [x for pair in fields.items() for x in pair]}
+    else:
+        fields = timer_fields(env, task.due_ms, TimerKind.DELAYED)
+        # Kept in the record so PUT can send the scheduler the whole changed task.
+        item = {"f": [x for pair in fields.items() for x in pair], "d": 1,
+                "t": json.dumps(env.to_fields(), separators=(",", ":"))}  # fmt: skip
     if task.replay_of:
-        fields["replay_of"] = task.replay_of
-    return [item for pair in fields.items() for item in pair]
+        item["r"] = task.replay_of
+    return item
 
 
 class TaskStore:
@@ -123,24 +116,13 @@ class TaskStore:
     ) -> Stored | None:
         """Write ``tasks`` of ``queue`` atomically; a replayed Idempotency-Key returns Stored."""
         qk = self._keys.queue(queue)
-        created = now_ms()
         idem_key = qk.idempotency(idem.subject, idem.key) if idem else qk.status_index
-        keys = [qk.status_index, idem_key]
+        keys = [qk.status_index, idem_key, qk.tasks, qk.timers_in]
+        keys += [qk.task_status(task.envelope.id) for task in tasks]
         stored = f"{idem.fingerprint}\n{response[0]}\n{response[1]}" if idem else ""
-        args: list[str | int] = [created, self._retention_ms, self._idem_ttl_ms if idem else 0]
-        args.append(stored)
-        for task in tasks:
-            env = task.envelope
-            if task.due_ms is None:
-                fields = env.to_fields()
-                keys += [qk.tasks, qk.task_status(env.id)]
-            else:
-                fields = timer_fields(env, task.due_ms, TimerKind.DELAYED)
-                keys += [qk.timers_in, qk.task_status(env.id)]
-            record = _record(task, created)
-            args += [index_member(created, env.id), len(fields) * 2]
-            args += [item for pair in fields.items() for item in pair]
-            args += [len(record), *record]
+        items = json.dumps([_item(task) for task in tasks], separators=(",", ":"))
+        ttl = self._idem_ttl_ms if idem else 0
+        args = [now_ms(), self._retention_ms, ttl, stored, items]
         reply = await self._writer.call(self._enqueue, keys, args)
         if int(reply[0]) == 1:
             head, status, text = bytes(reply[1]).decode().split("\n", 2)

@@ -1,9 +1,11 @@
-"""Coalesces concurrent requests' script calls into one pipeline per event-loop tick.
+"""Coalesces concurrent requests' script calls into pipelines.
 
 A request that awaits its own round trip caps one process at a few thousand
-requests/s; here every call made during one tick goes out in a single
-non-transactional pipeline (each script stays atomic on its own) and each caller
-gets its own reply or exception.
+requests/s. Here calls queue up and go out together in one non-transactional
+pipeline (each script stays atomic on its own); each caller gets its own reply
+or exception. At most MAX_INFLIGHT pipelines are in flight: calls made meanwhile
+wait for the next one, so the busier the process, the larger (and fewer) the
+pipelines - the send/receive cost is paid per pipeline, not per request.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 MAX_PIPELINE = 512
+MAX_INFLIGHT = 2
 
 
 @dataclass(slots=True)
@@ -40,18 +43,24 @@ class ScriptWriter:
         """Run ``script`` with ``keys`` and ``args`` in the next pipeline; return its reply."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append(_Call(script, keys, args, future))
-        if not self._scheduled:
+        if not self._scheduled and len(self._tasks) < MAX_INFLIGHT:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._start_flush)
         return await future
 
     def _start_flush(self) -> None:
         self._scheduled = False
-        calls, self._pending = self._pending, []
-        for start in range(0, len(calls), MAX_PIPELINE):
-            task = asyncio.create_task(self._flush(calls[start : start + MAX_PIPELINE]))
+        while self._pending and len(self._tasks) < MAX_INFLIGHT:
+            calls, self._pending = self._pending[:MAX_PIPELINE], self._pending[MAX_PIPELINE:]
+            task = asyncio.create_task(self._flush(calls))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_flush)
 
     async def _flush(self, calls: list[_Call]) -> None:
         try:
