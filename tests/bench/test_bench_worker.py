@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from results import record, table  # type: ignore[import-not-found]
 
-from bench.results import record, table
 from conveyor.envelope import new_envelope
 from conveyor.keys import Keys, QueueKeys
 from conveyor.streams import Group, ensure_group, read_reply_entries
@@ -120,6 +120,8 @@ async def test_bench_worker_throughput_latency_and_memory(
         record(f"worker.{server}.throughput", rate, "tasks/s", "raw XREADGROUP+XACK", raw_rate)
     )
     rows.append(record(f"worker.{server}.raw_loop", raw_rate, "tasks/s"))
+    cpu_us = drained["cpu_seconds"] / TASKS * 1e6
+    rows.append(record(f"worker.{server}.cpu_per_task", cpu_us, "us", "other queues (low)", 350))
     rows.append(record(f"worker.{server}.peak_rss_drain_100k", drained["peak_rss_mb"], "MB"))
 
     # Redis memory after the drain and the janitor's trim, against the baseline.

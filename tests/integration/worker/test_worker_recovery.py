@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from conveyor.deadletter import DeadReason
-from conveyor.envelope import TaskEnvelope
+from conveyor.envelope import TaskEnvelope, new_envelope
 from conveyor.events import TaskEventType
 from conveyor.keys import Keys
 from conveyor.streams import Group, ensure_group
@@ -138,3 +138,26 @@ async def test_shutdown_commits_what_finishes_within_grace_and_leaves_the_rest_p
     assert await view.event_types(quick.id) == [TaskEventType.STARTED, TaskEventType.SUCCEEDED]
     assert await view.event_types(slow.id) == [TaskEventType.STARTED]
     assert await view.pending() == 1  # left for another worker to claim
+
+
+async def test_cancel_recorded_by_another_worker_is_honoured_with_a_zero_check_window(
+    redis: Redis, keys: Keys, make_worker: MakeWorker, enqueue: Enqueue, view: StreamView
+) -> None:
+    q = keys.queue("default")
+    worker = make_worker(cancel_check_window=0)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    first = await enqueue("demo.echo", 1)
+
+    async def finished(task_id: str) -> bool:
+        events = await view.event_types(task_id)
+        return TaskEventType.SUCCEEDED in events or TaskEventType.CANCELLED in events
+
+    await eventually(lambda: finished(first.id), "first task done")  # a commit saw no cancels
+    task = new_envelope("demo.echo", 2, "default")
+    await redis.zadd(q.cancelled, {task.id: 4_102_444_800_000})  # as another worker records it
+    await redis.xadd(q.tasks, task.to_fields())  # type: ignore[arg-type]
+    await eventually(lambda: finished(task.id), "second task done")
+    stop.set()
+    await running
+    assert await view.event_types(task.id) == [TaskEventType.CANCELLED]

@@ -49,6 +49,9 @@ class Committer:
         self._events_maxlen = str(events_maxlen)
         self._clock = clock
         self._pending: list[Op] = []
+        # The cancelled set's size as of the last commit, and when (monotonic s).
+        self._cancelled_count = 1
+        self._cancelled_seen = 0.0
         self._lock = asyncio.Lock()
         self.wakeup = asyncio.Event()
 
@@ -56,6 +59,14 @@ class Committer:
         """Queue ``op`` for the next flush and wake the background flusher."""
         self._pending.append(op)
         self.wakeup.set()
+
+    def no_cancels_within(self, window: float) -> bool:
+        """Whether the cancelled set was seen empty less than ``window`` seconds ago."""
+        return self._cancelled_count == 0 and time.monotonic() - self._cancelled_seen < window
+
+    def cancel_recorded(self) -> None:
+        """A cancel was just recorded: stop trusting the last empty-set observation."""
+        self._cancelled_count = max(self._cancelled_count, 1)
 
     @property
     def pending(self) -> int:
@@ -142,8 +153,10 @@ class Committer:
             packed,
             *byte_tokens,
         ]
-        replies = await self._script(keys=keys, args=args, client=self._client)
-        return list(replies)
+        seen = time.monotonic()
+        replies = list(await self._script(keys=keys, args=args, client=self._client))
+        self._cancelled_count, self._cancelled_seen = int(replies.pop()), seen
+        return replies
 
 
 def _text_ops_first(batch: list[Op]) -> list[Op]:

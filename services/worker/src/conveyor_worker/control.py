@@ -11,6 +11,7 @@ from conveyor.control import ControlOp, decode_control
 from conveyor.keys import QueueKeys
 from conveyor.lua import register
 from conveyor.streams import Entry, Group, read_reply_entries
+from conveyor_worker.committer import Committer
 
 log = structlog.get_logger(__name__)
 
@@ -19,13 +20,19 @@ class ControlConsumer:
     """Reads one queue's control stream in the workers group."""
 
     def __init__(
-        self, client: Redis, keys: QueueKeys, consumer: str, clock: Callable[[], int]
+        self,
+        client: Redis,
+        keys: QueueKeys,
+        consumer: str,
+        clock: Callable[[], int],
+        committer: Committer,
     ) -> None:
         self._client = client
         self._keys = keys
         self._consumer = consumer
         self._clock = clock
         self._script = register(client, "worker_control")
+        self._committer = committer
 
     async def poll(self, block_ms: int | None) -> int:
         """Read and apply one batch of control messages; returns how many were read."""
@@ -54,6 +61,7 @@ class ControlConsumer:
                 continue
             if message.op is ControlOp.CANCEL and message.until_ms is not None:
                 args += [entry_id, message.task_id, str(message.until_ms)]
+                self._committer.cancel_recorded()
             else:
                 args += [entry_id, "", ""]  # updates are the scheduler's business
         keys = [self._keys.control, self._keys.cancelled]

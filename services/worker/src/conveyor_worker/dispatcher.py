@@ -57,6 +57,7 @@ class Limits:
 
     concurrency: int
     max_deliveries: int
+    cancel_check_window: float = 0.0
 
 
 class Dispatcher:
@@ -98,11 +99,13 @@ class Dispatcher:
     def dispatch(self, entries: list[Entry], counts: list[int] | None = None) -> None:
         """Start every entry of a batch (``counts``: delivery counters of claimed entries).
 
-        Nothing is awaited here: each task's start op goes to the committer, and the
-        handler runs when that op's reply says the task was not cancelled. So the
-        reader goes straight back to reading while the batch starts.
+        Nothing is awaited here. When the last commit (less than the cancel-check
+        window ago) saw no cancelled task, handlers start at once and their started
+        events ride on the next commit. Otherwise each task's start op goes to the
+        committer and the handler runs when the op's reply says it was not cancelled.
         """
         now = self._clock()
+        check = not self._committer.no_cancels_within(self._limits.cancel_check_window)
         for position, (raw_id, raw) in enumerate(entries):
             entry_id = raw_id.decode()
             if entry_id in self.in_flight:
@@ -110,10 +113,16 @@ class Dispatcher:
             deliveries = counts[position] if counts else 1
             self.in_flight[entry_id] = None
             job = self._admit(entry_id, raw, deliveries, now)
-            if job is not None:
-                start = outcomes.started(entry_id, job.ctx.envelope, now)
+            if job is None:
+                continue
+            start = outcomes.started(entry_id, job.ctx.envelope, now, checked=check)
+            if check:
                 start.on_reply = _starter(self, job)
                 self._committer.add(start)
+            else:
+                # The started event rides on the next commit; the handler starts now.
+                self._committer.add(start)
+                self._run(job)
         self._in_flight_gauge.set(len(self.in_flight))
 
     def _admit(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import chain
 
 from conveyor.handlers import Effects, ResultTemplate
 from conveyor.keys import QueueKeys
@@ -23,6 +24,7 @@ class OpKind(StrEnum):
     """The op codes the commit script understands."""
 
     START = "S"  # started event, unless the task was cancelled
+    PUBLISH_START = "P"  # started event only: no task was cancelled a moment ago
     ACK = "A"  # XACK + event
     TIMER = "T"  # XACK + timers-in entry + event
     DEAD = "D"  # XACK + dead letter + event
@@ -33,11 +35,7 @@ def flatten(fields: Fields | None) -> list[Arg]:
     """``{"a": "1"}`` -> ``["1", "a", "1"]``: a field list prefixed by its length."""
     if not fields:
         return ["0"]
-    flat: list[Arg] = [str(len(fields) * 2)]
-    for name, value in fields.items():
-        flat.append(name)
-        flat.append(value)
-    return flat
+    return [str(len(fields) * 2), *chain.from_iterable(fields.items())]
 
 
 @dataclass(slots=True)

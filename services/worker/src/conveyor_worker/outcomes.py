@@ -16,6 +16,8 @@ from conveyor.timers import TimerKind, timer_fields
 from conveyor_worker.ops import Op, OpKind, RawFields, effect_commit, op
 
 MAX_ERROR = 500
+# One encoder, built once: json.dumps with options builds a new encoder per call.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def describe(exc: BaseException) -> str:
@@ -39,7 +41,7 @@ def success(ctx: TaskContext, queue_keys: QueueKeys, value: Any, now_ms: int) ->
         return effect_commit(
             ctx.entry_id, queue_keys, ctx.idempotency_key, ctx.effects, template, event
         )
-    result = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    result = "null" if value is None else _encode(value)
     event = event_fields(TaskEventType.SUCCEEDED, envelope, now_ms, result=result)
     return op(OpKind.ACK, ctx.entry_id, event)
 
@@ -102,7 +104,12 @@ def dead(
     return op(OpKind.DEAD, entry_id, letter, event)
 
 
-def started(entry_id: str, envelope: TaskEnvelope, now_ms: int) -> Op:
-    """The start op: a started event, or XACK + cancelled event if the task was cancelled."""
+def started(entry_id: str, envelope: TaskEnvelope, now_ms: int, *, checked: bool) -> Op:
+    """The start op: a started event, or XACK + cancelled event if the task was cancelled.
+
+    ``checked=False``: the started event only (the caller knows nothing is cancelled).
+    """
     event = event_fields(TaskEventType.STARTED, envelope, now_ms)
+    if not checked:
+        return op(OpKind.PUBLISH_START, entry_id, event)
     return op(OpKind.START, entry_id, event, task_id=envelope.id)

@@ -38,6 +38,14 @@ class WorkerSettings(BaseSettings):
         ge=0,
         description="Approximate cap on the events stream (XADD MAXLEN ~); 0: no cap.",
     )
+    cancel_check_window: float = Field(
+        default=0.1,
+        ge=0,
+        description=(
+            "Seconds an empty cancelled set, seen at the last commit, lets tasks start"
+            " without a cancel check round trip; 0: check before every batch."
+        ),
+    )
     reclaim_interval: float = Field(
         default=5.0, gt=0, description="Seconds between XAUTOCLAIM passes for stalled tasks."
     )

@@ -87,7 +87,7 @@ class Worker:
     ) -> QueueConsumer:
         s = self.settings
         committer = Committer(client, keys, round(s.mark_ttl * 1000), clock, s.events_maxlen)
-        limits = Limits(s.concurrency, s.max_deliveries)
+        limits = Limits(s.concurrency, s.max_deliveries, s.cancel_check_window)
         dispatcher = Dispatcher(
             keys, registry, committer, limits, breakers, self.metrics, clock, rand
         )
@@ -95,7 +95,7 @@ class Worker:
         leases = LeaseKeeper(
             client, dispatcher, self.consumer, visibility_ms, s.batch, self.metrics
         )
-        control = ControlConsumer(client, keys, self.consumer, clock)
+        control = ControlConsumer(client, keys, self.consumer, clock, committer)
         lease_ms = round(s.janitor_interval * 2000)
         janitor = Janitor(client, keys, self.consumer, lease_ms, round(s.consumer_idle * 1000))
         return QueueConsumer(

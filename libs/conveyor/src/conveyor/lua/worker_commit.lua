@@ -6,13 +6,15 @@
 -- ARGV[6..] the tokens of ops that carry raw bytes (dead letters keep undecodable fields).
 -- Ops, as token sequences:
 --   S entry task_id n fields...           started event, unless cancelled (then XACK + cancelled)
+--   P entry n fields...                   started event only (the worker knew no task was cancelled)
 --   A entry n fields...                   XACK + event
 --   T entry n timer... n event...         XACK + timer + event
 --   D entry n dead... n event...          XACK + dead letter (+ event when n > 0)
 --   E entry mark n_fx fx... n_lit lit0 (ref lit)... n event...
 --                                         effects + mark + XACK + succeeded event, once per mark
 -- Reply: one element per op (JSON ops first, then the others): 0/1 for S (1 = cancelled), a string for E
--- ('n' .. result when committed now, 'd' .. result when the mark existed, 'f' .. error), else 0.
+-- ('n' .. result when committed now, 'd' .. result when the mark existed, 'f' .. error), else 0;
+-- then one last element: the size of the cancelled set, so workers know when it is empty.
 local group, ttl, now, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local src, i = cjson.decode(ARGV[5]), 1
 local out = {}
@@ -157,6 +159,8 @@ local function run_op()
   i = i + 2
   if kind == 'S' then
     out[#out + 1] = start(entry)
+  elseif kind == 'P' then
+    add_event(take_list()); out[#out + 1] = 0
   elseif kind == 'A' then
     ack(entry); add_event(take_list()); out[#out + 1] = 0
   elseif kind == 'T' then
@@ -174,4 +178,5 @@ while i <= #src do run_op() end
 -- The ops whose tokens are raw bytes came as plain arguments.
 src, i = ARGV, 6
 while i <= #src do run_op() end
+out[#out + 1] = redis.call('ZCARD', KEYS[5])
 return out
