@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from conveyor.localserver import free_port
+from conveyor.localserver import LocalServer, free_port
 from conveyor.settings import RedisSettings
 from conveyor_ingest.app import create_app
-from integration.ingest.ingest_support import Api, auth, ingest_settings, post_task
+from integration.ingest.ingest_support import Api, auth, ingest_settings, post_task, until
 
 
 class TestRateLimit:
@@ -67,3 +69,30 @@ async def test_redis_unreachable_gets_503_quickly_never_500() -> None:
         ready = await client.get("/readyz")
         assert ready.status == 503
         assert time.monotonic() - started < 20
+
+
+async def test_recovers_by_itself_when_redis_comes_back(tmp_path: Path) -> None:
+    server = LocalServer(tmp_path / "redis", kind="redis")
+    server.start()
+    settings = RedisSettings(redis_url=server.url, key_prefix="recover")
+    app = create_app(ingest_settings(), settings, consume=False)
+    try:
+        async with TestClient(TestServer(app)) as client:
+
+            async def post() -> int:
+                response = await client.post(
+                    "/api/v1/tasks", json={"type": "demo.echo"}, headers=auth()
+                )
+                return response.status
+
+            assert await post() == 202
+            server.stop()
+            assert await post() == 503
+            server.start()  # same port, same data directory
+            assert await until(lambda: _is_accepted(post), "accepted again") is True
+    finally:
+        server.stop()
+
+
+async def _is_accepted(post: Callable[[], Awaitable[int]]) -> bool:
+    return await post() == 202
