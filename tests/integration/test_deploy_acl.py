@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from redis.asyncio import Redis
 
 from conveyor.connection import check_server, create_client
 from conveyor.keys import Keys
-from conveyor.localserver import START_TIMEOUT, LocalServer, find_server_binary
+from conveyor.localserver import LocalServer, find_server_binary
 from conveyor.settings import RedisSettings
 from conveyor.streams import Group, ensure_group, read_reply_entries
 
@@ -35,34 +33,6 @@ USERS = ("ingest", "scheduler", "worker", "keda")
 
 KEYS = Keys(prefix="conveyor")  # the ACL file's patterns are written for the default prefix
 Q = KEYS.queue("default")
-
-
-class AclServer(LocalServer):
-    """A LocalServer whose default user is off: an unauthenticated PING gets NOAUTH."""
-
-    def _wait_until_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                log = (self.data_dir / "server.log").read_text()[-2000:]
-                if self.process.stderr:
-                    self.process.stderr.close()
-                pytest.fail(f"server with the ACL file exited: {log}")
-            if _answers(self.port):
-                return
-            time.sleep(0.02)  # polling a child's start-up, not test synchronisation
-        self.stop()
-        pytest.fail(f"server did not answer within {START_TIMEOUT} s")
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), 0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -105,7 +75,7 @@ def deployment(
     folder = tmp_path_factory.mktemp(f"acl-{kind}")
     passwords = {user: secrets.token_urlsafe(24) for user in USERS}
     render_acl(folder / "users.acl", passwords)
-    server = AclServer(
+    server = LocalServer(
         folder / "data", kind=kind, extra_args=["--aclfile", str(folder / "users.acl")]
     )
     with server:

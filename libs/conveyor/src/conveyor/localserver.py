@@ -127,5 +127,6 @@ class LocalServer:
 def _answers_ping(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as sock:
         sock.sendall(b"PING\r\n")
-        return sock.recv(16).startswith(b"+PONG")
+        # A server whose default user is off or has a password answers -NOAUTH: it is up.
+        return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     return False
