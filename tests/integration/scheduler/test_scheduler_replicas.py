@@ -13,8 +13,8 @@ from conveyor.envelope import new_envelope
 from conveyor.keys import Keys
 from conveyor.schedules import ChangeOp, ScheduleDefinition, change_fields
 from conveyor.timers import TimerKind, timer_fields
-from conveyor_scheduler.app import run_loop
 from conveyor_scheduler.clock import RedisClock
+from conveyor_scheduler.runner import run_loop
 from conveyor_scheduler.scheduler import Scheduler
 from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_scheduler.testing import tasks, xadd

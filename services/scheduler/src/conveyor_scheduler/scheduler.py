@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from conveyor.keys import Keys
 from conveyor.schedules import ScheduleDefinition
 from conveyor_scheduler.control import ControlConsumer
-from conveyor_scheduler.firer import Fire, Firer, FirerConfig
+from conveyor_scheduler.firer import Fire, Firer, FirerConfig, PreparedFires
 from conveyor_scheduler.intake import TimerIntake
 from conveyor_scheduler.promoter import Promoter
 from conveyor_scheduler.reading import GroupReader
@@ -43,7 +43,8 @@ class TickResult:
     promotion_lateness_max_ms: int = 0
     fires: tuple[Fire, ...] = ()
     missed: int = 0
-    next_wake_ms: int | None = None
+    next_fire_ms: int | None = None  # due time of the next cron fire
+    next_wake_ms: int | None = None  # the earliest due time of anything (timer or fire)
 
 
 @dataclass
@@ -106,8 +107,17 @@ class Scheduler:
         fired = await self._firer.fire(await self.store.load(), now_ms)
         result.fires = tuple(fired.fired)
         result.missed = fired.missed
+        result.next_fire_ms = fired.next_due_ms
         _wake_at(result, fired.next_due_ms)
         return result
+
+    async def prepare_fires(self, due_ms: int) -> PreparedFires:
+        """Plan and build the fires due at ``due_ms`` ahead of time (see ``runner``)."""
+        return await self._firer.prepare(await self.store.load(), due_ms)
+
+    async def send_prepared(self, prepared: PreparedFires, now_ms: int) -> tuple[Fire, ...]:
+        """Send prepared fires at ``now_ms``; those not due by then are left to a later pass."""
+        return tuple(await self._firer.send(prepared, now_ms))
 
     async def _intake(self, parts: _QueueParts, now_ms: int, result: TickResult) -> None:
         # Timers before control, so a cancel that follows its timer finds it filed.

@@ -1,0 +1,100 @@
+"""The service's pass loop: ``Scheduler.tick`` on Redis server time, waking when work is due.
+
+Each pass reads the scheduling clock (Redis server time, so every replica agrees
+on now), runs ``tick`` and waits until the earliest of: the next due timer or cron
+fire, ``poll_interval_ms``, or stop. Cron fires coming within ``PREPARE_LEAD_MS``
+are prepared ahead (planning and building 1,000 fires takes tens of milliseconds
+of Python) and sent the moment their instant comes, before the next pass; the
+fire script refuses anything not yet due, so an early send is harmless. A failed
+pass (Redis away) is logged and retried after a pause; the service keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from redis import exceptions as redis_errors
+
+from conveyor_scheduler.clock import Clock
+from conveyor_scheduler.firer import PreparedFires
+from conveyor_scheduler.metrics import SchedulerMetrics
+from conveyor_scheduler.scheduler import Scheduler, TickResult
+from conveyor_scheduler.settings import SchedulerSettings
+
+log = structlog.get_logger(__name__)
+
+ERROR_PAUSE_S = 1.0
+PREPARE_LEAD_MS = 400
+
+
+async def run_loop(
+    scheduler: Scheduler,
+    clock: Clock,
+    settings: SchedulerSettings,
+    stop: asyncio.Event,
+    metrics: SchedulerMetrics | None = None,
+) -> None:
+    """Run passes until ``stop`` is set."""
+    pacer = Pacer(clock, stop)
+    prepared: tuple[int, PreparedFires] | None = None
+    while not stop.is_set():
+        try:
+            now = await pacer.now_ms()
+            if prepared is not None and now >= prepared[0]:
+                fires = await scheduler.send_prepared(prepared[1], now)
+                _observe(metrics, TickResult(fires=fires), now)
+                prepared = None
+            result = await scheduler.tick(now)
+            _observe(metrics, result, now)
+            wake = now + settings.poll_interval_ms
+            if result.next_wake_ms is not None:
+                wake = min(wake, result.next_wake_ms)
+            upcoming = result.next_fire_ms
+            if prepared is None and upcoming is not None and upcoming - now <= PREPARE_LEAD_MS:
+                prepared = (upcoming, await scheduler.prepare_fires(upcoming))
+            if prepared is not None:
+                wake = min(wake, prepared[0])
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+            log.warning("pass_failed", error=str(exc))
+            if metrics is not None:
+                metrics.errors.inc()
+            prepared = None
+            await _wait(stop, ERROR_PAUSE_S)
+            continue
+        await pacer.wait_until(wake)
+
+
+def _observe(metrics: SchedulerMetrics | None, result: TickResult, now_ms: int) -> None:
+    if metrics is not None:
+        metrics.observe(result, now_ms)
+
+
+class Pacer:
+    """Waits for instants of the scheduling clock, using the local monotonic clock in between."""
+
+    def __init__(self, clock: Clock, stop: asyncio.Event) -> None:
+        self._clock = clock
+        self._stop = stop
+        self._loop = asyncio.get_running_loop()
+        self._offset_ms = 0.0  # scheduling clock minus local monotonic clock, at the last read
+
+    async def now_ms(self) -> int:
+        """Read the scheduling clock (and remember its offset from the local clock)."""
+        now = await self._clock.now_ms()
+        self._offset_ms = now - self._loop.time() * 1000
+        return now
+
+    async def wait_until(self, target_ms: int) -> None:
+        """Wait until the scheduling clock should read ``target_ms``, or until stop."""
+        estimate = self._loop.time() * 1000 + self._offset_ms
+        # A millisecond of margin: the clock reads whole milliseconds.
+        await _wait(self._stop, (target_ms - estimate + 1) / 1000)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    if seconds <= 0:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
