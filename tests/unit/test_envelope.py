@@ -75,6 +75,11 @@ def test_next_attempt_increments_only_the_attempt() -> None:
             "datacontenttype",
         ),
         ({"v": "1", "id": "a" * 129, "type": "t", "data": "1"}, "longer than 128"),
+        ({"v": "1", "id": "{q}", "type": "t", "data": "1"}, "'id' must not contain"),
+        (
+            {"v": "1", "id": "a", "type": "t", "data": "1", "idempotency_key": "k}"},
+            "'idempotency_key' must not contain",
+        ),
     ],
 )
 def test_decode_error_keeps_entry_id_fields_and_reason(fields: dict[str, str], reason: str) -> None:

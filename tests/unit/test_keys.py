@@ -51,3 +51,15 @@ def test_schedule_keys_share_their_own_slot() -> None:
 def test_queue_names_that_would_break_the_layout_are_rejected(bad: str) -> None:
     with pytest.raises(ValueError, match="invalid queue name"):
         Keys("p").queue(bad)
+
+
+@pytest.mark.parametrize("part", ["a{b", "}", "{default}"])
+def test_run_time_parts_cannot_open_or_close_a_hash_tag(part: str) -> None:
+    q = Keys("p").queue("q")
+    for build in (q.effect_mark, q.effect_key, q.task_status):
+        with pytest.raises(ValueError, match="must not contain"):
+            build(part)
+    with pytest.raises(ValueError, match="must not contain"):
+        q.idempotency("alice", part)
+    with pytest.raises(ValueError, match="must not contain"):
+        Keys("p").rate_limit(part)

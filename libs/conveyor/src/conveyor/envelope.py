@@ -168,6 +168,9 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         msg = f"unsupported envelope version {version!r} (expected {WIRE_VERSION!r})"
         raise _InvalidFieldError(msg)
     task_id = _required(fields, "id")
+    if "{" in task_id or "}" in task_id:
+        msg = "field 'id' must not contain '{' or '}'"
+        raise _InvalidFieldError(msg)
     if len(task_id) > MAX_ID_LENGTH:
         msg = f"field 'id' is longer than {MAX_ID_LENGTH} characters"
         raise _InvalidFieldError(msg)
@@ -190,6 +193,9 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         msg = f"field 'data' is not valid JSON: {exc}"
         raise _InvalidFieldError(msg) from exc
     text = {name: fields.get(name, "") for name in _OPTIONAL_TEXT}
+    if "{" in text["idempotency_key"] or "}" in text["idempotency_key"]:
+        msg = "field 'idempotency_key' must not contain '{' or '}'"
+        raise _InvalidFieldError(msg)
     return TaskEnvelope(
         id=task_id,
         type=task_type,

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from conveyor.settings import QUEUE_NAME
 
 SCHEDULES_TAG = "_schedules"
+# A run-time part (task id, effect name, subject) must not open or close a hash
+# tag, or it could move a key to another slot or past an ACL owner pattern.
+_TAG_BRACES = frozenset("{}")
 CLIENTS_TAG = "_clients"
 
 
@@ -70,7 +73,7 @@ class QueueKeys:
 
     def fire_dedup(self, schedule_id: str, instant_ms: int) -> str:
         """Marker that the fire of ``schedule_id`` at UTC ``instant_ms`` has happened."""
-        return f"{self.tag}:s:fired:{schedule_id}:{instant_ms}"
+        return f"{self.tag}:s:fired:{_part(schedule_id)}:{instant_ms}"
 
     @property
     def last_fired(self) -> str:
@@ -84,11 +87,11 @@ class QueueKeys:
     # Worker-owned keys.
     def effect_mark(self, idempotency_key: str) -> str:
         """Exactly-once mark of a task's committed effects; holds its stored result."""
-        return f"{self.tag}:w:done:{idempotency_key}"
+        return f"{self.tag}:w:done:{_part(idempotency_key)}"
 
     def effect_key(self, name: str) -> str:
         """A key written by handlers through the effect API, kept in the queue's slot."""
-        return f"{self.tag}:w:fx:{name}"
+        return f"{self.tag}:w:fx:{_part(name)}"
 
     @property
     def cancelled(self) -> str:
@@ -103,11 +106,11 @@ class QueueKeys:
     # Ingest-owned keys.
     def idempotency(self, subject: str, key: str) -> str:
         """Stored response of a request made with an Idempotency-Key by ``subject``."""
-        return f"{self.tag}:i:idem:{subject}:{key}"
+        return f"{self.tag}:i:idem:{_part(subject)}:{_part(key)}"
 
     def task_status(self, task_id: str) -> str:
         """Read-model hash of one task."""
-        return f"{self.tag}:i:task:{task_id}"
+        return f"{self.tag}:i:task:{_part(task_id)}"
 
     @property
     def status_index(self) -> str:
@@ -161,4 +164,11 @@ class Keys:
 
     def rate_limit(self, subject: str) -> str:
         """Ingest's rate-limit state of one client."""
-        return f"{self.prefix}:{{{CLIENTS_TAG}}}:i:rate:{subject}"
+        return f"{self.prefix}:{{{CLIENTS_TAG}}}:i:rate:{_part(subject)}"
+
+
+def _part(value: str) -> str:
+    if _TAG_BRACES.intersection(value):
+        msg = f"key part {value!r} must not contain '{{' or '}}'"
+        raise ValueError(msg)
+    return value

@@ -104,6 +104,9 @@ class TokenVerifier:
         except jwt.InvalidTokenError as exc:
             msg = f"invalid token: {exc}"
             raise _unauthorized(msg) from exc
+        if "{" in str(claims["sub"]) or "}" in str(claims["sub"]):
+            msg = "token subject must not contain '{' or '}'"
+            raise _unauthorized(msg)
         return _principal(claims), float(claims["exp"])
 
     def _key(self, algorithm: str, kid: Any) -> Any:

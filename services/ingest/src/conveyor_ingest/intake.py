@@ -68,8 +68,8 @@ def idempotency(request: web.Request, principal: Principal, body: bytes) -> Idem
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        message = f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable characters"
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or "{" in key or "}" in key:
+        message = f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable characters, no braces"
         msg = "invalid header"
         raise unprocessable(msg, [{"loc": IDEMPOTENCY_HEADER, "msg": message}])
     return Idempotency(principal.subject, key, fingerprint(request.path, body))
