@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from conveyor.keys import Keys
 from conveyor.lua import register
 from conveyor.streams import Group
+from conveyor_ingest.coalesce import TickBatcher
 from conveyor_ingest.responses import ApiError
 from conveyor_ingest.writer import ScriptWriter
 
@@ -33,39 +34,21 @@ class RateLimiter:
         self._interval_us = max(1, int(1_000_000 / rate))
         self._tolerance_us = self._interval_us * burst
         self._script = register(client, "ingest_rate")
-        self._waiting: dict[str, list[asyncio.Future[int]]] = {}
+        self._checks: TickBatcher[str, None, int] = TickBatcher(self._decide)
 
     async def check(self, subject: str) -> None:
         """Raise a 429 with Retry-After when ``subject`` is over its rate."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        waiting = self._waiting.setdefault(subject, [])
-        waiting.append(future)
-        if len(waiting) == 1:
-            asyncio.get_running_loop().call_soon(self._start, subject)
-        wait_us = await future
+        wait_us = await self._checks.submit(subject, None)
         if wait_us > 0:
             retry = max(1, math.ceil(wait_us / 1_000_000))
             raise ApiError(429, "rate limit exceeded", headers={"Retry-After": str(retry)})
 
-    def _start(self, subject: str) -> None:
-        futures = self._waiting.pop(subject, [])
-        task = asyncio.ensure_future(self._decide(subject, futures))
-        task.add_done_callback(lambda done: done.exception())  # failures reach the futures
-
-    async def _decide(self, subject: str, futures: list[asyncio.Future[int]]) -> None:
+    async def _decide(self, subject: str, checks: list[None]) -> list[int]:
         now_us = time.time_ns() // 1000
-        args = [now_us, self._interval_us, self._tolerance_us, len(futures)]
-        try:
-            reply = await self._writer.call(self._script, [self._keys.rate_limit(subject)], args)
-        except Exception as exc:
-            for future in futures:
-                if not future.done():
-                    future.set_exception(exc)
-            raise
+        args = [now_us, self._interval_us, self._tolerance_us, len(checks)]
+        reply = await self._writer.call(self._script, [self._keys.rate_limit(subject)], args)
         allowed, wait_us = int(reply[0]), int(reply[1])
-        for index, future in enumerate(futures):
-            if not future.done():
-                future.set_result(0 if index < allowed else wait_us)
+        return [0 if index < allowed else wait_us for index in range(len(checks))]
 
 
 class BacklogGuard:

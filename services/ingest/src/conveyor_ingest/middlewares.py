@@ -69,6 +69,9 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status == 413:
             message = f"request body exceeds {request.app[_LIMIT]} bytes"
         return error_response(ApiError(exc.status, message))
+    except ConnectionResetError:
+        log.info("client_disconnected")  # nobody is left to answer
+        raise
     except REDIS_DOWN as exc:
         log.warning("redis_unavailable", error=str(exc))
         headers = {"Retry-After": "1"}

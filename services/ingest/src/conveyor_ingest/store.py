@@ -19,6 +19,7 @@ from conveyor.envelope import TaskEnvelope
 from conveyor.keys import Keys, QueueKeys
 from conveyor.lua import register
 from conveyor.timers import TimerKind, timer_fields
+from conveyor_ingest.coalesce import TickBatcher
 from conveyor_ingest.models import TaskStatus
 from conveyor_ingest.writer import ScriptWriter
 
@@ -106,6 +107,7 @@ class TaskStore:
         self._idem_ttl_ms = int(idem_ttl_s * 1000)
         self._enqueue = register(client, "ingest_enqueue")
         self._change = register(client, "ingest_change")
+        self._singles: TickBatcher[str, NewTask, None] = TickBatcher(self._enqueue_many)
 
     async def enqueue(
         self,
@@ -114,7 +116,26 @@ class TaskStore:
         idem: Idempotency | None = None,
         response: tuple[int, str] = (202, ""),
     ) -> Stored | None:
-        """Write ``tasks`` of ``queue`` atomically; a replayed Idempotency-Key returns Stored."""
+        """Write ``tasks`` of ``queue`` atomically; a replayed Idempotency-Key returns Stored.
+
+        Single tasks without a key, submitted concurrently, share one script call.
+        """
+        if idem is None and len(tasks) == 1:
+            await self._singles.submit(queue, tasks[0])
+            return None
+        return await self._write(queue, tasks, idem, response)
+
+    async def _enqueue_many(self, queue: str, tasks: list[NewTask]) -> list[None]:
+        await self._write(queue, tasks, None, (202, ""))
+        return [None] * len(tasks)
+
+    async def _write(
+        self,
+        queue: str,
+        tasks: Sequence[NewTask],
+        idem: Idempotency | None,
+        response: tuple[int, str],
+    ) -> Stored | None:
         qk = self._keys.queue(queue)
         idem_key = qk.idempotency(idem.subject, idem.key) if idem else qk.status_index
         keys = [qk.status_index, idem_key, qk.tasks, qk.timers_in]

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 MAX_PIPELINE = 512
-MAX_INFLIGHT = 2
+MAX_INFLIGHT = 4
 
 
 @dataclass(slots=True)
