@@ -195,3 +195,18 @@ async def test_jitter_delays_each_fire_by_the_same_amount_on_every_replica(
     assert (await a.tick(first.next_wake_ms - 1)).fires == ()
     assert len((await b.tick(first.next_wake_ms)).fires) == 1
     assert await fired_instants(redis, keys) == [T0 + 10_000]
+
+
+async def test_fires_prepared_ahead_are_refused_before_their_instant_and_made_once_after(
+    redis: Redis, keys: Keys, make_replica: ReplicaFactory
+) -> None:
+    scheduler = make_replica()
+    await upsert(redis, keys, definition())
+    await scheduler.tick(T0 + 9_000)
+    prepared = await scheduler.prepare_fires(T0 + 10_000)
+    assert await scheduler.send_prepared(prepared, T0 + 9_999) == ()
+    assert await fired_instants(redis, keys) == []
+    assert len(await scheduler.send_prepared(prepared, T0 + 10_000)) == 1
+    assert await scheduler.send_prepared(prepared, T0 + 10_001) == ()
+    assert (await scheduler.tick(T0 + 10_002)).fires == ()
+    assert await fired_instants(redis, keys) == [T0 + 10_000]

@@ -95,6 +95,10 @@ class Firer:
         their instant and sending them when it comes keeps fire lateness low.
         """
         prepared = PreparedFires()
+        for gone in self._plans.keys() - definitions.keys():
+            # A deleted schedule: forget its cached plan and parsed expression.
+            self._plans.pop(gone, None)
+            self._crons.pop(gone, None)
         by_queue: dict[str, list[ScheduleDefinition]] = defaultdict(list)
         for definition in definitions.values():
             by_queue[definition.task.queue].append(definition)
