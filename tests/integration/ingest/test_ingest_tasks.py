@@ -154,3 +154,11 @@ async def test_listing_rejects_bad_parameters(api: Api) -> None:
     assert (await get_json(api, "/api/v1/tasks?status=weird"))[0] == 422
     assert (await get_json(api, "/api/v1/tasks?cursor=@@@"))[0] == 422
     assert (await get_json(api, "/api/v1/tasks?queue=nope"))[0] == 422
+
+
+async def test_scripts_are_reloaded_after_a_script_flush(api: Api) -> None:
+    assert (await post_task(api, {"type": "demo.echo"}))[0] == 202
+    await api.redis.script_flush()
+    status, body = await post_task(api, {"type": "demo.echo"})
+    assert status == 202, body
+    assert await api.redis.xlen(api.keys.queue("default").tasks) == 2

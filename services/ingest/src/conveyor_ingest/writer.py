@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 MAX_PIPELINE = 512
 MAX_INFLIGHT = 4
@@ -64,11 +65,15 @@ class ScriptWriter:
 
     async def _flush(self, calls: list[_Call]) -> None:
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for call in calls:
-                    await call.script(keys=call.keys, args=call.args, client=pipe)
-                replies = await pipe.execute(raise_on_error=False)
-        except Exception as exc:
+            replies = await self._send(calls)
+            missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if missing:  # first use on this server (or after SCRIPT FLUSH / a restart)
+                for script in {id(calls[i].script): calls[i].script for i in missing}.values():
+                    await self._client.script_load(script.script)
+                retried = await self._send([calls[i] for i in missing])
+                for index, reply in zip(missing, retried, strict=True):
+                    replies[index] = reply
+        except Exception as exc:  # every waiting caller gets the failure
             for call in calls:
                 if not call.future.done():
                     call.future.set_exception(exc)
@@ -80,6 +85,14 @@ class ScriptWriter:
                 call.future.set_exception(reply)
             else:
                 call.future.set_result(reply)
+
+    async def _send(self, calls: list[_Call]) -> list[Any]:
+        # EVALSHA queued by hand: a pipeline given Script objects would first send a
+        # SCRIPT EXISTS round trip on every execution.
+        async with self._client.pipeline(transaction=False) as pipe:
+            for call in calls:
+                pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+            return list(await pipe.execute(raise_on_error=False))
 
     async def aclose(self) -> None:
         """Wait for flushes in flight."""
