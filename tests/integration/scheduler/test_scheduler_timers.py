@@ -188,3 +188,20 @@ async def test_entries_a_dead_replica_read_are_taken_over_by_a_survivor(
     await wait_for(survivor_promoted, within=30, interval=0.2, what="takeover")  # type: ignore[arg-type]
     assert [t.id for t in await tasks_of(redis, keys)] == [envelope.id]
     assert await pending_count(redis, queue.timers_in) == 0
+
+
+async def test_a_promotion_backlog_is_reported_as_timer_lag_and_drained_by_later_passes(
+    redis: Redis, keys: Keys, make_replica: ReplicaFactory
+) -> None:
+    scheduler = make_replica(batch=1)  # one timer per step, 100 steps per pass
+    for _ in range(150):
+        await add_timer(redis, keys, T0)
+    while (await scheduler.tick(T0 - 1)).filed:
+        pass  # intake reads 20 batches (of one) per pass: file all 150 first
+    assert await redis.zcard(keys.queue("default").timer_index) == 150
+    first = await scheduler.tick(T0 + 3_000)
+    assert first.promoted == 100
+    assert first.timer_lag_ms == {"default": 3_000}
+    second = await scheduler.tick(T0 + 3_100)
+    assert second.promoted == 50
+    assert second.timer_lag_ms == {"default": 0}

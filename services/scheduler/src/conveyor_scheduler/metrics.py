@@ -27,6 +27,12 @@ class SchedulerMetrics:
             "Largest promotion lateness of the last pass that promoted.",
             registry=r,
         )
+        self.timer_lag = Gauge(
+            "conveyor_scheduler_timer_lag_seconds",
+            "Age of the oldest due timer still waiting after a pass (0: no backlog).",
+            ["queue"],
+            registry=r,
+        )
         self.fires = Counter("conveyor_scheduler_fires", "Cron fires by this replica.", registry=r)
         self.fire_lateness = Histogram(
             "conveyor_scheduler_fire_lateness_seconds",
@@ -46,6 +52,8 @@ class SchedulerMetrics:
         self.promoted.inc(result.promoted)
         if result.promoted:
             self.promotion_lateness.set(result.promotion_lateness_max_ms / 1000)
+        for queue, lag_ms in result.timer_lag_ms.items():
+            self.timer_lag.labels(queue=queue).set(lag_ms / 1000)
         self.fires.inc(len(result.fires))
         for fire in result.fires:
             self.fire_lateness.observe(max(0, now_ms - fire.instant_ms) / 1000)

@@ -55,6 +55,11 @@ class Promoter:
                 break
         return PromotionResult(total, late_sum, late_max)
 
+    @property
+    def queue(self) -> str:
+        """The queue this promoter serves."""
+        return self._keys.queue
+
     async def next_due_ms(self) -> int | None:
         """Due time of the earliest pending timer, if any."""
         first = await self._client.zrange(self._keys.timer_index, 0, 0, withscores=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from redis.asyncio import Redis
@@ -41,6 +41,7 @@ class TickResult:
     changes: int = 0
     promoted: int = 0
     promotion_lateness_max_ms: int = 0
+    timer_lag_ms: dict[str, int] = field(default_factory=dict)  # per queue
     fires: tuple[Fire, ...] = ()
     missed: int = 0
     next_fire_ms: int | None = None  # due time of the next cron fire
@@ -103,7 +104,11 @@ class Scheduler:
             result.promotion_lateness_max_ms = max(
                 result.promotion_lateness_max_ms, promotion.lateness_max_ms
             )
-            _wake_at(result, await parts.promoter.next_due_ms())
+            next_due = await parts.promoter.next_due_ms()
+            # Due timers still waiting after this pass (a backlog): the age of the oldest one.
+            lag = max(0, now_ms - next_due) if next_due is not None else 0
+            result.timer_lag_ms[parts.promoter.queue] = lag
+            _wake_at(result, next_due)
         fired = await self._firer.fire(await self.store.load(), now_ms)
         result.fires = tuple(fired.fired)
         result.missed = fired.missed
