@@ -7,6 +7,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from conveyor.envelope import new_envelope
@@ -14,6 +15,7 @@ from conveyor.keys import Keys
 from conveyor.schedules import ChangeOp, ScheduleDefinition, change_fields
 from conveyor.timers import TimerKind, timer_fields
 from conveyor_scheduler.clock import RedisClock
+from conveyor_scheduler.metrics import SchedulerMetrics
 from conveyor_scheduler.runner import run_loop
 from conveyor_scheduler.scheduler import Scheduler
 from conveyor_scheduler.settings import SchedulerSettings
@@ -82,3 +84,41 @@ async def test_run_loop_on_server_time_promotes_a_delayed_task_and_stops_on_requ
     stop.set()
     await asyncio.wait_for(loop, 10)
     assert await clock.now_ms() >= due
+
+
+class FlakyClock:
+    """Redis server time, except that the first reads fail as if Redis were away."""
+
+    def __init__(self, clock: RedisClock, failures: int) -> None:
+        self._clock = clock
+        self.failures = failures
+
+    async def now_ms(self) -> int:
+        if self.failures > 0:
+            self.failures -= 1
+            msg = "connection refused (simulated)"
+            raise redis_errors.ConnectionError(msg)
+        return await self._clock.now_ms()
+
+
+async def test_run_loop_survives_redis_errors_and_carries_on(redis: Redis, keys: Keys) -> None:
+    settings = SchedulerSettings(consumer="loop", poll_interval_ms=50)
+    scheduler = Scheduler(redis, keys, settings)
+    clock = FlakyClock(RedisClock(redis), failures=2)
+    envelope = new_envelope("demo.echo", None, "default")
+    timer = timer_fields(envelope, 0, TimerKind.DELAYED)
+    await xadd(redis, keys.queue("default").timers_in, timer)
+    metrics = SchedulerMetrics()
+    stop = asyncio.Event()
+    loop = asyncio.create_task(run_loop(scheduler, clock, settings, stop, metrics))
+
+    async def promoted() -> bool:
+        return [t.id for t in await tasks(redis, keys.queue("default"))] == [envelope.id]
+
+    await wait_for(promoted, within=30, what="promotion after errors")  # type: ignore[arg-type]
+    stop.set()
+    await asyncio.wait_for(loop, 10)
+    assert clock.failures == 0
+    sample = metrics.registry.get_sample_value
+    assert sample("conveyor_scheduler_pass_errors_total") == 2
+    assert sample("conveyor_scheduler_timers_promoted_total") == 1
