@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -38,6 +39,27 @@ class TestRateLimit:
             "/api/v1/tasks", json={"type": "demo.echo"}, headers=auth(sub="bob")
         )
         assert other.status == 202
+
+
+class TestRateLimitLeases:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"rate_limit": 200.0, "rate_burst": 10}
+
+    async def test_local_leases_never_let_a_client_exceed_its_rate(self, api: Api) -> None:
+        token = auth()
+        started = time.monotonic()
+        responses = await asyncio.gather(
+            *(
+                api.client.post("/api/v1/tasks", json={"type": "demo.echo"}, headers=token)
+                for _ in range(60)
+            )
+        )
+        elapsed = time.monotonic() - started
+        accepted = sum(1 for response in responses if response.status == 202)
+        assert {response.status for response in responses} <= {202, 429}
+        assert accepted <= 10 + 200 * elapsed + 1
+        assert await api.redis.xlen(api.keys.queue("default").tasks) == accepted
 
 
 class TestShedding:
