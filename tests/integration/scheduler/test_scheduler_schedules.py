@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from conveyor.keys import Keys
 from conveyor.schedules import ChangeOp, ScheduleDefinition, change_fields, decode_change
+from conveyor_scheduler.firer import Firer, FirerConfig
 from conveyor_scheduler.scheduler import Scheduler
 from conveyor_scheduler.schedules_file import parse_schedules
 from conveyor_scheduler.testing import events, scheduler_pending, tasks, xadd, xrange
@@ -210,3 +211,18 @@ async def test_fires_prepared_ahead_are_refused_before_their_instant_and_made_on
     assert await scheduler.send_prepared(prepared, T0 + 10_001) == ()
     assert (await scheduler.tick(T0 + 10_002)).fires == ()
     assert await fired_instants(redis, keys) == [T0 + 10_000]
+
+
+async def test_unreadable_stored_or_unparseable_schedules_are_skipped_and_others_fire(
+    redis: Redis, keys: Keys, make_replica: ReplicaFactory
+) -> None:
+    await upsert(redis, keys, definition("good"))
+    await redis.hset(keys.schedule_store, "broken", b'{"id": "broken", "cron": 3}')
+    scheduler = make_replica()
+    await scheduler.tick(T0 + 10_000)
+    assert await fired_instants(redis, keys, "good") == [T0 + 10_000]
+    # A definition that skipped validation (built in code) with an impossible expression.
+    impossible = definition("never").model_copy(update={"cron": "0 0 30 2 *"})
+    firer = Firer(redis, keys, FirerConfig(misfire_ms=5_000, dedup_ttl_ms=86_400_000))
+    result = await firer.fire({"never": impossible, "good": definition("good")}, T0 + 20_000)
+    assert [(f.schedule_id, f.instant_ms) for f in result.fired] == [("good", T0 + 20_000)]

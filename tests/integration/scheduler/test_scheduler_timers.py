@@ -205,3 +205,21 @@ async def test_a_promotion_backlog_is_reported_as_timer_lag_and_drained_by_later
     second = await scheduler.tick(T0 + 3_100)
     assert second.promoted == 50
     assert second.timer_lag_ms == {"default": 0}
+
+
+async def test_malformed_control_messages_are_acknowledged_and_ignored(
+    redis: Redis, keys: Keys, make_replica: ReplicaFactory
+) -> None:
+    queue = keys.queue("default")
+    pending = await add_timer(redis, keys, T0 + 1_000)
+    scheduler = make_replica()
+    await scheduler.tick(T0)
+    await xadd(redis, queue.control, {"v": "1", "op": "explode", "task_id": pending.id})
+    other = new_envelope("demo.echo", None, "default")
+    mismatched = update_fields(pending.id, T0, timer_fields(other, T0, TimerKind.DELAYED))
+    await xadd(redis, queue.control, mismatched)
+    result = await scheduler.tick(T0 + 10)
+    assert (result.dropped, result.replaced) == (0, 0)
+    assert await pending_count(redis, queue.control) == 0
+    await scheduler.tick(T0 + 1_000)
+    assert [t.id for t in await tasks_of(redis, keys)] == [pending.id]
