@@ -1,9 +1,9 @@
 """One scheduler replica: a pass (``tick``) of intake, control, changes, promotion and fires.
 
 ``tick(now_ms)`` does one full pass at the given time and never sleeps, so tests
-drive the scheduler with an injected clock ("burst mode"); the service's run
-loop (``app.py``) calls it with Redis server time and waits until the returned
-wake-up time.
+drive the scheduler with an injected clock ("burst mode"); the service's pass
+loop (``runner.py``) calls it with Redis server time and waits until the
+returned wake-up time.
 """
 
 from __future__ import annotations
