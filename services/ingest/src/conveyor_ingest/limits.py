@@ -19,6 +19,7 @@ from conveyor_ingest.writer import ScriptWriter
 BACKLOG_SAMPLE_S = 0.5
 LEASE_S = 0.05
 MAX_LEASES = 10_000
+MAX_LEASE = 1000
 
 
 class RateLimiter:
@@ -41,7 +42,9 @@ class RateLimiter:
         self._tolerance_us = self._interval_us * burst
         self._script = register(client, "ingest_rate")
         self._checks: TickBatcher[str, None, int] = TickBatcher(self._decide)
-        self._lease_size = max(0, min(burst, math.ceil(rate * LEASE_S)) - 1)
+        # Reserve what the effective (microsecond-granular) rate yields in LEASE_S.
+        per_lease = math.ceil(LEASE_S * 1_000_000 / self._interval_us)
+        self._lease_size = max(0, min(burst, per_lease, MAX_LEASE) - 1)
         self._leases: dict[str, tuple[float, int]] = {}
 
     async def check(self, subject: str) -> None:
