@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jwt
@@ -48,3 +49,12 @@ def test_verifier_caches_a_verified_token_and_checks_scopes() -> None:
     with pytest.raises(ApiError) as caught:
         principal.require(Scope.TASKS_WRITE)
     assert caught.value.status == 403
+
+
+def test_concurrent_creators_agree_on_one_key(tmp_path: Path) -> None:
+    path = tmp_path / "dev-jwt.key"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = set(pool.map(lambda _: ensure_dev_key(path), range(32)))
+    assert len(keys) == 1
+    assert keys.pop()
+    assert [p.name for p in tmp_path.iterdir()] == ["dev-jwt.key"]

@@ -23,16 +23,26 @@ DEFAULT_TTL_S = 86_400
 
 
 def ensure_dev_key(path: Path) -> str:
-    """The key in ``path``, creating it (mode 0600, exclusive create) if missing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    """The key in ``path``, creating it (mode 0600) if missing.
+
+    The key is written to a private temporary file first and then hard-linked into
+    place, so a concurrent reader (the server and the CLI may start together) never
+    sees a half-written file and exactly one key wins.
+    """
+    if path.exists():
         return path.read_text(encoding="ascii").strip()
-    key = secrets.token_urlsafe(48)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
-    return key
+        handle.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process published its key first: use that one
+    finally:
+        temporary.unlink()
+    return path.read_text(encoding="ascii").strip()
 
 
 def signing_secret(settings: IngestSettings) -> str:
