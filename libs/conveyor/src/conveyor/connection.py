@@ -1,18 +1,28 @@
-"""Redis clients: creation from settings and the server checks done at connect."""
+"""Redis clients: creation from settings and the server checks done at connect.
+
+``create_client`` is the one way services get a client: a plain client for a
+single server, a Sentinel-managed client that follows the primary through
+failovers, or a Redis Cluster client. TLS files apply to all three.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import structlog
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import parse_url
+from redis.asyncio.sentinel import Sentinel
 
 from conveyor.errors import RedisUnavailableError, UnsupportedServerError
 from conveyor.settings import RedisSettings
 
 MIN_VERSION = (7, 0, 0)
+WAITAOF_VERSION = (7, 2, 0)
 
 log = structlog.get_logger(__name__)
 
@@ -30,12 +40,136 @@ class ServerInfo:
         """Dotted version, e.g. ``7.0.15``."""
         return ".".join(map(str, self.version))
 
+    @property
+    def has_waitaof(self) -> bool:
+        """WAITAOF exists on Redis >= 7.2 and on every Valkey."""
+        return self.server == "valkey" or self.version >= WAITAOF_VERSION
+
 
 def create_client(settings: RedisSettings, **options: Any) -> Redis:
-    """A redis-py asyncio client for ``settings.redis_url`` (bytes replies, no decoding)."""
+    """An asyncio client for ``settings`` (bytes replies, no decoding).
+
+    With ``redis_sentinels`` set it is a Sentinel-managed client of the primary
+    ``redis_sentinel_service`` (it asks the Sentinels again after a failover); with
+    ``redis_cluster`` it is a ``RedisCluster``, typed as ``Redis`` because it
+    offers the same command methods and the services use only those.
+    """
     options.setdefault("health_check_interval", 30)
     options.setdefault("socket_keepalive", True)
+    options.update(_tls_options(settings))
+    if settings.redis_sentinels:
+        return _sentinel_client(settings, options)
+    if settings.redis_cluster:
+        accepted = inspect.signature(RedisCluster.__init__).parameters
+        # Pool-level options of the plain client (retry_on_timeout, ...) do not exist here.
+        cluster_options = {k: v for k, v in options.items() if k in accepted}
+        return cast(Redis, RedisCluster.from_url(settings.redis_url, **cluster_options))
     return Redis.from_url(settings.redis_url, **options)
+
+
+def is_cluster(client: Redis) -> bool:
+    """Whether ``client`` talks to a Redis Cluster (commands must keep to one slot each)."""
+    return isinstance(client, RedisCluster)
+
+
+def _tls_options(settings: RedisSettings) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if settings.redis_tls_ca_file is not None:
+        options["ssl_ca_certs"] = str(settings.redis_tls_ca_file)
+    if settings.redis_tls_cert_file is not None and settings.redis_tls_key_file is not None:
+        options["ssl_certfile"] = str(settings.redis_tls_cert_file)
+        options["ssl_keyfile"] = str(settings.redis_tls_key_file)
+    return options
+
+
+def _sentinel_client(settings: RedisSettings, options: dict[str, Any]) -> Redis:
+    """The primary's client: the URL gives user, password, db and TLS, the Sentinels the host."""
+    url: dict[str, Any] = dict(parse_url(settings.redis_url))
+    for name in ("host", "port", "connection_class", "path"):
+        url.pop(name, None)
+    tls = settings.redis_url.startswith("rediss://")
+    sentinel_options: dict[str, Any] = {"socket_connect_timeout": 2.0, "ssl": tls}
+    if tls:
+        sentinel_options.update(_tls_options(settings))
+    if settings.redis_sentinel_password is not None:
+        sentinel_options["password"] = settings.redis_sentinel_password.get_secret_value()
+    sentinel = Sentinel(settings.sentinel_addresses(), sentinel_kwargs=sentinel_options)
+    client: Redis = sentinel.master_for(
+        settings.redis_sentinel_service, redis_class=Redis, ssl=tls, **url, **options
+    )
+    return client
+
+
+class ReplicasBehindError(RedisUnavailableError, redis_errors.TimeoutError):
+    """Fewer replicas than required acknowledged a write within the wait timeout.
+
+    The write itself happened on the primary; the caller should answer "retry
+    later" (a retry with the same Idempotency-Key finds the stored result). It is
+    also a redis-py TimeoutError, so code that maps Redis outages to 503 does so here.
+    """
+
+
+@dataclass(slots=True)
+class ReplicaWait:
+    """WAIT (and WAITAOF) appended to a pipeline of writes, and the check of their replies.
+
+    WAIT counts the replicas that received everything written *on the same
+    connection*, so it must travel in the pipeline that carried the writes.
+    ``aof`` asks for the primary's own AOF fsync too (WAITAOF 1 0), sent only while
+    the server is not known to lack it: Redis 7.0 answers "unknown command", after
+    which it is dropped with one warning (feature detection without a round trip).
+    """
+
+    replicas: int
+    timeout_ms: int
+    aof: bool = False
+    _aof_supported: bool | None = field(default=None, init=False)
+
+    @classmethod
+    def from_settings(cls, settings: RedisSettings) -> ReplicaWait | None:
+        """The wait the settings ask for; None when they ask for none."""
+        if settings.redis_wait_replicas == 0 and not settings.redis_wait_aof:
+            return None
+        return cls(
+            settings.redis_wait_replicas, settings.redis_wait_timeout_ms, settings.redis_wait_aof
+        )
+
+    def append(self, pipe: Any) -> int:
+        """Queue the wait commands on ``pipe`` (after the writes); returns how many."""
+        count = 0
+        if self.replicas:
+            pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
+            count += 1
+        if self.aof and self._aof_supported is not False:
+            pipe.execute_command("WAITAOF", 1, 0, self.timeout_ms)
+            count += 1
+        return count
+
+    def check(self, replies: list[Any]) -> None:
+        """Check the wait replies (the last ones of the pipeline); raise when short."""
+        replies = list(replies)
+        if self.replicas:
+            acked = replies.pop(0)
+            if isinstance(acked, Exception) or int(acked) < self.replicas:
+                msg = (
+                    f"{acked} of {self.replicas} replicas acknowledged within {self.timeout_ms} ms"
+                )
+                raise ReplicasBehindError(msg)
+        if replies:
+            self._check_aof(replies[0])
+
+    def _check_aof(self, reply: Any) -> None:
+        if isinstance(reply, redis_errors.ResponseError):
+            # Redis 7.0: unknown command; appendonly off: WAITAOF refuses numlocal 1.
+            self._aof_supported = False
+            log.warning("waitaof_unavailable", error=str(reply)[:200])
+            return
+        if isinstance(reply, Exception):
+            raise reply
+        self._aof_supported = True
+        if int(reply[0]) < 1:
+            msg = f"the primary did not fsync its AOF within {self.timeout_ms} ms"
+            raise ReplicasBehindError(msg)
 
 
 async def check_server(client: Redis) -> ServerInfo:

