@@ -9,7 +9,7 @@ from typing import Any
 from conveyor.envelope import TaskEnvelope, new_envelope
 from conveyor.events import TaskEventType, event_fields
 from conveyor_ingest.store import now_ms
-from integration.ingest.ingest_support import Api, get_json, make_token, post_task, until
+from integration.ingest.ingest_support import Api, auth, get_json, make_token, post_task, until
 
 ADMIN = make_token(sub="root", scope="admin")
 
@@ -108,3 +108,20 @@ async def test_wait_returns_when_the_task_finishes(api: Api) -> None:
     assert code == 200
     assert body["data"]["status"] == "succeeded"
     assert body["data"]["result"] == "ok"
+
+
+async def test_server_sent_events_follow_the_task_until_it_finishes(api: Api) -> None:
+    env = await _posted(api)
+    statuses: list[str] = []
+    async with api.client.get(f"/api/v1/tasks/{env.id}/events", headers=auth()) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        async for line in response.content:
+            if not line.startswith(b"data: "):
+                continue
+            statuses.append(json.loads(line[6:])["status"])
+            if statuses == ["pending"]:
+                await _emit(api, TaskEventType.STARTED, env)
+            elif statuses[-1] == "running":
+                await _emit(api, TaskEventType.SUCCEEDED, env, result="1")
+    assert statuses == ["pending", "running", "succeeded"]

@@ -36,7 +36,8 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
     started = time.perf_counter()
     response = await _answer(request, handler)
-    response.headers["X-Request-ID"] = request_id
+    if not response.prepared:  # a streamed response (SSE) has sent its headers already
+        response.headers["X-Request-ID"] = request_id
     latency = time.perf_counter() - started
     route = request.match_info.route.resource
     route_name = route.canonical if route is not None else "unmatched"

@@ -22,7 +22,7 @@ from conveyor_ingest.context import (
 from conveyor_ingest.intake import accepted, due_ms, idempotency, new_task, store_tasks
 from conveyor_ingest.models import TaskRequest, TaskStatus, TaskUpdate
 from conveyor_ingest.readmodel import ListQuery, find_record, list_tasks, view
-from conveyor_ingest.responses import ApiError, ok, unprocessable
+from conveyor_ingest.responses import ApiError, dumps, ok, unprocessable
 from conveyor_ingest.store import NewTask, now_ms
 
 FINAL = {TaskStatus.SUCCEEDED.value, TaskStatus.DEAD.value, TaskStatus.CANCELLED.value}
@@ -71,6 +71,31 @@ async def get_task(request: web.Request) -> web.Response:
         await asyncio.sleep(WAIT_POLL_S)
         record = await _record(request, principal)
     return ok(view(record))
+
+
+@routes.get("/api/v1/tasks/{task_id}/events")
+async def task_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the task's view on every change, until it finishes (or max_wait)."""
+    principal = authorize(request, Scope.TASKS_READ, "task.events")
+    record: dict[bytes, bytes] | None = await _record(request, principal)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    deadline = time.monotonic() + services(request).settings.max_wait
+    last: dict[str, object] | None = None
+    while record is not None:
+        shown = view(record)
+        if shown != last:
+            await response.write(f"event: status\ndata: {dumps(shown)}\n\n".encode())
+            last = shown
+        if shown["status"] in FINAL or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(WAIT_POLL_S)
+        svc = services(request)
+        record = await find_record(svc.client, svc.keys, request.match_info["task_id"])
+    await response.write_eof()
+    return response
 
 
 @routes.get("/api/v1/tasks")
