@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from conveyor.keys import Keys
 from conveyor.schedules import ChangeOp, ScheduleDefinition, change_fields, decode_change
 from conveyor_scheduler.firer import Firer, FirerConfig
+from conveyor_scheduler.lease import FireLease
 from conveyor_scheduler.scheduler import Scheduler
 from conveyor_scheduler.schedules_file import parse_schedules
 from conveyor_scheduler.testing import events, scheduler_pending, tasks, xadd, xrange
@@ -187,7 +188,8 @@ async def test_start_end_dates_and_the_enabled_flag_bound_the_fires(
 async def test_jitter_delays_each_fire_by_the_same_amount_on_every_replica(
     redis: Redis, keys: Keys, make_replica: ReplicaFactory
 ) -> None:
-    a, b = make_replica("a"), make_replica("b")
+    # No fire lease: both replicas fire on time, so both must pick the same delay.
+    a, b = make_replica("a", fire_lease_ms=0), make_replica("b", fire_lease_ms=0)
     await upsert(redis, keys, definition(cron="*/10 * * * * *", jitter=5.0))
     first = await a.tick(T0 + 1)
     assert first.next_wake_ms is not None
@@ -226,3 +228,28 @@ async def test_unreadable_stored_or_unparseable_schedules_are_skipped_and_others
     firer = Firer(redis, keys, FirerConfig(misfire_ms=5_000, dedup_ttl_ms=86_400_000))
     result = await firer.fire({"never": impossible, "good": definition("good")}, T0 + 20_000)
     assert [(f.schedule_id, f.instant_ms) for f in result.fired] == [("good", T0 + 20_000)]
+
+
+async def test_the_fire_lease_holder_fires_on_time_and_a_standby_takes_over_when_it_stops(
+    redis: Redis, keys: Keys, make_replica: ReplicaFactory
+) -> None:
+    a, b = make_replica("a"), make_replica("b")  # fire lease of 2 s (the default)
+    await upsert(redis, keys, definition(cron="* * * * * *"))
+    assert (await a.tick(T0)).leader
+    standby = await b.tick(T0)
+    assert not standby.leader
+    assert standby.next_fire_ms == T0 + 1_000 + 2_000
+    for second in range(1, 4):
+        assert (await b.tick(T0 + second * 1_000)).fires == ()
+        assert len((await a.tick(T0 + second * 1_000)).fires) == 1
+    # a stays alive (renews its lease at T0+4.5s, to T0+6.5s) but stops firing: b, standing
+    # by, fires each instant once it is 2 s overdue...
+    assert await FireLease(redis, keys, "a", 2_000).hold(T0 + 4_500)
+    assert (await b.tick(T0 + 5_999)).fires == ()
+    assert [f.instant_ms for f in (await b.tick(T0 + 6_000)).fires] == [T0 + 4_000]
+    # ...and once the lease has run out, takes it and fires on time.
+    taken = await b.tick(T0 + 6_500)
+    assert taken.leader
+    assert [f.instant_ms for f in taken.fires] == [T0 + 5_000, T0 + 6_000]
+    instants = await fired_instants(redis, keys)
+    assert instants == [T0 + n * 1_000 for n in range(1, 7)]

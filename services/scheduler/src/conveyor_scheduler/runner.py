@@ -2,10 +2,11 @@
 
 Each pass reads the scheduling clock (Redis server time, so every replica agrees
 on now), runs ``tick`` and waits until the earliest of: the next due timer or cron
-fire, ``poll_interval_ms``, or stop. Cron fires coming within ``PREPARE_LEAD_MS``
-are prepared ahead (planning and building 1,000 fires takes tens of milliseconds
-of Python) and sent the moment their instant comes, before the next pass; the
-fire script refuses anything not yet due, so an early send is harmless. A failed
+fire, ``poll_interval_ms``, or stop. The replica holding the fire lease prepares
+cron fires coming within ``PREPARE_LEAD_MS`` ahead (planning and building 1,000
+fires takes tens of milliseconds of Python) and sends them the moment their
+instant comes, before the next pass; the fire script refuses anything not yet
+due, so an early send is harmless. A failed
 pass (Redis away) is logged and retried after a pause; the service keeps running.
 """
 
@@ -52,7 +53,8 @@ async def run_loop(
             if result.next_wake_ms is not None:
                 wake = min(wake, result.next_wake_ms)
             upcoming = result.next_fire_ms
-            if prepared is None and upcoming is not None and upcoming - now <= PREPARE_LEAD_MS:
+            soon = upcoming is not None and upcoming - now <= PREPARE_LEAD_MS
+            if prepared is None and result.leader and upcoming is not None and soon:
                 prepared = (upcoming, await scheduler.prepare_fires(upcoming))
             if prepared is not None:
                 wake = min(wake, prepared[0])

@@ -20,6 +20,7 @@ from conveyor.schedules import ScheduleDefinition
 from conveyor_scheduler.control import ControlConsumer
 from conveyor_scheduler.firer import Fire, Firer, FirerConfig, PreparedFires
 from conveyor_scheduler.intake import TimerIntake
+from conveyor_scheduler.lease import FireLease
 from conveyor_scheduler.promoter import Promoter
 from conveyor_scheduler.reading import GroupReader
 from conveyor_scheduler.settings import SchedulerSettings
@@ -44,7 +45,8 @@ class TickResult:
     timer_lag_ms: dict[str, int] = field(default_factory=dict)  # per queue
     fires: tuple[Fire, ...] = ()
     missed: int = 0
-    next_fire_ms: int | None = None  # due time of the next cron fire
+    next_fire_ms: int | None = None  # when to fire next (for a standby: its due + delay)
+    leader: bool = False  # this replica holds the fire lease
     next_wake_ms: int | None = None  # the earliest due time of anything (timer or fire)
 
 
@@ -80,6 +82,7 @@ class Scheduler:
         self.store = ScheduleStore(client, keys, reader(keys.schedule_changes))
         config = FirerConfig(settings.misfire_threshold_ms, settings.fire_dedup_ttl_ms)
         self._firer = Firer(client, keys, config)
+        self._lease = FireLease(client, keys, consumer, settings.fire_lease_ms)
         self._batch = settings.batch
 
     async def apply_file(self, definitions: list[ScheduleDefinition], now_ms: int) -> int:
@@ -109,12 +112,19 @@ class Scheduler:
             lag = max(0, now_ms - next_due) if next_due is not None else 0
             result.timer_lag_ms[parts.promoter.queue] = lag
             _wake_at(result, next_due)
-        fired = await self._firer.fire(await self.store.load(), now_ms)
+        await self._fire(now_ms, result)
+        return result
+
+    async def _fire(self, now_ms: int, result: TickResult) -> None:
+        result.leader = await self._lease.hold(now_ms)
+        # Without the lease, fire only what the holder left overdue (it may have died).
+        delay = 0 if result.leader else self._lease.standby_delay_ms
+        fired = await self._firer.fire(await self.store.load(), now_ms - delay)
         result.fires = tuple(fired.fired)
         result.missed = fired.missed
-        result.next_fire_ms = fired.next_due_ms
-        _wake_at(result, fired.next_due_ms)
-        return result
+        if fired.next_due_ms is not None:
+            result.next_fire_ms = fired.next_due_ms + delay
+            _wake_at(result, result.next_fire_ms)
 
     async def prepare_fires(self, due_ms: int) -> PreparedFires:
         """Plan and build the fires due at ``due_ms`` ahead of time (see ``runner``)."""

@@ -40,6 +40,12 @@ class SchedulerSettings(BaseSettings):
         ge=1_000,
         description="Entries a dead replica read but never applied are taken over after (ms).",
     )
+    fire_lease_ms: int = Field(
+        default=2_000,
+        ge=0,
+        le=60_000,
+        description="Fire lease (ms): replicas without it fire only instants this overdue; 0: off.",
+    )
     consumer: str = Field(
         default="",
         max_length=200,
