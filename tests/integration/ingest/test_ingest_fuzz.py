@@ -47,7 +47,7 @@ bodies = st.one_of(
         optional={"timezone": st.text(max_size=20), "misfire": st.text(max_size=8)},
     ),
 )
-words = st.text(max_size=16)
+words = st.text(max_size=16) | st.sampled_from(["{x}", "a}", "%", "..", "0-0", "1-1"])
 
 
 @pytest.fixture

@@ -162,3 +162,9 @@ async def test_scripts_are_reloaded_after_a_script_flush(api: Api) -> None:
     status, body = await post_task(api, {"type": "demo.echo"})
     assert status == 202, body
     assert await api.redis.xlen(api.keys.queue("default").tasks) == 2
+
+
+async def test_ids_with_hash_tag_braces_are_simply_not_found(api: Api) -> None:
+    for method in ("GET", "DELETE"):
+        response = await api.client.request(method, "/api/v1/tasks/a%7Bb%7D", headers=auth())
+        assert response.status == 404

@@ -72,6 +72,8 @@ def view(record: dict[bytes, bytes]) -> dict[str, Any]:
 
 async def find_record(client: Redis, keys: Keys, task_id: str) -> dict[bytes, bytes] | None:
     """The record of ``task_id`` from whichever configured queue holds it."""
+    if "{" in task_id or "}" in task_id:
+        return None  # no key can hold it (braces would move it to another slot)
     async with client.pipeline(transaction=False) as pipe:
         for qk in keys.all_queues():
             pipe.hgetall(qk.task_status(task_id))
