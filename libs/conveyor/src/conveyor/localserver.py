@@ -261,6 +261,7 @@ class LocalCluster:
     masters: int = 3
     kind: ServerKind = "auto"
     nodes: list[LocalServer] = field(default_factory=list, init=False)
+    bus_ports: list[int] = field(default_factory=list, init=False)
 
     @property
     def url(self) -> str:
@@ -272,8 +273,12 @@ class LocalCluster:
         cluster_args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         try:
             for index in range(self.masters):
-                node = LocalServer(self.data_dir / f"n{index}", self.kind, extra_args=cluster_args)
+                # An explicit bus port: the default (port + 10000) fails for ports above 55535.
+                bus = free_port()
+                args = [*cluster_args, "--cluster-port", str(bus)]
+                node = LocalServer(self.data_dir / f"n{index}", self.kind, extra_args=args)
                 self.nodes.append(node.start())
+                self.bus_ports.append(bus)
             self._assign_and_join()
             self._wait_until_ok()
         except BaseException:
@@ -288,8 +293,9 @@ class LocalCluster:
             last = CLUSTER_SLOTS - 1 if index == self.masters - 1 else first + step - 1
             with SyncRedis(port=node.port) as client:
                 client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
-                for other in self.nodes[index + 1 :]:
-                    client.execute_command("CLUSTER", "MEET", "127.0.0.1", other.port)
+                for other, bus in zip(self.nodes, self.bus_ports, strict=True):
+                    if other is not node:
+                        client.execute_command("CLUSTER", "MEET", "127.0.0.1", other.port, bus)
 
     def _wait_until_ok(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT * 2

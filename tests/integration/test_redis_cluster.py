@@ -1,0 +1,151 @@
+"""Worker and scheduler on a 3-master Redis Cluster, queues on different masters.
+
+The fixture starts three cluster-enabled servers, splits the 16384 slots with
+CLUSTER ADDSLOTSRANGE and joins them with CLUSTER MEET. The services' code runs
+unchanged: every script and transaction touches one queue's hash tag (one slot).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from conveyor.connection import check_server, create_client, is_cluster
+from conveyor.envelope import new_envelope
+from conveyor.errors import ConfigurationError
+from conveyor.events import TaskEventType
+from conveyor.keys import Keys
+from conveyor.localserver import LocalCluster, ServerKind
+from conveyor.settings import RedisSettings, load_settings
+from conveyor_scheduler.scheduler import Scheduler
+from conveyor_scheduler.settings import SchedulerSettings
+from conveyor_scheduler.testing import tasks
+from conveyor_worker.examples import registry as examples
+from conveyor_worker.settings import WorkerSettings
+from conveyor_worker.testing import StreamView
+from conveyor_worker.worker import Worker
+from waiting import wait_for
+
+
+@pytest.fixture(scope="module", params=["redis", "valkey"])
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """URL of one node of a fresh 3-master cluster of each server kind."""
+    kind: ServerKind = request.param
+    try:
+        server = LocalCluster(tmp_path_factory.mktemp(f"{kind}-cluster"), masters=3, kind=kind)
+    except ConfigurationError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(str(exc))
+    with server:
+        yield server.url
+
+
+@pytest.fixture
+async def client(cluster: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Redis]:
+    """A client built from settings with CONVEYOR_REDIS_CLUSTER=true."""
+    monkeypatch.setenv("CONVEYOR_REDIS_URL", cluster)
+    monkeypatch.setenv("CONVEYOR_REDIS_CLUSTER", "true")
+    redis = create_client(load_settings(RedisSettings))
+    yield redis
+    await redis.aclose()
+
+
+def _node_of(client: Redis, key: str) -> str:
+    node = client.get_node_from_key(key)  # type: ignore[attr-defined] # RedisCluster method
+    return str(node.name)
+
+
+async def spread_keys(client: Redis) -> Keys:
+    """Keys with a random prefix and two queues whose slots live on different masters."""
+    await client.ping()  # loads the slot map
+    prefix = f"t{secrets.token_hex(5)}"
+    first = Keys(prefix).queue("q0")
+    for index in range(1, 100):
+        other = Keys(prefix).queue(f"q{index}")
+        if _node_of(client, other.tasks) != _node_of(client, first.tasks):
+            return Keys(prefix, (first.queue, other.queue))
+    msg = "no two queues on different masters among 100 names"
+    raise AssertionError(msg)
+
+
+async def test_client_from_settings_is_a_cluster_client_that_passes_the_server_check(
+    client: Redis,
+) -> None:
+    assert is_cluster(client)
+    assert type(client) is not Redis
+    info = await check_server(client)
+    assert info.version >= (7, 0, 0)
+
+
+async def _enqueue(client: Redis, keys: Keys, queue: str, task_type: str, payload: Any) -> str:
+    envelope = new_envelope(task_type, payload, queue)
+    fields: Any = envelope.to_fields()
+    await client.xadd(keys.queue(queue).tasks, fields)
+    return envelope.id
+
+
+def _worker(client: Redis, keys: Keys) -> Worker:
+    settings = WorkerSettings(block_ms=50, breaker_enabled=False)
+    return Worker(client, settings, examples, keys, consumer="cluster-worker")
+
+
+async def test_tasks_retries_and_dead_letters_work_with_queues_on_different_masters(
+    client: Redis,
+) -> None:
+    keys = await spread_keys(client)
+    qa, qb = keys.queues
+    assert _node_of(client, keys.queue(qa).tasks) != _node_of(client, keys.queue(qb).tasks)
+    echo_a = await _enqueue(client, keys, qa, "demo.echo", {"n": 1})
+    echo_b = await _enqueue(client, keys, qb, "demo.echo", {"n": 2})
+    flaky = await _enqueue(client, keys, qb, "demo.fail", {"times": 1})
+    unknown = await _enqueue(client, keys, qa, "demo.no-such-handler", {})
+
+    await _worker(client, keys).run(burst=True)
+    view_a, view_b = StreamView(client, keys.queue(qa)), StreamView(client, keys.queue(qb))
+    assert TaskEventType.SUCCEEDED in await view_a.event_types(echo_a)
+    assert TaskEventType.SUCCEEDED in await view_b.event_types(echo_b)
+    assert await view_b.event_types(flaky) == [TaskEventType.STARTED, TaskEventType.RETRYING]
+    [dead] = await view_a.dead()
+    assert dead.task_fields["id"] == unknown
+    assert TaskEventType.DEAD in await view_a.event_types(unknown)
+
+    # The retry timer is on qb's timers-in: the scheduler files and promotes it.
+    scheduler = Scheduler(client, keys, SchedulerSettings(consumer="cluster-scheduler"))
+    later = time.time_ns() // 1_000_000 + 60_000
+
+    async def promoted() -> bool:
+        await scheduler.tick(later)
+        return len(await tasks(client, keys.queue(qb))) == 3
+
+    # waiting.wait_for's probe union (value or awaitable) defeats mypy's inference here.
+    await wait_for(promoted, within=30, what="retry promoted")  # type: ignore[arg-type]
+    await _worker(client, keys).run(burst=True)
+    assert (await view_b.event_types(flaky))[-1] == TaskEventType.SUCCEEDED
+    assert await view_a.pending() == 0
+    assert await view_b.pending() == 0
+
+
+async def test_multi_queue_xreadgroup_across_slots_is_refused_by_the_cluster_client(
+    client: Redis,
+) -> None:
+    """Why readers of several queues must read per queue (or per slot) on Cluster."""
+    keys = await spread_keys(client)
+    streams: dict[Any, Any] = {q.tasks: ">" for q in keys.all_queues()}
+    with pytest.raises(Exception, match="same key slot"):
+        await client.xreadgroup("g", "c", streams, count=1)
+
+
+def test_wait_replicas_cannot_be_combined_with_cluster(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CONVEYOR_REDIS_CLUSTER", "true")
+    monkeypatch.setenv("CONVEYOR_REDIS_WAIT_REPLICAS", "1")
+    with pytest.raises(ConfigurationError, match="not supported with CONVEYOR_REDIS_CLUSTER"):
+        load_settings(RedisSettings)
