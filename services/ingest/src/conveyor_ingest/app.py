@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from conveyor.connection import check_server, create_client
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings, load_settings
+from conveyor.telemetry.tracing import TracingSettings, configure_tracing
 from conveyor_ingest.auth import TokenVerifier
 from conveyor_ingest.consumer import ReadModelConsumer
 from conveyor_ingest.context import SERVICES, Metrics, Services
@@ -99,6 +100,7 @@ async def serve(stop: asyncio.Event) -> None:
     """Start the ingest service and run until ``stop`` is set."""
     redis_settings = load_settings(RedisSettings)
     settings = load_settings(IngestSettings)
+    provider = configure_tracing("ingest", load_settings(TracingSettings))
     probe = create_client(redis_settings)
     try:
         info = await check_server(probe)
@@ -120,3 +122,5 @@ async def serve(stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        if provider is not None:
+            provider.shutdown()  # flushes spans still batched

@@ -6,12 +6,14 @@ Shared by POST /tasks, POST /tasks/batch, POST /events and dead-letter replay.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from conveyor.envelope import new_envelope
 from conveyor.errors import EnvelopeEncodeError
+from conveyor.telemetry.spans import send_spans
 from conveyor_ingest.auth import Principal
 from conveyor_ingest.context import services
 from conveyor_ingest.models import TaskOptions, TaskRequest
@@ -84,7 +86,12 @@ async def store_tasks(
 ) -> web.Response:
     """Enqueue ``tasks`` on ``queue`` and answer 202, or replay a stored answer."""
     text = body_text(202, response_data, "accepted")
-    stored = await services(request).store.enqueue(queue, tasks, idem, (202, text))
+    qk = services(request).keys.queue(queue)
+    streams = [qk.tasks if task.due_ms is None else qk.timers_in for task in tasks]
+    with send_spans(streams, [task.envelope for task in tasks]) as envelopes:
+        # Each envelope carries its producer span's context (unchanged when not tracing).
+        sent = [replace(t, envelope=e) for t, e in zip(tasks, envelopes, strict=True)]
+        stored = await services(request).store.enqueue(queue, sent, idem, (202, text))
     if stored is None:
         services(request).metrics.tasks.labels(queue).inc(len(tasks))
         return raw(text, 202)

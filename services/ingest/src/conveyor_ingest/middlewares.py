@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis import exceptions as redis_errors
 
+from conveyor.telemetry.http import server_span, set_status_code
 from conveyor_ingest.context import ACTION, PRINCIPAL, services
 from conveyor_ingest.responses import ApiError, error_response
 
@@ -35,12 +36,15 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     incoming = request.headers.get("X-Request-ID", "")
     request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
     started = time.perf_counter()
-    response = await _answer(request, handler)
+    route = request.match_info.route.resource
+    route_name = route.canonical if route is not None else "unmatched"
+    with server_span(request.method, route_name, request.path, request.headers) as span:
+        span.set_attribute("conveyor.request_id", request_id)
+        response = await _answer(request, handler)
+        set_status_code(span, response.status)
     if not response.prepared:  # a streamed response (SSE) has sent its headers already
         response.headers["X-Request-ID"] = request_id
     latency = time.perf_counter() - started
-    route = request.match_info.route.resource
-    route_name = route.canonical if route is not None else "unmatched"
     metrics = services(request).metrics
     metrics.requests.labels(route_name, str(response.status)).inc()
     metrics.latency.labels(route_name).observe(latency)

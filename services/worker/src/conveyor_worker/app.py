@@ -12,6 +12,7 @@ from conveyor.connection import check_server, create_client
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings, load_settings
 from conveyor.telemetry.probes import ProbeServer
+from conveyor.telemetry.tracing import TracingSettings, configure_tracing
 from conveyor_worker.loading import load_registry
 from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.settings import WorkerSettings
@@ -25,6 +26,8 @@ async def serve(stop: asyncio.Event) -> None:
     redis_settings = load_settings(RedisSettings)
     settings = load_settings(WorkerSettings)
     registry = load_registry(settings.handler_modules)
+    tracing = load_settings(TracingSettings)
+    provider = configure_tracing("worker", tracing)
     client = create_client(redis_settings)
     metrics_registry = CollectorRegistry()
     probes = ProbeServer(metrics_registry, ready=lambda: _ping(client))
@@ -41,12 +44,19 @@ async def serve(stop: asyncio.Event) -> None:
         await probes.start(settings.metrics_port)
         keys = Keys(redis_settings.key_prefix, redis_settings.queues)
         worker = Worker(
-            client, settings, registry, keys, metrics=WorkerMetrics.create(metrics_registry)
+            client,
+            settings,
+            registry,
+            keys,
+            metrics=WorkerMetrics.create(metrics_registry),
+            consumer_context=tracing.consumer_context,
         )
         await worker.run(stop)
     finally:
         await probes.stop()
         await client.aclose()
+        if provider is not None:
+            provider.shutdown()  # flushes spans still batched
 
 
 async def _ping(client: Redis) -> bool:

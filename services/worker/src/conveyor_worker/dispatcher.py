@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from opentelemetry.trace import Span
 
 from conveyor.deadletter import DeadReason
 from conveyor.envelope import decode_envelope
 from conveyor.errors import ControlSignal, EnvelopeDecodeError
 from conveyor.handlers import Handler, InvalidPayloadError, Registry, TaskContext
 from conveyor.keys import QueueKeys
-from conveyor.streams import Entry
+from conveyor.streams import Entry, entry_time_ms
+from conveyor.telemetry.spans import ConsumerSpans
 from conveyor_worker import outcomes
 from conveyor_worker.breaker import Breakers
 from conveyor_worker.committer import Committer
@@ -38,6 +40,13 @@ _OUTCOME = {
     OpKind.DEAD: "dead",
     OpKind.EFFECT: "succeeded",
 }
+# Span event naming the committed outcome of an attempt.
+_SPAN_OUTCOME = {
+    OpKind.ACK: "succeeded",
+    OpKind.TIMER: "retry_scheduled",
+    OpKind.DEAD: "dead_lettered",
+    OpKind.EFFECT: "effects_committed",
+}
 
 
 @dataclass(slots=True, eq=False)
@@ -49,6 +58,8 @@ class Job:
     handler: Handler
     task: asyncio.Task[None] | None = None
     abandoned: bool = False
+    span: Span | None = None
+    started: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +84,10 @@ class Dispatcher:
         metrics: WorkerMetrics,
         clock: Callable[[], int],
         rand: Callable[[], float],
+        spans: ConsumerSpans | None = None,
     ) -> None:
         self.queue_keys = queue_keys
+        self._spans = spans or ConsumerSpans(queue_keys.tasks, "workers")
         self._registry = registry
         self._committer = committer
         self._limits = limits
@@ -179,6 +192,18 @@ class Dispatcher:
         self._run(job)
 
     def _run(self, job: Job) -> None:
+        job.started = time.perf_counter()
+        envelope = job.ctx.envelope
+        lag_ms = self._clock() - entry_time_ms(job.ctx.entry_id)
+        self._metrics.start_latency.labels(envelope.queue, envelope.type).observe(lag_ms / 1000)
+        if not self._spans.enabled:
+            self._start_handler(job)
+            return
+        job.span = self._spans.start(envelope, job.ctx.entry_id, job.ctx.delivery_count)
+        with self._spans.active(job.span):
+            self._start_handler(job)
+
+    def _start_handler(self, job: Job) -> None:
         try:
             payload = job.handler.parse(job.ctx.envelope.payload)
             coro = job.handler.func(job.ctx, payload)
@@ -216,8 +241,12 @@ class Dispatcher:
             return
         now = self._clock()
         ctx = job.ctx
+        self._metrics.handler_seconds.labels(ctx.envelope.queue, ctx.envelope.type).observe(
+            time.perf_counter() - job.started
+        )
         self._record_breaker(job, exc)
         if exc is not None:
+            ConsumerSpans.failed(job.span, exc)
             item = outcomes.failure(ctx, job.raw, job.handler, exc, now, self._rand)
         else:
             try:
@@ -237,6 +266,7 @@ class Dispatcher:
         breaker.record(exc is None)
 
     def _committed(self, job: Job, kind: OpKind, reply: Reply) -> None:
+        kind_event = _SPAN_OUTCOME.get(kind, kind.value)
         if isinstance(reply, bytes | str) and kind is OpKind.EFFECT:
             text = reply.decode() if isinstance(reply, bytes) else reply
             if text.startswith("f"):
@@ -245,6 +275,7 @@ class Dispatcher:
                 now = self._clock()
                 error = f"effect failed: {text[1:]}"
                 env = job.ctx.envelope
+                ConsumerSpans.finished(job.span, "effect_failed_dead_lettered")
                 self._settle(
                     outcomes.dead(job.ctx.entry_id, job.raw, env, DeadReason.PERMANENT, error, now)
                 )
@@ -254,6 +285,8 @@ class Dispatcher:
                 log.info(
                     "effects_already_committed", task_id=job.ctx.task_id, entry_id=job.ctx.entry_id
                 )
+                kind_event = "effects_already_committed"
+        ConsumerSpans.finished(job.span, kind_event, committed=reply is not None)
         self._release(job.ctx.entry_id, kind if reply is not None else None)
 
     def _release(self, entry_id: str, kind: OpKind | None) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Seconds; from sub-millisecond handlers to the default 5-minute visibility timeout.
+_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +20,8 @@ class WorkerMetrics:
     leases_lost: Counter
     reclaimed: Counter
     in_flight: Gauge
+    handler_seconds: Histogram
+    start_latency: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -56,6 +61,20 @@ class WorkerMetrics:
                 "conveyor_worker_in_flight",
                 "Tasks read and not yet committed.",
                 ["queue"],
+                registry=registry,
+            ),
+            handler_seconds=Histogram(
+                "conveyor_worker_handler_seconds",
+                "Handler run time per attempt, up to its outcome (timeouts included).",
+                ["queue", "type"],
+                buckets=_BUCKETS,
+                registry=registry,
+            ),
+            start_latency=Histogram(
+                "conveyor_worker_start_latency_seconds",
+                "From the task's entry entering the stream (enqueue or promotion) to its start.",
+                ["queue", "type"],
+                buckets=_BUCKETS,
                 registry=registry,
             ),
         )

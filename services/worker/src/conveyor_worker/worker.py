@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 
 from conveyor.handlers import Registry
 from conveyor.keys import Keys, QueueKeys
+from conveyor.streams import Group
+from conveyor.telemetry.spans import ConsumerContext, ConsumerSpans
 from conveyor_worker.breaker import BreakerPolicy, Breakers
 from conveyor_worker.committer import Committer
 from conveyor_worker.consumer import QueueConsumer
@@ -56,8 +58,10 @@ class Worker:
         monotonic: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         consumer: str | None = None,
+        consumer_context: ConsumerContext = "parent",
     ) -> None:
         self.settings = settings
+        self._consumer_context: ConsumerContext = consumer_context
         self.consumer = consumer or consumer_name()
         self.metrics = metrics or WorkerMetrics.create(CollectorRegistry())
         policy = (
@@ -88,8 +92,9 @@ class Worker:
         s = self.settings
         committer = Committer(client, keys, round(s.mark_ttl * 1000), clock, s.events_maxlen)
         limits = Limits(s.concurrency, s.max_deliveries, s.cancel_check_window)
+        spans = ConsumerSpans(keys.tasks, Group.WORKERS, self._consumer_context)
         dispatcher = Dispatcher(
-            keys, registry, committer, limits, breakers, self.metrics, clock, rand
+            keys, registry, committer, limits, breakers, self.metrics, clock, rand, spans
         )
         visibility_ms = round(s.visibility_timeout * 1000)
         leases = LeaseKeeper(
