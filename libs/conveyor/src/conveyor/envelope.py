@@ -28,6 +28,9 @@ MAX_ID_LENGTH = 128
 
 RawFields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str]
 
+# One encoder for every payload: json.dumps with options builds a new one per call.
+_PAYLOAD_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 _OPTIONAL_TEXT = (
     "source",
     "time",
@@ -110,7 +113,7 @@ def new_envelope(
         msg = f"invalid task type {task_type!r}"
         raise EnvelopeEncodeError(msg)
     try:
-        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        data = _PAYLOAD_ENCODER.encode(payload)
     except (TypeError, ValueError) as exc:
         msg = f"payload is not JSON-serialisable: {exc}"
         raise EnvelopeEncodeError(msg) from exc
