@@ -21,6 +21,7 @@ SERVICES = ("ingest", "scheduler", "worker")
 DATA_DIR = Path(".conveyor/redis")
 PREFERRED_PORT = 6390
 STOP_GRACE = 30.0
+DEV_SCOPES = "tasks:write tasks:read schedules:write admin"
 
 
 def main() -> int:
@@ -31,10 +32,18 @@ def main() -> int:
         server = LocalServer(DATA_DIR, port=_port()).start()
         env["CONVEYOR_REDIS_URL"] = server.url
         _say(f"embedded Redis/Valkey at {server.url} (data in {DATA_DIR}/)")
+    token = _dev_token(env)
     children = [_spawn(name, env) for name in SERVICES]
     host = env.get("CONVEYOR_INGEST_HOST", "127.0.0.1")
     port = env.get("CONVEYOR_INGEST_PORT", "8080")
     _say(f"API at http://{host}:{port}/api/v1 - press Ctrl-C to stop")
+    _say("try it (a token for subject 'dev' with every scope, valid 24 h):")
+    print(  # noqa: T201 - the launcher's one line for the user to copy
+        f"curl -s -X POST http://{host}:{port}/api/v1/tasks "
+        f"-H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
+        """-d '{"type":"demo.echo","payload":{"hello":"world"}}'""",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         pid, status = os.wait()
@@ -46,6 +55,24 @@ def main() -> int:
         if server is not None:
             server.stop()
     return 0
+
+
+def _dev_token(env: dict[str, str]) -> str:
+    """Mint a dev token with ingest's own CLI (it creates the dev key on first use)."""
+    command = [
+        sys.executable,
+        "-m",
+        "conveyor_ingest",
+        "token",
+        "--sub",
+        "dev",
+        "--scope",
+        DEV_SCOPES,
+    ]
+    result = subprocess.run(  # noqa: S603 - fixed argv
+        command, env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    return result.stdout.strip()
 
 
 def _port() -> int:
