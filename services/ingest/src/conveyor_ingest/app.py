@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from conveyor.connection import check_server, create_client
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings, load_settings
+from conveyor.telemetry.queues import QueueStats, QueueStatsSettings
 from conveyor.telemetry.tracing import TracingSettings, configure_tracing
 from conveyor_ingest.auth import TokenVerifier
 from conveyor_ingest.consumer import ReadModelConsumer
@@ -54,9 +55,17 @@ def build_services(
 
 
 def create_app(
-    settings: IngestSettings, redis_settings: RedisSettings, *, consume: bool = True
+    settings: IngestSettings,
+    redis_settings: RedisSettings,
+    *,
+    consume: bool = True,
+    queue_stats: QueueStatsSettings | None = None,
 ) -> web.Application:
-    """The aiohttp application; Redis clients and the read-model consumer live in its lifecycle."""
+    """The aiohttp application; Redis clients and the read-model consumer live in its lifecycle.
+
+    With ``queue_stats``, the queue gauges (conveyor.telemetry.queues) are sampled
+    in the background and served on /metrics: ingest is their one exporter.
+    """
     app = web.Application(middlewares=[request_middleware], client_max_size=settings.max_body_bytes)
     set_body_limit(app, settings.max_body_bytes)
     for module_routes in (
@@ -80,10 +89,18 @@ def create_app(
             await consumer.ensure_groups()  # retried by the consumer loop when Redis is down
         if consume:
             runner = asyncio.create_task(consumer.run(stop))
+        sampler: asyncio.Task[None] | None = None
+        if queue_stats is not None:
+            stats = QueueStats(client, app[SERVICES].keys, app[SERVICES].metrics.registry)
+            sampler = asyncio.create_task(stats.run(stop, queue_stats.interval))
         try:
             yield
         finally:
             stop.set()
+            if sampler is not None:
+                sampler.cancel()  # read-only: safe to cancel mid-sample
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
             if runner is not None:
                 # Cancelling is safe: the consumer only blocks in a read; its writes are scripts.
                 runner.cancel()
@@ -113,7 +130,8 @@ async def serve(stop: asyncio.Event) -> None:
         server_version=info.version_text,
         **settings.model_dump(exclude={"jwt_secret"}),
     )
-    runner = web.AppRunner(create_app(settings, redis_settings), access_log=None)
+    app = create_app(settings, redis_settings, queue_stats=load_settings(QueueStatsSettings))
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

@@ -33,6 +33,7 @@ class Metrics:
     requests: Counter
     latency: Histogram
     tasks: Counter
+    rejected: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -48,6 +49,12 @@ class Metrics:
             ),
             tasks=Counter(
                 "conveyor_ingest_tasks_accepted", "Tasks enqueued", ["queue"], registry=registry
+            ),
+            rejected=Counter(
+                "conveyor_ingest_task_requests_rejected",
+                "Enqueue requests answered without enqueuing, by reason.",
+                ["reason"],
+                registry=registry,
             ),
         )
 

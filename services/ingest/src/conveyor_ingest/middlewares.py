@@ -48,6 +48,10 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     metrics = services(request).metrics
     metrics.requests.labels(route_name, str(response.status)).inc()
     metrics.latency.labels(route_name).observe(latency)
+    if request.method == "POST" and route_name in ENQUEUE_ROUTES:
+        reason = rejection_reason(response)
+        if reason is not None:
+            metrics.rejected.labels(reason).inc()
     principal = request.get(PRINCIPAL)
     log.info(
         "request_handled",
@@ -60,6 +64,30 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         latency_ms=round(latency * 1000, 3),
     )
     return response
+
+
+# Routes that enqueue tasks, and why one of their requests enqueued nothing.
+ENQUEUE_ROUTES = frozenset(
+    {
+        "/api/v1/tasks",
+        "/api/v1/tasks/batch",
+        "/api/v1/events",
+        "/api/v1/dead-letters/replay",
+        "/api/v1/dead-letters/{queue}/{entry_id}/replay",
+    }
+)
+_REJECTED = {401: "auth", 403: "auth", 429: "rate_limit", 503: "shed"}
+
+
+def rejection_reason(response: web.StreamResponse) -> str | None:
+    """Why an enqueue request wrote nothing (a bounded label value), None if it wrote."""
+    if response.headers.get("Idempotent-Replayed") == "true":
+        return "idempotent_replay"
+    if response.status < 400:
+        return None
+    if response.status in _REJECTED:
+        return _REJECTED[response.status]
+    return "validation" if response.status < 500 else "error"
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:

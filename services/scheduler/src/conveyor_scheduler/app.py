@@ -11,6 +11,7 @@ from conveyor.connection import check_server, create_client
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings, load_settings
 from conveyor.telemetry.probes import ProbeServer
+from conveyor.telemetry.tracing import TracingSettings, configure_tracing
 from conveyor_scheduler.clock import RedisClock
 from conveyor_scheduler.metrics import SchedulerMetrics
 from conveyor_scheduler.runner import run_loop
@@ -27,6 +28,7 @@ async def serve(stop: asyncio.Event) -> None:
     settings = load_settings(SchedulerSettings)
     # Read the file before connecting: a bad file is a configuration error (exit code 2).
     definitions = load_schedules_file(settings.schedules_file) if settings.schedules_file else []
+    provider = configure_tracing("scheduler", load_settings(TracingSettings))
     client = create_client(redis_settings)
     metrics = SchedulerMetrics()
     probes = ProbeServer(metrics.registry, lambda: _redis_answers(client))
@@ -49,6 +51,8 @@ async def serve(stop: asyncio.Event) -> None:
     finally:
         await probes.stop()
         await client.aclose()
+        if provider is not None:
+            provider.shutdown()  # flushes spans still batched
 
 
 async def _redis_answers(client: Redis) -> bool:

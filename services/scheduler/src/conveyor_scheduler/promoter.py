@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from conveyor.keys import QueueKeys
 from conveyor.lua import register
+from conveyor.telemetry.spans import promotion_span
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +38,12 @@ class Promoter:
     async def promote_batch(self, now_ms: int) -> PromotionResult:
         """Promote up to one batch of timers due at ``now_ms``."""
         keys = self._keys
-        promoted, late_sum, late_max = await self._script(
-            keys=[keys.timer_index, keys.timer_entries, keys.tasks, keys.events],
-            args=[now_ms, self._batch],
-        )
+        with promotion_span(keys.queue, keys.tasks) as record:
+            promoted, late_sum, late_max = await self._script(
+                keys=[keys.timer_index, keys.timer_entries, keys.tasks, keys.events],
+                args=[now_ms, self._batch],
+            )
+            record(int(promoted), int(late_max))
         return PromotionResult(int(promoted), int(late_sum), int(late_max))
 
     async def promote_due(self, now_ms: int, max_batches: int = 100) -> PromotionResult:

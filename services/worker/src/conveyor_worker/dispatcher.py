@@ -26,7 +26,7 @@ from conveyor.keys import QueueKeys
 from conveyor.streams import Entry, entry_time_ms
 from conveyor.telemetry.spans import ConsumerSpans
 from conveyor_worker import outcomes
-from conveyor_worker.breaker import Breakers
+from conveyor_worker.breaker import Breakers, BreakerState
 from conveyor_worker.committer import Committer
 from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.ops import Op, OpKind, Reply
@@ -264,6 +264,8 @@ class Dispatcher:
         if breaker is None or isinstance(exc, ControlSignal | InvalidPayloadError):
             return
         breaker.record(exc is None)
+        is_open = breaker.state is not BreakerState.CLOSED
+        self._metrics.breaker_open.labels(job.ctx.envelope.type).set(1 if is_open else 0)
 
     def _committed(self, job: Job, kind: OpKind, reply: Reply) -> None:
         kind_event = _SPAN_OUTCOME.get(kind, kind.value)

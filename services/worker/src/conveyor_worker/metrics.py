@@ -22,6 +22,7 @@ class WorkerMetrics:
     in_flight: Gauge
     handler_seconds: Histogram
     start_latency: Histogram
+    breaker_open: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -75,6 +76,12 @@ class WorkerMetrics:
                 "From the task's entry entering the stream (enqueue or promotion) to its start.",
                 ["queue", "type"],
                 buckets=_BUCKETS,
+                registry=registry,
+            ),
+            breaker_open=Gauge(
+                "conveyor_worker_breaker_open",
+                "1 while the task type's circuit breaker is open or half-open in this process.",
+                ["type"],
                 registry=registry,
             ),
         )

@@ -8,7 +8,8 @@ a no-op span.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Literal
@@ -182,3 +183,35 @@ class ConsumerSpans:
         else:
             span.add_event("outcome_not_committed", {"outcome": outcome})
         span.end()
+
+
+@contextmanager
+def promotion_span(queue: str, stream: str) -> Iterator[Callable[[int, int], None]]:
+    """An INTERNAL ``promote <queue>`` span for one promotion batch that promoted anything.
+
+    Yields ``record(promoted, lateness_max_ms)``, called once the batch is done;
+    empty batches (most scheduler passes) make no span. The promoted tasks keep
+    the traceparent they were written with, so their CONSUMER spans join the
+    original request's trace; this span shows the scheduler's own work.
+    """
+    if not tracing_installed():
+        yield _ignore
+        return
+    started = time.time_ns()
+
+    def record(promoted: int, lateness_max_ms: int) -> None:
+        if promoted == 0:
+            return
+        attributes = messaging_attributes(Operation.SEND, stream, batch=promoted)
+        attributes["conveyor.queue"] = queue
+        attributes["conveyor.promotion.lateness_max_ms"] = lateness_max_ms
+        span = trace.get_tracer("conveyor.scheduler").start_span(
+            f"promote {queue}", kind=SpanKind.INTERNAL, attributes=attributes, start_time=started
+        )
+        span.end()
+
+    yield record
+
+
+def _ignore(_promoted: int, _lateness_max_ms: int) -> None:
+    return

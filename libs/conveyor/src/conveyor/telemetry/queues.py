@@ -1,0 +1,140 @@
+"""Queue statistics for Prometheus, sampled from Redis by one service (ingest).
+
+A scrape must not wait on Redis, and Prometheus' collectors are synchronous,
+so a background loop samples every ``interval`` seconds and sets gauges; a
+scrape reads the last sample. Per queue, one pipeline: XLEN of tasks, timers-in
+and dead, XINFO GROUPS of tasks (lag, pending), the oldest pending entry of the
+workers group (its idle time: the oldest delivery unless it was
+redelivered since) and ZCARD of the timer index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Gauge
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from conveyor.keys import Keys, QueueKeys
+from conveyor.streams import Group
+
+log = structlog.get_logger(__name__)
+
+
+class QueueStatsSettings(BaseSettings):
+    """How often the exporting service samples queue statistics."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONVEYOR_QUEUE_STATS_", extra="ignore", frozen=True
+    )
+
+    interval: float = Field(
+        default=10.0, gt=0, description="Seconds between samples of the queue gauges."
+    )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class QueueStats:
+    """Gauges of every queue's streams, refreshed by ``run``."""
+
+    def __init__(self, client: Redis, keys: Keys, registry: CollectorRegistry) -> None:
+        self._client = client
+        self._keys = keys
+        labels = ["queue", "stream"]
+        self.length = Gauge(
+            "conveyor_queue_stream_length",
+            "Entries in the stream (tasks, timers_in, dead).",
+            labels,
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "conveyor_queue_group_lag",
+            "Entries of the tasks stream not yet delivered to the workers group.",
+            ["queue"],
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "conveyor_queue_pending",
+            "Tasks delivered to workers and not acknowledged.",
+            ["queue"],
+            registry=registry,
+        )
+        self.oldest_pending = Gauge(
+            "conveyor_queue_oldest_pending_seconds",
+            "Idle time of the oldest unacknowledged task delivery (0: none pending).",
+            ["queue"],
+            registry=registry,
+        )
+        self.dead = Gauge(
+            "conveyor_queue_dead_letters", "Entries in the dead-letter stream.", ["queue"],
+            registry=registry,
+        )  # fmt: skip
+        self.timers = Gauge(
+            "conveyor_queue_timers", "Timers filed and not yet promoted.", ["queue"],
+            registry=registry,
+        )  # fmt: skip
+        self.sampled = Gauge(
+            "conveyor_queue_stats_sampled_timestamp_seconds",
+            "Unix time of the last successful sample.",
+            registry=registry,
+        )
+
+    async def sample(self) -> None:
+        """Read every queue's figures and set the gauges."""
+        for qk in self._keys.all_queues():
+            await self._sample_queue(qk)
+        self.sampled.set(time.time())
+
+    async def _sample_queue(self, qk: QueueKeys) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.xlen(qk.tasks)
+            pipe.xlen(qk.timers_in)
+            pipe.xlen(qk.dead)
+            pipe.zcard(qk.timer_index)
+            pipe.xinfo_groups(qk.tasks)
+            pipe.xpending_range(qk.tasks, Group.WORKERS.value, "-", "+", 1)
+            replies = await pipe.execute(raise_on_error=False)
+        tasks, timers_in, dead, timers, groups, oldest = replies
+        queue = qk.queue
+        for stream, value in (("tasks", tasks), ("timers_in", timers_in), ("dead", dead)):
+            if isinstance(value, int):
+                self.length.labels(queue, stream).set(value)
+        if isinstance(dead, int):
+            self.dead.labels(queue).set(dead)
+        if isinstance(timers, int):
+            self.timers.labels(queue).set(timers)
+        self._set_group(queue, groups)
+        # The lowest-id pending entry: the one waiting longest unless it was redelivered.
+        idle_ms = 0
+        if isinstance(oldest, list) and oldest:
+            idle_ms = int(oldest[0]["time_since_delivered"])
+        self.oldest_pending.labels(queue).set(idle_ms / 1000)
+
+    def _set_group(self, queue: str, groups: Any) -> None:
+        for group in groups if isinstance(groups, list) else []:
+            if _text(group.get("name")) == Group.WORKERS.value:
+                # lag is None when Redis cannot tell (after deletions); count it as 0.
+                self.lag.labels(queue).set(int(group.get("lag") or 0))
+                self.pending.labels(queue).set(int(group.get("pending") or 0))
+
+    async def run(self, stop: asyncio.Event, interval: float) -> None:
+        """Sample every ``interval`` s until ``stop``; Redis errors are logged, not fatal."""
+        while not stop.is_set():
+            try:
+                await self.sample()
+            except (redis_errors.RedisError, OSError) as exc:
+                log.warning("queue_stats_sample_failed", error=str(exc))
+            try:
+                async with asyncio.timeout(interval):
+                    await stop.wait()
+            except TimeoutError:
+                pass
