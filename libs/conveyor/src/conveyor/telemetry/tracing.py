@@ -37,11 +37,16 @@ class TracingSettings(BaseSettings):
 
 
 def configure_tracing(
-    service: str, settings: TracingSettings, extra: SpanProcessor | None = None
+    service: str,
+    settings: TracingSettings,
+    extra: SpanProcessor | None = None,
+    *,
+    install: bool = True,
 ) -> TracerProvider | None:
     """Install a TracerProvider for ``conveyor-<service>`` when anything is to be exported.
 
     ``extra`` adds a span processor (tests pass one around an in-memory exporter).
+    ``install=False`` leaves the process's global provider alone (tests).
     Returns the provider, or None when nothing is exported.
     """
     processors: list[SpanProcessor] = []
@@ -64,5 +69,6 @@ def configure_tracing(
     provider = TracerProvider(resource=Resource.create(attributes))
     for processor in processors:
         provider.add_span_processor(processor)
-    trace.set_tracer_provider(provider)
+    if install:
+        trace.set_tracer_provider(provider)
     return provider
