@@ -94,10 +94,27 @@ def _sentinel_client(settings: RedisSettings, options: dict[str, Any]) -> Redis:
     if settings.redis_sentinel_password is not None:
         sentinel_options["password"] = settings.redis_sentinel_password.get_secret_value()
     sentinel = Sentinel(settings.sentinel_addresses(), sentinel_kwargs=sentinel_options)
-    client: Redis = sentinel.master_for(
-        settings.redis_sentinel_service, redis_class=Redis, ssl=tls, **url, **options
+    client: SentinelManagedRedis = sentinel.master_for(
+        settings.redis_sentinel_service,
+        redis_class=SentinelManagedRedis,
+        ssl=tls,
+        **url,
+        **options,
     )
+    client.sentinel_manager = sentinel
     return client
+
+
+class SentinelManagedRedis(Redis):
+    """The primary's client; closing it also closes its connections to the Sentinels."""
+
+    sentinel_manager: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        """Close the client and (redis-py leaves them open) the Sentinel clients."""
+        await super().aclose(close_connection_pool)
+        if self.sentinel_manager is not None:
+            await self.sentinel_manager.aclose()
 
 
 class ReplicasBehindError(RedisUnavailableError, redis_errors.TimeoutError):

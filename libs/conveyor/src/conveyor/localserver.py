@@ -154,6 +154,8 @@ class LocalServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+            if self.process.stderr:
+                self.process.stderr.close()
 
     def __enter__(self) -> Self:
         return self.start()

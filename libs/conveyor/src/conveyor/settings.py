@@ -70,7 +70,10 @@ class RedisSettings(BaseSettings):
         description="Replicas that must acknowledge a task write before ingest answers 202.",
     )
     redis_wait_timeout_ms: int = Field(
-        default=500, ge=1, description="Longest wait for those replicas, in milliseconds."
+        default=500,
+        ge=1,
+        le=4000,  # below redis-py's 5 s socket timeout, or the wait ends as a read timeout
+        description="Longest wait for those replicas, in milliseconds (at most 4000).",
     )
     redis_wait_aof: bool = Field(
         default=False,

@@ -1,0 +1,177 @@
+"""Sentinel HA: a primary, a replica and three Sentinels; the primary is killed.
+
+The client built from CONVEYOR_REDIS_SENTINELS asks the Sentinels for the
+primary; after kill -9 of the primary the Sentinels promote the replica and the
+same client writes to it without being rebuilt. WAIT (through ReplicaWait) is
+what guarantees the write acknowledged before the crash is on the new primary.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from conveyor.connection import ReplicasBehindError, ReplicaWait, check_server, create_client
+from conveyor.errors import ConfigurationError
+from conveyor.keys import Keys
+from conveyor.localserver import LocalSentinel, LocalServer, ServerKind
+from conveyor.settings import RedisSettings, load_settings
+from conveyor_worker.testing import xrange
+from waiting import wait_for
+
+SERVICE = "conveyor-primary"
+
+
+async def _until(probe: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
+    # waiting.wait_for's probe union (value or awaitable) defeats mypy's inference.
+    await wait_for(probe, within=within, interval=0.1, what=what)  # type: ignore[arg-type]
+
+
+@dataclass
+class HaSetup:
+    """The processes of one Sentinel set-up."""
+
+    primary: LocalServer
+    replica: LocalServer
+    sentinels: list[LocalSentinel]
+
+    @property
+    def sentinel_list(self) -> str:
+        """CONVEYOR_REDIS_SENTINELS value."""
+        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+
+
+@pytest.fixture(params=["redis", "valkey"])
+def ha(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HaSetup]:
+    """Primary + replica + three Sentinels (quorum 2, 1 s down-after) of each server kind."""
+    kind: ServerKind = request.param
+    started: list[LocalServer | LocalSentinel] = []
+    try:
+        # No 5 s diskless-sync delay: the replica is in sync a moment after it starts.
+        quick_sync = ["--repl-diskless-sync-delay", "0"]
+        primary = LocalServer(tmp_path / "primary", kind=kind, extra_args=quick_sync).start()
+        started.append(primary)
+        replica_args = ["--replicaof", "127.0.0.1", str(primary.port)]
+        replica = LocalServer(tmp_path / "replica", kind=kind, extra_args=replica_args).start()
+        started.append(replica)
+        sentinels = []
+        for index in range(3):
+            sentinel = LocalSentinel(
+                tmp_path / f"sentinel{index}", primary.port, service=SERVICE, kind=kind
+            ).start()
+            started.append(sentinel)
+            sentinels.append(sentinel)
+        yield HaSetup(primary, replica, sentinels)
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+def _settings(monkeypatch: pytest.MonkeyPatch, ha: HaSetup) -> RedisSettings:
+    # The URL's host is ignored with Sentinels; it still carries db, user and password.
+    monkeypatch.setenv("CONVEYOR_REDIS_URL", "redis://ignored:6379/0")
+    monkeypatch.setenv("CONVEYOR_REDIS_SENTINELS", ha.sentinel_list)
+    monkeypatch.setenv("CONVEYOR_REDIS_SENTINEL_SERVICE", SERVICE)
+    return load_settings(RedisSettings)
+
+
+async def _sentinels_ready(ha: HaSetup) -> bool:
+    """Every Sentinel knows the replica and the two other Sentinels (needed to fail over)."""
+    for sentinel in ha.sentinels:
+        async with Redis(port=sentinel.port, decode_responses=True) as client:
+            replicas = await client.execute_command("SENTINEL", "REPLICAS", SERVICE)
+            others = await client.execute_command("SENTINEL", "SENTINELS", SERVICE)
+        if len(replicas) != 1 or len(others) != 2:
+            return False
+    return True
+
+
+async def _replica_in_sync(ha: HaSetup) -> bool:
+    async with Redis(port=ha.replica.port, decode_responses=True) as client:
+        info = await client.info("replication")
+    return info.get("master_link_status") == "up"
+
+
+async def _primary_port(ha: HaSetup) -> int:
+    async with Redis(port=ha.sentinels[0].port, decode_responses=True) as client:
+        _, port = await client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+    return int(port)
+
+
+async def _write_and_wait(client: Redis, stream: str, wait: ReplicaWait) -> bytes:
+    """XADD and WAIT in one pipeline (WAIT counts this connection's writes)."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.xadd(stream, {"type": "demo.echo"})
+        wait.append(pipe)
+        replies = await pipe.execute(raise_on_error=False)
+    wait.check(replies[1:])
+    entry_id: bytes = replies[0]
+    return entry_id
+
+
+async def test_client_follows_the_primary_through_a_sentinel_failover(
+    ha: HaSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = create_client(_settings(monkeypatch, ha))
+    stream = Keys(f"t{secrets.token_hex(4)}").queue("default").tasks
+    try:
+        await check_server(client)
+        await _until(lambda: _replica_in_sync(ha), 30, "replica in sync")
+        before = await _write_and_wait(client, stream, ReplicaWait(replicas=1, timeout_ms=3000))
+        assert await client.execute_command("ROLE") is not None
+        await _until(lambda: _sentinels_ready(ha), 30, "sentinels know each other")
+
+        ha.primary.kill()
+
+        async def write_succeeds() -> bool:
+            try:
+                await client.xadd(stream, {"type": "demo.echo"})
+            except redis_errors.RedisError:
+                return False  # refused, read-only replica or no primary yet: try again
+            return True
+
+        await _until(write_succeeds, 45, "a write after the failover")
+        assert await _primary_port(ha) == ha.replica.port
+        role = await client.execute_command("ROLE")
+        assert role[0] == b"master"
+        entries = await xrange(client, stream)
+        # The write acknowledged by WAIT before the crash survived the failover.
+        assert entries[0][0] == before
+        assert len(entries) == 2
+    finally:
+        await client.aclose()
+
+
+async def test_replica_wait_raises_when_fewer_replicas_acknowledge(
+    ha: HaSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = create_client(_settings(monkeypatch, ha))
+    stream = Keys(f"t{secrets.token_hex(4)}").queue("default").tasks
+    try:
+        info = await check_server(client)
+        await _until(lambda: _replica_in_sync(ha), 30, "replica in sync")
+        await _write_and_wait(client, stream, ReplicaWait(replicas=1, timeout_ms=3000))
+        with pytest.raises(ReplicasBehindError, match="1 of 2 replicas"):
+            await _write_and_wait(client, stream, ReplicaWait(replicas=2, timeout_ms=200))
+        # WAITAOF: used where the server has it, dropped (after one refusal) where it does not.
+        wait = ReplicaWait(replicas=1, timeout_ms=3000, aof=True)
+        await _write_and_wait(client, stream, wait)
+        assert wait.append(client.pipeline()) == (2 if info.has_waitaof else 1)
+    finally:
+        await client.aclose()
+
+
+def test_sentinel_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONVEYOR_REDIS_SENTINELS", "127.0.0.1:26379,nohost")
+    with pytest.raises(ConfigurationError, match="CONVEYOR_REDIS_SENTINELS: expected host:port"):
+        load_settings(RedisSettings)
+    monkeypatch.setenv("CONVEYOR_REDIS_SENTINELS", "127.0.0.1:26379")
+    monkeypatch.setenv("CONVEYOR_REDIS_CLUSTER", "true")
+    with pytest.raises(ConfigurationError, match="exclude each other"):
+        load_settings(RedisSettings)
