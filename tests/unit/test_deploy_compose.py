@@ -148,12 +148,21 @@ def test_prometheus_scrapes_every_service_and_loads_the_alert_rules() -> None:
 def metric_names(expr: str) -> set[str]:
     """Metric names of a PromQL expression: identifiers that are not functions or labels."""
     bare = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\bby\s*\([^)]*\)", "", expr)
-    return set(re.findall(r"\b([a-zA-Z_]\w*)\b(?!\s*\()", bare))
+    return set(re.findall(r"\b([a-zA-Z_]\w*)\b(?!\s*\()", bare)) - PROMQL_KEYWORDS
+
+
+# Binary operators and modifiers that look like identifiers.
+PROMQL_KEYWORDS = {"and", "or", "unless", "bool", "offset"}
 
 
 def test_metric_names_are_found_in_promql() -> None:
     expr = 'sum by (queue) (rate(conveyor_a_total{x="y"}[5m])) / clamp_min(up, 1e-9) > 0.2'
     assert metric_names(expr) == {"conveyor_a_total", "up"}
+    assert metric_names("conveyor_a > 1 and conveyor_b or time() - conveyor_c") == {
+        "conveyor_a",
+        "conveyor_b",
+        "conveyor_c",
+    }
 
 
 def test_alert_rules_are_well_formed_and_name_conveyor_metrics() -> None:
