@@ -12,8 +12,11 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
@@ -22,6 +25,9 @@ from conveyor.errors import ConfigurationError
 from conveyor.keys import Keys
 from conveyor.localserver import LocalSentinel, LocalServer, ServerKind
 from conveyor.settings import RedisSettings, load_settings
+from conveyor_ingest.app import create_app
+from conveyor_ingest.settings import IngestSettings
+from conveyor_ingest.tokens import mint_token
 from conveyor_worker.testing import xrange
 from waiting import wait_for
 
@@ -175,3 +181,45 @@ def test_sentinel_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONVEYOR_REDIS_CLUSTER", "true")
     with pytest.raises(ConfigurationError, match="exclude each other"):
         load_settings(RedisSettings)
+
+
+INGEST_SECRET = "ha-test-secret-of-sufficient-length-for-hs256"
+
+
+async def _post_echo(ha: HaSetup, replicas: int, prefix: str) -> tuple[int, dict[str, Any]]:
+    """POST one task to an in-process ingest app that WAITs for ``replicas`` replicas."""
+    redis_settings = RedisSettings(
+        redis_url=ha.primary.url,
+        key_prefix=prefix,
+        redis_wait_replicas=replicas,
+        redis_wait_timeout_ms=1000,
+    )
+    app = create_app(
+        IngestSettings(jwt_secret=SecretStr(INGEST_SECRET)), redis_settings, consume=False
+    )
+    token = mint_token(INGEST_SECRET, "ha", ["tasks:write"])
+    async with TestClient(TestServer(app)) as http:
+        response = await http.post(
+            "/api/v1/tasks",
+            json={"type": "demo.echo", "payload": 1},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        body: dict[str, Any] = await response.json()
+        return response.status, body
+
+
+async def test_ingest_answers_202_only_once_the_replica_has_the_task(ha: HaSetup) -> None:
+    await _until(lambda: _replica_in_sync(ha), 30, "replica in sync")
+    prefix = f"t{secrets.token_hex(4)}"
+    status, body = await _post_echo(ha, replicas=1, prefix=prefix)
+    assert status == 202, body
+    # Read straight from the replica right after the 202: WAIT made it arrive first.
+    async with Redis(port=ha.replica.port) as replica:
+        entries = await xrange(replica, Keys(prefix).queue("default").tasks)
+    assert [fields[b"id"].decode() for _, fields in entries] == [body["data"]["id"]]
+
+
+async def test_ingest_answers_503_when_too_few_replicas_acknowledge(ha: HaSetup) -> None:
+    await _until(lambda: _replica_in_sync(ha), 30, "replica in sync")
+    status, body = await _post_echo(ha, replicas=2, prefix=f"t{secrets.token_hex(4)}")
+    assert status == 503, body

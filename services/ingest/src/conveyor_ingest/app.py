@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
-from conveyor.connection import check_server, create_client
+from conveyor.connection import ReplicaWait, check_server, create_client
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings, load_settings
 from conveyor.telemetry.queues import QueueStats, QueueStatsSettings
@@ -38,7 +38,7 @@ def build_services(
 ) -> Services:
     """Wire the service objects around one client."""
     keys = Keys(prefix=redis_settings.key_prefix, queues=redis_settings.queues)
-    writer = ScriptWriter(client)
+    writer = ScriptWriter(client, ReplicaWait.from_settings(redis_settings))
     verifier = TokenVerifier(settings, signing_secret(settings)) if settings.auth_enabled else None
     return Services(
         settings=settings,

@@ -19,6 +19,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from conveyor.connection import ReplicaWait
+
 MAX_PIPELINE = 512
 MAX_INFLIGHT = 4
 
@@ -34,8 +36,9 @@ class _Call:
 class ScriptWriter:
     """Queues script calls and flushes them together on the next loop iteration."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, wait: ReplicaWait | None = None) -> None:
         self._client = client
+        self._wait = wait  # CONVEYOR_REDIS_WAIT_*: replicas/fsync to await before answering
         self._pending: list[_Call] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,10 +92,17 @@ class ScriptWriter:
     async def _send(self, calls: list[_Call]) -> list[Any]:
         # EVALSHA queued by hand: a pipeline given Script objects would first send a
         # SCRIPT EXISTS round trip on every execution.
+        wait = self._wait
         async with self._client.pipeline(transaction=False) as pipe:
             for call in calls:
                 pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-            return list(await pipe.execute(raise_on_error=False))
+            # WAIT counts the writes of its own connection: it rides in the same pipeline.
+            if wait is not None:
+                wait.append(pipe)
+            replies = list(await pipe.execute(raise_on_error=False))
+        if wait is not None:
+            wait.check(replies[len(calls) :])  # too few replicas: every caller gets a 503
+        return replies[: len(calls)]
 
     async def aclose(self) -> None:
         """Wait for flushes in flight."""
