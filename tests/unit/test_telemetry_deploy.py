@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor.keys import Keys
 from conveyor.telemetry.queues import QueueStats
@@ -61,10 +62,10 @@ def deployed_expressions() -> dict[str, str]:
 
 
 def exposed_names(exposition: str) -> set[str]:
-    """Sample names a Prometheus text exposition defines (from its # TYPE lines)."""
+    """Sample names a Prometheus text exposition defines (labelled families without series too)."""
     names: set[str] = set()
-    for kind_name, kind in re.findall(r"^# TYPE (\S+) (\S+)$", exposition, re.MULTILINE):
-        names.update(kind_name + suffix for suffix in SUFFIXES.get(kind, ("",)))
+    for family in text_string_to_metric_families(exposition):
+        names.update(family.name + suffix for suffix in SUFFIXES.get(family.type, ("",)))
     return names
 
 
@@ -97,6 +98,16 @@ def test_metric_names_are_read_from_promql() -> None:
         " and (time() - max(c)) > 1 or histogram_quantile(0.9, sum by (le) (rate(d_bucket[1m])))"
     )
     assert expression_metric_names(expr) == {"a_total", "b", "c", "d_bucket"}
+
+
+def test_exposed_names_include_declared_families_without_series() -> None:
+    registry = CollectorRegistry()
+    WorkerMetrics.create(registry)
+    names = exposed_names(generate_latest(registry).decode())
+    assert "conveyor_worker_outcomes_total" in names
+    assert "conveyor_worker_handler_seconds_bucket" in names
+    assert "conveyor_worker_in_flight" in names
+    assert "conveyor_worker_outcomes" not in names
 
 
 def test_every_alert_and_panel_names_only_defined_metrics() -> None:
