@@ -288,8 +288,26 @@ class Dispatcher:
                     "effects_already_committed", task_id=job.ctx.task_id, entry_id=job.ctx.entry_id
                 )
                 kind_event = "effects_already_committed"
+        self._log_outcome(job, kind_event, reply is not None)
         ConsumerSpans.finished(job.span, kind_event, committed=reply is not None)
         self._release(job.ctx.entry_id, kind if reply is not None else None)
+
+    def _log_outcome(self, job: Job, outcome: str, committed: bool) -> None:
+        """The canonical line of one attempt (inside its span: trace_id and span_id join it)."""
+        ctx = job.ctx
+        with ConsumerSpans.active(job.span):
+            log.info(
+                "task_attempt_finished",
+                task_id=ctx.task_id,
+                entry_id=ctx.entry_id,
+                type=ctx.envelope.type,
+                queue=ctx.envelope.queue,
+                attempt=ctx.envelope.attempt,
+                delivery_count=ctx.delivery_count,
+                outcome=outcome,
+                committed=committed,
+                duration_ms=round((time.perf_counter() - job.started) * 1000, 3),
+            )
 
     def _release(self, entry_id: str, kind: OpKind | None) -> None:
         self.in_flight.pop(entry_id, None)
