@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from conveyor.connection import check_server, create_client, is_cluster
@@ -23,6 +25,9 @@ from conveyor.events import TaskEventType
 from conveyor.keys import Keys
 from conveyor.localserver import LocalCluster, ServerKind
 from conveyor.settings import RedisSettings, load_settings
+from conveyor_ingest.app import create_app
+from conveyor_ingest.settings import IngestSettings
+from conveyor_ingest.tokens import mint_token
 from conveyor_scheduler.scheduler import Scheduler
 from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_scheduler.testing import tasks
@@ -149,3 +154,38 @@ def test_wait_replicas_cannot_be_combined_with_cluster(
     monkeypatch.setenv("CONVEYOR_REDIS_WAIT_REPLICAS", "1")
     with pytest.raises(ConfigurationError, match="not supported with CONVEYOR_REDIS_CLUSTER"):
         load_settings(RedisSettings)
+
+
+INGEST_SECRET = "cluster-test-secret-of-sufficient-length-hs256"
+
+
+async def test_ingest_api_enqueues_and_reads_back_tasks_of_queues_on_different_masters(
+    client: Redis, cluster: str
+) -> None:
+    keys = await spread_keys(client)
+    redis_settings = RedisSettings(
+        redis_url=cluster, redis_cluster=True, key_prefix=keys.prefix, queues=keys.queues
+    )
+    app = create_app(IngestSettings(jwt_secret=SecretStr(INGEST_SECRET)), redis_settings)
+    token = mint_token(INGEST_SECRET, "cluster", ["tasks:write", "tasks:read"])
+    headers = {"Authorization": f"Bearer {token}"}
+    async with TestClient(TestServer(app)) as http:
+        ids = []
+        for queue in keys.queues:
+            body = {"type": "demo.echo", "payload": queue, "queue": queue}
+            response = await http.post("/api/v1/tasks", json=body, headers=headers)
+            assert response.status == 202, await response.text()
+            ids.append((await response.json())["data"]["id"])
+        await _worker(client, keys).run(burst=True)
+
+        async def all_succeeded() -> bool:
+            for task_id in ids:
+                response = await http.get(f"/api/v1/tasks/{task_id}", headers=headers)
+                data = (await response.json())["data"] or {}
+                if data.get("status") != "succeeded":
+                    return False
+            return True
+
+        # The read model follows both queues' event streams (one read per stream on Cluster).
+        what = "read model shows both tasks succeeded"
+        await wait_for(all_succeeded, within=30, what=what)  # type: ignore[arg-type]

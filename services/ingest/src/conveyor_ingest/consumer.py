@@ -1,10 +1,11 @@
 """The read-model consumer: lifecycle events and applied schedule changes, group ``ingest``.
 
 Reads every queue's events stream and the applied-schedules stream with one
-XREADGROUP (a single-slot layout: on Redis Cluster this would be one call per
-slot) and commits each stream's batch with one script that updates the read
-model and XACKs. Entries left pending by a consumer that died are claimed after
-CLAIM_IDLE_MS. Entries that do not decode are acknowledged and logged, never retried.
+XREADGROUP (on Redis Cluster: one blocking call per stream, side by side, since
+one call may name streams of one slot only) and commits each stream's batch with
+one script that updates the read model and XACKs. Entries left pending by a
+consumer that died are claimed after CLAIM_IDLE_MS. Entries that do not decode
+are acknowledged and logged, never retried.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import structlog
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from conveyor.connection import is_cluster
 from conveyor.events import TaskEvent, TaskEventType, decode_event
 from conveyor.keys import Keys
 from conveyor.lua import register
@@ -130,11 +132,20 @@ class ReadModelConsumer:
         streams: dict[Any, Any] = {
             s: ">" for s in [*self._queue_of, self._keys.schedule_applied.encode()]
         }
-        reply = await self._client.xreadgroup(
-            Group.INGEST, self._consumer, streams, count=COUNT, block=block_ms
+        # On Cluster one XREADGROUP may only name streams of one slot: read each on its own.
+        reads: list[dict[Any, Any]] = (
+            [{s: ">"} for s in streams] if is_cluster(self._client) else [streams]
+        )
+        replies = await asyncio.gather(
+            *(
+                self._client.xreadgroup(
+                    Group.INGEST, self._consumer, read, count=COUNT, block=block_ms
+                )
+                for read in reads
+            )
         )
         handled = 0
-        for stream, entries in read_reply_entries(reply):
+        for stream, entries in [pair for reply in replies for pair in read_reply_entries(reply)]:
             handled += await self._handle(stream, entries)
         if time.monotonic() - self._last_claim > CLAIM_EVERY_S:
             self._last_claim = time.monotonic()

@@ -95,7 +95,11 @@ class ScriptWriter:
         wait = self._wait
         async with self._client.pipeline(transaction=False) as pipe:
             for call in calls:
-                pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+                # execute_command, not pipe.evalsha: redis-py's cluster pipeline blocks the
+                # evalsha method, while a raw EVALSHA is routed by its keys' slot.
+                pipe.execute_command(
+                    "EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args
+                )
             # WAIT counts the writes of its own connection: it rides in the same pipeline.
             if wait is not None:
                 wait.append(pipe)
