@@ -24,6 +24,7 @@ from conveyor.errors import ConfigurationError
 from conveyor.events import TaskEventType
 from conveyor.keys import Keys
 from conveyor.localserver import LocalCluster, ServerKind
+from conveyor.schedules import ScheduleDefinition
 from conveyor.settings import RedisSettings, load_settings
 from conveyor_ingest.app import create_app
 from conveyor_ingest.settings import IngestSettings
@@ -189,3 +190,37 @@ async def test_ingest_api_enqueues_and_reads_back_tasks_of_queues_on_different_m
         # The read model follows both queues' event streams (one read per stream on Cluster).
         what = "read model shows both tasks succeeded"
         await wait_for(all_succeeded, within=30, what=what)  # type: ignore[arg-type]
+
+
+async def test_cron_schedules_fire_once_into_a_queue_on_another_master_than_the_schedules(
+    client: Redis,
+) -> None:
+    keys = await spread_keys(client)
+    qa, qb = keys.queues
+    start = 1_795_766_400_000  # 2026-11-27T08:00:00Z, a multiple of 5 s
+    schedule = ScheduleDefinition.model_validate(
+        {
+            "id": "every5",
+            "cron": "@every 5s",
+            "task": {"type": "demo.echo", "queue": qb},
+            "created_at_ms": start,
+        }
+    )
+    replicas = [
+        Scheduler(client, keys, SchedulerSettings(consumer=name)) for name in ("s-a", "s-b")
+    ]
+    await replicas[0].apply_file([schedule], start + 1)
+    for now in (start + 1, start + 5_000, start + 10_000):
+        for replica in replicas:
+            await replica.tick(now)
+    fired = await tasks(client, keys.queue(qb))
+    # Two replicas, two instants: each instant fired once (dedup key + XADD in one script).
+    assert sorted(t.idempotency_key for t in fired) == [
+        f"schedule:every5:{start + 5_000}",
+        f"schedule:every5:{start + 10_000}",
+    ]
+    assert await tasks(client, keys.queue(qa)) == []
+    await _worker(client, keys).run(burst=True)
+    view = StreamView(client, keys.queue(qb))
+    for task in fired:
+        assert TaskEventType.SUCCEEDED in await view.event_types(task.id)
