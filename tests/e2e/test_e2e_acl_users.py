@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,8 @@ def _render_acl(out: Path, passwords: dict[str, str]) -> None:
     )
 
 
-def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+def stop_services(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM the service processes and reap them (SIGKILL after 30 s)."""
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -68,6 +70,46 @@ def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def running_services(
+    folder: Path, urls: dict[str, str], extra_env: dict[str, str] | None = None
+) -> Iterator[Deployment]:
+    """ingest, worker and scheduler as processes, each with its own CONVEYOR_REDIS_URL.
+
+    Plain functions (not fixtures), so other test modules can import them.
+    """
+    port = free_port()
+    logs = {name: folder / f"{name}.log" for name in SERVICES}
+    common = {
+        **os.environ,
+        "CONVEYOR_KEY_PREFIX": "conveyor",  # the ACL patterns name the default prefix
+        "CONVEYOR_INGEST_PORT": str(port),
+        "CONVEYOR_INGEST_JWT_SECRET": SECRET,
+        "CONVEYOR_WORKER_METRICS_PORT": "0",
+        "CONVEYOR_SCHEDULER_METRICS_PORT": "0",
+        "CONVEYOR_WORKER_BLOCK_MS": "100",
+        "CONVEYOR_LOG_LEVEL": "INFO",
+        "CONVEYOR_LOG_FORMAT": "json",
+        **(extra_env or {}),
+    }
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for name in SERVICES:
+            with logs[name].open("wb") as log:
+                processes.append(
+                    subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                        [sys.executable, "-m", f"conveyor_{name}"],
+                        env={**common, "CONVEYOR_REDIS_URL": urls[name]},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        cwd=folder,
+                    )
+                )
+        yield Deployment(f"http://127.0.0.1:{port}", logs)
+    finally:
+        stop_services(processes)
 
 
 @pytest.fixture(params=_kinds())
@@ -81,47 +123,23 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
     passwords = {user: secrets.token_urlsafe(24) for user in USERS}
     _render_acl(tmp_path / "users.acl", passwords)
     acl = ["--aclfile", str(tmp_path / "users.acl")]
-    port = free_port()
-    logs = {name: tmp_path / f"{name}.log" for name in SERVICES}
-    processes: list[subprocess.Popen[bytes]] = []
     with LocalServer(tmp_path / "data", kind=kind, extra_args=acl) as server:
-        common = {
-            **os.environ,
-            "CONVEYOR_KEY_PREFIX": "conveyor",  # the ACL patterns name the default prefix
-            "CONVEYOR_INGEST_PORT": str(port),
-            "CONVEYOR_INGEST_JWT_SECRET": SECRET,
-            "CONVEYOR_WORKER_METRICS_PORT": "0",
-            "CONVEYOR_SCHEDULER_METRICS_PORT": "0",
-            "CONVEYOR_WORKER_BLOCK_MS": "100",
-            "CONVEYOR_LOG_LEVEL": "INFO",
-            "CONVEYOR_LOG_FORMAT": "json",
+        urls = {
+            name: f"redis://conveyor-{name}:{passwords[name]}@127.0.0.1:{server.port}/0"
+            for name in SERVICES
         }
-        try:
-            for name in SERVICES:
-                url = f"redis://conveyor-{name}:{passwords[name]}@127.0.0.1:{server.port}/0"
-                with logs[name].open("wb") as log:
-                    processes.append(
-                        subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                            [sys.executable, "-m", f"conveyor_{name}"],
-                            env={**common, "CONVEYOR_REDIS_URL": url},
-                            stdout=log,
-                            stderr=subprocess.STDOUT,
-                            cwd=tmp_path,
-                        )
-                    )
-            yield Deployment(f"http://127.0.0.1:{port}", logs)
-        finally:
-            _stop_all(processes)
+        with running_services(tmp_path, urls) as deployment:
+            yield deployment
 
 
-async def _until(probe: Callable[[], Awaitable[Any]], within: float, what: str) -> Any:
-    # waiting.wait_for's probe union (value or awaitable) defeats mypy's inference.
+async def until(probe: Callable[[], Awaitable[Any]], within: float, what: str) -> Any:
+    """tests/waiting.wait_for with a 0.1 s interval and an async probe."""
     return await wait_for(probe, within=within, interval=0.1, what=what)
 
 
-@pytest.fixture
-async def http(deployment: Deployment) -> AsyncIterator[aiohttp.ClientSession]:
-    """A session with a write/read token; returns once ingest is ready."""
+@asynccontextmanager
+async def api_session(deployment: Deployment) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session with a write/read token, entered once ingest is ready."""
     token = mint_token(SECRET, "e2e-acl", ["tasks:write", "tasks:read"])
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(deployment.base_url, headers=headers) as session:
@@ -133,36 +151,43 @@ async def http(deployment: Deployment) -> AsyncIterator[aiohttp.ClientSession]:
             except aiohttp.ClientError:
                 return False
 
-        await _until(ready, 60, "ingest ready")
+        await until(ready, 60, "ingest ready")
         yield session
 
 
-async def _post(http: aiohttp.ClientSession, body: dict[str, Any]) -> str:
+@pytest.fixture
+async def http(deployment: Deployment) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session with a write/read token; returns once ingest is ready."""
+    async with api_session(deployment) as session:
+        yield session
+
+
+async def post_task(http: aiohttp.ClientSession, body: dict[str, Any]) -> str:
     async with http.post("/api/v1/tasks", json=body) as response:
         assert response.status == 202, await response.text()
         task_id: str = (await response.json())["data"]["id"]
     return task_id
 
 
-async def _final(http: aiohttp.ClientSession, task_id: str) -> dict[str, Any]:
+async def final_state(http: aiohttp.ClientSession, task_id: str) -> dict[str, Any]:
     async def probe() -> dict[str, Any]:
         async with http.get(f"/api/v1/tasks/{task_id}?wait=5") as response:
             data: dict[str, Any] = (await response.json())["data"] or {}
         return data if data.get("status") in ("succeeded", "dead", "cancelled") else {}
 
-    result: dict[str, Any] = await _until(probe, 90, f"task {task_id} finished")
+    result: dict[str, Any] = await until(probe, 90, f"task {task_id} finished")
     return result
 
 
 async def test_services_under_their_own_acl_users_run_tasks_without_noperm(
     deployment: Deployment, http: aiohttp.ClientSession
 ) -> None:
-    echo = await _post(http, {"type": "demo.echo", "payload": {"hello": "acl"}})
-    flaky = await _post(http, {"type": "demo.fail", "payload": {"times": 1}})
-    done = await _final(http, echo)
+    echo = await post_task(http, {"type": "demo.echo", "payload": {"hello": "acl"}})
+    flaky = await post_task(http, {"type": "demo.fail", "payload": {"times": 1}})
+    done = await final_state(http, echo)
     assert done["status"] == "succeeded"
     assert done["result"] == {"hello": "acl"}
-    retried = await _final(http, flaky)
+    retried = await final_state(http, flaky)
     assert retried["status"] == "succeeded"
     assert retried["attempts"] == 2  # the retry went through the scheduler's timer
     for name, path in deployment.logs.items():

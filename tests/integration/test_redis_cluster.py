@@ -36,6 +36,7 @@ from conveyor_worker.examples import registry as examples
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.testing import StreamView
 from conveyor_worker.worker import Worker
+from e2e.test_e2e_acl_users import api_session, final_state, post_task, running_services
 from waiting import wait_for
 
 
@@ -224,3 +225,33 @@ async def test_cron_schedules_fire_once_into_a_queue_on_another_master_than_the_
     view = StreamView(client, keys.queue(qb))
     for task in fired:
         assert TaskEventType.SUCCEEDED in await view.event_types(task.id)
+
+
+async def test_services_as_processes_on_the_cluster_run_the_api_flow(
+    client: Redis, cluster: str, tmp_path: Path
+) -> None:
+    """ingest, worker and scheduler as processes with CONVEYOR_REDIS_CLUSTER=true."""
+    keys = await spread_keys(client)
+    qa, qb = keys.queues
+    urls = dict.fromkeys(("ingest", "worker", "scheduler"), cluster)
+    extra = {
+        "CONVEYOR_REDIS_CLUSTER": "true",
+        "CONVEYOR_KEY_PREFIX": keys.prefix,
+        "CONVEYOR_QUEUES": f"{qa},{qb}",
+    }
+    with running_services(tmp_path, urls, extra) as deployment:
+        async with api_session(deployment) as http:
+            echo = await post_task(http, {"type": "demo.echo", "payload": 1, "queue": qa})
+            flaky = await post_task(
+                http, {"type": "demo.fail", "payload": {"times": 1}, "queue": qb}
+            )
+            unknown = await post_task(http, {"type": "demo.nothing", "payload": 1, "queue": qa})
+            assert (await final_state(http, echo))["status"] == "succeeded"
+            retried = await final_state(http, flaky)
+            assert (retried["status"], retried["attempts"]) == ("succeeded", 2)
+            assert (await final_state(http, unknown))["status"] == "dead"
+    for name, path in deployment.logs.items():
+        text = path.read_text(errors="replace")
+        assert "service_started" in text, f"{name} did not start: {text[-2000:]}"
+        for bad in ("Traceback", "RedisClusterException", "_failed"):
+            assert bad not in text, f"{name} logged {bad}: {text[-3000:]}"
