@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from conveyor.deadletter import DeadReason
 from conveyor.envelope import TaskEnvelope, new_envelope
 from conveyor.events import TaskEventType
+from conveyor.handlers import Registry, TaskContext
 from conveyor.keys import Keys
 from conveyor.streams import Group, ensure_group
 from conveyor_worker.metrics import WorkerMetrics
@@ -123,9 +124,25 @@ async def test_cancelled_task_is_acked_with_a_cancelled_event_and_never_runs(
 async def test_shutdown_commits_what_finishes_within_grace_and_leaves_the_rest_pending(
     redis: Redis, keys: Keys, make_worker: MakeWorker, enqueue: Enqueue, view: StreamView
 ) -> None:
-    quick = await enqueue("demo.sleep", {"seconds": 0.3})
-    slow = await enqueue("demo.sleep", {"seconds": 60})
-    worker = make_worker(shutdown_grace=1.5)
+    registry = Registry()
+    abandoned = asyncio.Event()
+
+    @registry.handler("t.quick")
+    async def quick_handler(ctx: TaskContext, payload: None) -> str:
+        await asyncio.sleep(0.3)
+        return "done"
+
+    @registry.handler("t.slow")
+    async def slow_handler(ctx: TaskContext, payload: None) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            abandoned.set()
+            raise
+
+    quick = await enqueue("t.quick", None)
+    slow = await enqueue("t.slow", None)
+    worker = make_worker(registry=registry, shutdown_grace=1.5)
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
 
@@ -135,6 +152,7 @@ async def test_shutdown_commits_what_finishes_within_grace_and_leaves_the_rest_p
     await eventually(both_started, "both tasks started")
     stop.set()
     await asyncio.wait_for(running, 30)
+    assert abandoned.is_set(), "the unfinished handler was not cancelled"
     assert await view.event_types(quick.id) == [TaskEventType.STARTED, TaskEventType.SUCCEEDED]
     assert await view.event_types(slow.id) == [TaskEventType.STARTED]
     assert await view.pending() == 1  # left for another worker to claim

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 from opentelemetry.trace import Span
+from prometheus_client import Histogram
 
 from conveyor.deadletter import DeadReason
 from conveyor.envelope import decode_envelope
@@ -99,6 +100,8 @@ class Dispatcher:
         self.slot_freed = asyncio.Event()
         queue = queue_keys.queue
         self._in_flight_gauge = metrics.in_flight.labels(queue)
+        self._timing_children: dict[str, tuple[Histogram, Histogram]] = {}
+        self._breaker_shown: dict[str, bool] = {}
         self._outcome_counters = {
             name: metrics.outcomes.labels(queue, name)
             for name in ("succeeded", "retrying", "dead", "cancelled")
@@ -128,6 +131,7 @@ class Dispatcher:
             job = self._admit(entry_id, raw, deliveries, now)
             if job is None:
                 continue
+            self.in_flight[entry_id] = job
             start = outcomes.started(entry_id, job.ctx.envelope, now, checked=check)
             if check:
                 start.on_reply = _starter(self, job)
@@ -195,7 +199,7 @@ class Dispatcher:
         job.started = time.perf_counter()
         envelope = job.ctx.envelope
         lag_ms = self._clock() - entry_time_ms(job.ctx.entry_id)
-        self._metrics.start_latency.labels(envelope.queue, envelope.type).observe(lag_ms / 1000)
+        self._timings(envelope.type)[0].observe(lag_ms / 1000)
         if not self._spans.enabled:
             self._start_handler(job)
             return
@@ -241,9 +245,7 @@ class Dispatcher:
             return
         now = self._clock()
         ctx = job.ctx
-        self._metrics.handler_seconds.labels(ctx.envelope.queue, ctx.envelope.type).observe(
-            time.perf_counter() - job.started
-        )
+        self._timings(ctx.envelope.type)[1].observe(time.perf_counter() - job.started)
         self._record_breaker(job, exc)
         if exc is not None:
             ConsumerSpans.failed(job.span, exc)
@@ -259,13 +261,28 @@ class Dispatcher:
         item.on_reply = lambda reply: self._committed(job, kind, reply)
         self._committer.add(item)
 
+    def _timings(self, task_type: str) -> tuple[Histogram, Histogram]:
+        """(start latency, handler time) histograms of a type: labels() is slow per task."""
+        timings = self._timing_children.get(task_type)
+        if timings is None:
+            queue = self.queue_keys.queue
+            timings = (
+                self._metrics.start_latency.labels(queue, task_type),
+                self._metrics.handler_seconds.labels(queue, task_type),
+            )
+            self._timing_children[task_type] = timings
+        return timings
+
     def _record_breaker(self, job: Job, exc: BaseException | None) -> None:
         breaker = self._breakers.get(job.ctx.envelope.type)
         if breaker is None or isinstance(exc, ControlSignal | InvalidPayloadError):
             return
         breaker.record(exc is None)
         is_open = breaker.state is not BreakerState.CLOSED
-        self._metrics.breaker_open.labels(job.ctx.envelope.type).set(1 if is_open else 0)
+        task_type = job.ctx.envelope.type
+        if self._breaker_shown.get(task_type) is not is_open:  # set the gauge on changes only
+            self._breaker_shown[task_type] = is_open
+            self._metrics.breaker_open.labels(task_type).set(1 if is_open else 0)
 
     def _committed(self, job: Job, kind: OpKind, reply: Reply) -> None:
         kind_event = _SPAN_OUTCOME.get(kind, kind.value)
@@ -295,19 +312,22 @@ class Dispatcher:
     def _log_outcome(self, job: Job, outcome: str, committed: bool) -> None:
         """The canonical line of one attempt (inside its span: trace_id and span_id join it)."""
         ctx = job.ctx
+        fields = {
+            "task_id": ctx.task_id,
+            "entry_id": ctx.entry_id,
+            "type": ctx.envelope.type,
+            "queue": ctx.envelope.queue,
+            "attempt": ctx.envelope.attempt,
+            "delivery_count": ctx.delivery_count,
+            "outcome": outcome,
+            "committed": committed,
+            "duration_ms": round((time.perf_counter() - job.started) * 1000, 3),
+        }
+        if job.span is None:
+            log.info("task_attempt_finished", **fields)
+            return
         with ConsumerSpans.active(job.span):
-            log.info(
-                "task_attempt_finished",
-                task_id=ctx.task_id,
-                entry_id=ctx.entry_id,
-                type=ctx.envelope.type,
-                queue=ctx.envelope.queue,
-                attempt=ctx.envelope.attempt,
-                delivery_count=ctx.delivery_count,
-                outcome=outcome,
-                committed=committed,
-                duration_ms=round((time.perf_counter() - job.started) * 1000, 3),
-            )
+            log.info("task_attempt_finished", **fields)
 
     def _release(self, entry_id: str, kind: OpKind | None) -> None:
         self.in_flight.pop(entry_id, None)
