@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
@@ -29,6 +30,7 @@ from conveyor_ingest.app import create_app
 from conveyor_ingest.settings import IngestSettings
 from conveyor_ingest.tokens import mint_token
 from conveyor_worker.testing import xrange
+from e2e.test_e2e_acl_users import api_session, final_state, post_task, running_services
 from waiting import wait_for
 
 SERVICE = "conveyor-primary"
@@ -223,3 +225,44 @@ async def test_ingest_answers_503_when_too_few_replicas_acknowledge(ha: HaSetup)
     await _until(lambda: _replica_in_sync(ha), 30, "replica in sync")
     status, body = await _post_echo(ha, replicas=2, prefix=f"t{secrets.token_hex(4)}")
     assert status == 503, body
+
+
+async def _post_until_accepted(http: aiohttp.ClientSession, body: dict[str, Any]) -> str:
+    """POST until ingest answers 202 (it answers 503 while there is no primary)."""
+    accepted: list[str] = []
+
+    async def post() -> bool:
+        async with http.post("/api/v1/tasks", json=body) as response:
+            if response.status == 202:
+                accepted.append((await response.json())["data"]["id"])
+            return response.status == 202
+
+    await _until(post, 60, "ingest accepts tasks again")
+    return accepted[0]
+
+
+async def test_services_as_processes_carry_on_after_the_primary_is_killed(
+    ha: HaSetup, tmp_path: Path
+) -> None:
+    urls = dict.fromkeys(("ingest", "worker", "scheduler"), "redis://ignored:6379/0")
+    extra = {
+        "CONVEYOR_REDIS_SENTINELS": ha.sentinel_list,
+        "CONVEYOR_REDIS_SENTINEL_SERVICE": SERVICE,
+        "CONVEYOR_KEY_PREFIX": f"t{secrets.token_hex(4)}",
+    }
+    with running_services(tmp_path, urls, extra) as deployment:
+        async with api_session(deployment) as http:
+            before = await post_task(http, {"type": "demo.echo", "payload": "before"})
+            assert (await final_state(http, before))["status"] == "succeeded"
+            await _until(lambda: _sentinels_ready(ha), 30, "sentinels know each other")
+
+            ha.primary.kill()
+
+            after = await _post_until_accepted(http, {"type": "demo.echo", "payload": "after"})
+            flaky = await post_task(http, {"type": "demo.fail", "payload": {"times": 1}})
+            assert (await final_state(http, after))["status"] == "succeeded"
+            retried = await final_state(http, flaky)  # the scheduler reconnected too
+            assert (retried["status"], retried["attempts"]) == ("succeeded", 2)
+            assert await _primary_port(ha) == ha.replica.port
+    for name, path in deployment.logs.items():
+        assert "Traceback" not in path.read_text(errors="replace"), f"{name} crashed"
