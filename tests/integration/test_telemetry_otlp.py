@@ -79,7 +79,7 @@ async def test_spans_reach_an_otlp_http_receiver(
     assert attributes["messaging.system"].string_value == "redis"
     assert attributes["messaging.message.id"].string_value == "1-0"
     assert attributes["conveyor.task.id"].string_value == envelope.id
-    assert [event.name for event in exported.events] == ["attempt_started", "succeeded"]
+    assert [event.name for event in exported.events] == ["succeeded"]
 
 
 def test_nothing_is_exported_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -123,14 +123,15 @@ class ConsumerSpans:
         self._mode = mode
 
     def start(self, envelope: TaskEnvelope, entry_id: str, deliveries: int) -> Span | None:
-        """Start the attempt's span, parented or linked to the envelope's producer context."""
+        """Start the attempt's span, parented or linked to the envelope's producer context.
+
+        Attributes are set only on a sampled span, and kept few: the SDK validates
+        each one, which is most of a span's cost on the worker's hot path. The
+        task type is in the span name; the delivery count appears from the second
+        delivery on.
+        """
         if not self.enabled:
             return None
-        attributes = messaging_attributes(
-            Operation.PROCESS, self._stream, message_id=entry_id, group=self._group
-        )
-        attributes.update(_task_attributes(envelope))
-        attributes["messaging.redis.delivery_count"] = deliveries
         parent: Context | None = Context()  # a new trace unless parented below
         links = []
         if self._mode == "parent":
@@ -139,15 +140,17 @@ class ConsumerSpans:
             link = link_from_fields(envelope.traceparent, envelope.tracestate)
             links = [link] if link is not None else []
         span = self._tracer.start_span(
-            f"process {envelope.type}",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            attributes=attributes,
-            links=links,
+            f"process {envelope.type}", context=parent, kind=SpanKind.CONSUMER, links=links
         )
-        span.add_event(
-            "attempt_started", {"attempt": envelope.attempt, "delivery_count": deliveries}
-        )
+        if span.is_recording():
+            attributes = messaging_attributes(
+                Operation.PROCESS, self._stream, message_id=entry_id, group=self._group
+            )
+            attributes["conveyor.task.id"] = envelope.id
+            attributes["conveyor.task.attempt"] = envelope.attempt
+            if deliveries > 1:
+                attributes["conveyor.delivery_count"] = deliveries
+            span.set_attributes(attributes)
         return span
 
     @staticmethod
@@ -179,7 +182,6 @@ class ConsumerSpans:
             return
         if committed:
             span.add_event(outcome)
-            span.set_attribute("conveyor.task.outcome", outcome)
         else:
             span.add_event("outcome_not_committed", {"outcome": outcome})
         span.end()

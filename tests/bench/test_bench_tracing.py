@@ -1,0 +1,122 @@
+"""Tracing overhead on the worker: drain throughput with tracing off, on at 100%, and sampled.
+
+One worker process (the worker benchmark's runner and no-op handler) drains
+pre-enqueued tasks in burst mode, once per mode, three times over, alternating;
+the best drain of each mode counts. Throughput (tasks/s) is reported, and tasks
+per CPU-second of the worker process, which is steadier on a shared machine.
+Modes:
+
+- ``off``: no SDK provider (the default when no OTLP endpoint is set).
+- ``always_on``: SDK provider, every task sampled, BatchSpanProcessor into an
+  exporter that drops spans (the cost of making and batching spans, not of a
+  network).
+- ``ratio_10``: SDK provider with ``parentbased_traceidratio`` at 0.1 (tasks
+  without a sampled parent are sampled at 10%).
+
+Run: ``pytest tests/bench/test_bench_tracing.py -m bench -s``. Figures go to
+tests/bench/results/latest.json (``tracing.worker.<server>.<mode>``).
+This file is also the runner: ``python test_bench_tracing.py <mode>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from conveyor.keys import Keys
+
+HERE = Path(__file__).resolve().parent
+TASKS = 20_000
+MODES = ("off", "always_on", "ratio_10")
+ROUNDS = 3
+
+pytestmark = pytest.mark.bench
+
+
+def install(mode: str) -> None:
+    """Install the SDK provider of ``mode`` (nothing for ``off``)."""
+    if mode == "off":
+        return
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+
+    class Drop(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    sampler = ALWAYS_ON if mode == "always_on" else ParentBased(TraceIdRatioBased(0.1))
+    provider = TracerProvider(sampler=sampler)
+    provider.add_span_processor(BatchSpanProcessor(Drop()))
+    trace.set_tracer_provider(provider)
+
+
+async def drain(redis: Redis, redis_url: str, keys: Keys, mode: str, n: int) -> tuple[float, float]:
+    """Enqueue TASKS no-op tasks under a fresh prefix; (tasks/s, tasks per CPU-second)."""
+    from test_bench_worker import _enqueue, _env, _line  # type: ignore[import-not-found]
+
+    from conveyor.streams import Group, ensure_group
+
+    run_keys = Keys(f"{keys.prefix}-{mode}-{n}")
+    q = run_keys.queue("default")
+    await ensure_group(redis, q.tasks, Group.WORKERS.value)
+    await _enqueue(redis, q.tasks, TASKS, "bench.noop")
+    env = _env(redis_url, run_keys, CONVEYOR_WORKER_CONCURRENCY="2000", CONVEYOR_WORKER_BATCH="500")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(HERE / "test_bench_tracing.py"), mode, env=env,
+        stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    figures = await _line(process)
+    await process.wait()
+    pending = await redis.xpending(q.tasks, Group.WORKERS.value)
+    assert pending["pending"] == 0
+    for key in (q.tasks, q.events):
+        await redis.delete(key)
+    return TASKS / float(figures["elapsed"]), TASKS / float(figures["cpu_seconds"])
+
+
+async def test_bench_tracing_overhead_on_the_worker(
+    redis: Redis, redis_url: str, keys: Keys, request: pytest.FixtureRequest
+) -> None:
+    from results import record, table  # type: ignore[import-not-found]
+
+    server = request.node.callspec.params.get("redis_url", "server")
+    best = dict.fromkeys(MODES, 0.0)
+    best_cpu = dict.fromkeys(MODES, 0.0)
+    for n in range(ROUNDS):
+        for mode in MODES:
+            rate, per_cpu = await drain(redis, redis_url, keys, mode, n)
+            best[mode] = max(best[mode], rate)
+            best_cpu[mode] = max(best_cpu[mode], per_cpu)
+    name = f"tracing.worker.{server}"
+    rows = [
+        record(f"{name}.off", best["off"], "tasks/s"),
+        record(f"{name}.off_per_cpu", best_cpu["off"], "tasks/cpu-s"),
+    ]
+    for mode in MODES[1:]:
+        rows.append(record(f"{name}.{mode}", best[mode], "tasks/s", "off", best["off"]))
+        rows.append(
+            record(f"{name}.{mode}_per_cpu", best_cpu[mode], "tasks/cpu-s", "off", best_cpu["off"])
+        )
+    print("\n" + table(rows))  # noqa: T201 - the benchmark's report
+    assert all(best.values())
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    os.environ.setdefault("CONVEYOR_TRACING_CONSUMER_CONTEXT", "parent")
+    install(sys.argv[1])
+    from bench_worker_runner import main  # type: ignore[import-not-found]
+
+    asyncio.run(main("burst"))
