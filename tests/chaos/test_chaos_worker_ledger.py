@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from conveyor.envelope import new_envelope
 from conveyor.events import TaskEventType, decode_event
@@ -104,7 +105,10 @@ async def pending_of(redis: Redis, q: QueueKeys, process: WorkerProcess) -> int:
     """Entries pending for the consumer of ``process`` (its name holds the pid)."""
     assert process.process is not None
     marker = f"-{process.process.pid}-".encode()
-    rows = await redis.xinfo_consumers(q.tasks, Group.WORKERS.value)
+    try:
+        rows = await redis.xinfo_consumers(q.tasks, Group.WORKERS.value)
+    except ResponseError:
+        return 0  # the workers have not created their group yet
     return sum(int(str(row["pending"])) for row in rows if marker in bytes(row["name"]))
 
 
