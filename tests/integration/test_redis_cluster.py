@@ -7,6 +7,7 @@ unchanged: every script and transaction touches one queue's hash tag (one slot).
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -40,7 +41,13 @@ from e2e.test_e2e_acl_users import api_session, final_state, post_task, running_
 from waiting import wait_for
 
 
-@pytest.fixture(scope="module", params=["redis", "valkey"])
+def server_kinds() -> list[str]:
+    """redis and valkey, narrowed by CONVEYOR_TEST_SERVERS like the session fixture."""
+    wanted = os.environ.get("CONVEYOR_TEST_SERVERS", "redis,valkey").split(",")
+    return [kind for kind in ("redis", "valkey") if kind in wanted]
+
+
+@pytest.fixture(scope="module", params=server_kinds())
 def cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:

@@ -8,6 +8,7 @@ what guarantees the write acknowledged before the crash is on the new primary.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -55,7 +56,13 @@ class HaSetup:
         return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
 
 
-@pytest.fixture(params=["redis", "valkey"])
+def server_kinds() -> list[str]:
+    """redis and valkey, narrowed by CONVEYOR_TEST_SERVERS like the session fixture."""
+    wanted = os.environ.get("CONVEYOR_TEST_SERVERS", "redis,valkey").split(",")
+    return [kind for kind in ("redis", "valkey") if kind in wanted]
+
+
+@pytest.fixture(params=server_kinds())
 def ha(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HaSetup]:
     """Primary + replica + three Sentinels (quorum 2, 1 s down-after) of each server kind."""
     kind: ServerKind = request.param

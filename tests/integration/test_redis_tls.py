@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,7 +87,13 @@ def make_pki(folder: Path) -> tuple[TlsFiles, TlsFiles]:
     return files[0], files[1]
 
 
-@pytest.fixture(params=["redis", "valkey"])
+def server_kinds() -> list[str]:
+    """redis and valkey, narrowed by CONVEYOR_TEST_SERVERS like the session fixture."""
+    wanted = os.environ.get("CONVEYOR_TEST_SERVERS", "redis,valkey").split(",")
+    return [kind for kind in ("redis", "valkey") if kind in wanted]
+
+
+@pytest.fixture(params=server_kinds())
 def tls_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, TlsFiles]]:
     """A TLS-only server of each kind; skipped where the binary was built without TLS."""
     kind: ServerKind = request.param
