@@ -125,6 +125,9 @@ class ConsumerSpans:
     def start(self, envelope: TaskEnvelope, entry_id: str, deliveries: int) -> Span | None:
         """Start the attempt's span, parented or linked to the envelope's producer context.
 
+        None when tracing is off or the sampler dropped the span: the handler then
+        runs without a current span (its log lines carry no trace ids).
+
         Attributes are set only on a sampled span, and kept few: the SDK validates
         each one, which is most of a span's cost on the worker's hot path. The
         task type is in the span name; the delivery count appears from the second
@@ -142,15 +145,16 @@ class ConsumerSpans:
         span = self._tracer.start_span(
             f"process {envelope.type}", context=parent, kind=SpanKind.CONSUMER, links=links
         )
-        if span.is_recording():
-            attributes = messaging_attributes(
-                Operation.PROCESS, self._stream, message_id=entry_id, group=self._group
-            )
-            attributes["conveyor.task.id"] = envelope.id
-            attributes["conveyor.task.attempt"] = envelope.attempt
-            if deliveries > 1:
-                attributes["conveyor.delivery_count"] = deliveries
-            span.set_attributes(attributes)
+        if not span.is_recording():
+            return None  # sampled out: nothing to attach, record or end
+        attributes = messaging_attributes(
+            Operation.PROCESS, self._stream, message_id=entry_id, group=self._group
+        )
+        attributes["conveyor.task.id"] = envelope.id
+        attributes["conveyor.task.attempt"] = envelope.attempt
+        if deliveries > 1:
+            attributes["conveyor.delivery_count"] = deliveries
+        span.set_attributes(attributes)
         return span
 
     @staticmethod
