@@ -273,3 +273,31 @@ async def test_services_as_processes_carry_on_after_the_primary_is_killed(
             assert await _primary_port(ha) == ha.replica.port
     for name, path in deployment.logs.items():
         assert "Traceback" not in path.read_text(errors="replace"), f"{name} crashed"
+
+
+class _Recorder:
+    """Stands in for a pipeline: records the commands queued on it."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any) -> None:
+        self.commands.append(args)
+
+
+def test_replica_wait_reply_checks_without_a_server() -> None:
+    wait = ReplicaWait(replicas=2, timeout_ms=100, aof=True)
+    pipe = _Recorder()
+    assert wait.append(pipe) == 2
+    assert pipe.commands == [("WAIT", 2, 100), ("WAITAOF", 1, 0, 100)]
+    wait.check([2, [1, 0]])
+    with pytest.raises(ReplicasBehindError, match="AOF"):
+        wait.check([2, [0, 0]])
+    with pytest.raises(ReplicasBehindError, match="1 of 2"):
+        wait.check([1, [1, 0]])
+    with pytest.raises(ReplicasBehindError):
+        wait.check([redis_errors.ConnectionError("gone"), [1, 0]])
+    # A server without WAITAOF: one refusal turns it off for good; WAIT stays.
+    wait.check([2, redis_errors.ResponseError("ERR unknown command 'WAITAOF'")])
+    assert wait.append(_Recorder()) == 1
+    assert ReplicaWait.from_settings(RedisSettings()) is None
