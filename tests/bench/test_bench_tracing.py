@@ -13,23 +13,32 @@ Modes:
 - ``ratio_10``: SDK provider with ``parentbased_traceidratio`` at 0.1 (tasks
   without a sampled parent are sampled at 10%).
 
+The ingest test runs wrk (64 connections, 10 s, single-task POSTs) against an
+ingest process in each mode: SERVER and PRODUCER spans per request.
+
 Run: ``pytest tests/bench/test_bench_tracing.py -m bench -s``. Figures go to
-tests/bench/results/latest.json (``tracing.worker.<server>.<mode>``).
+tests/bench/results/latest.json (``tracing.worker.<server>.<mode>``,
+``tracing.ingest.<server>.<mode>``).
 This file is also the runner: ``python test_bench_tracing.py <mode>``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from results import record, table  # type: ignore[import-not-found]
 
 from conveyor.keys import Keys
+from conveyor.localserver import free_port
 
 HERE = Path(__file__).resolve().parent
 TASKS = 20_000
@@ -89,8 +98,6 @@ async def drain(redis: Redis, redis_url: str, keys: Keys, mode: str, n: int) -> 
 async def test_bench_tracing_overhead_on_the_worker(
     redis: Redis, redis_url: str, keys: Keys, request: pytest.FixtureRequest
 ) -> None:
-    from results import record, table  # type: ignore[import-not-found]
-
     server = request.node.callspec.params.get("redis_url", "server")
     best = dict.fromkeys(MODES, 0.0)
     best_cpu = dict.fromkeys(MODES, 0.0)
@@ -113,10 +120,64 @@ async def test_bench_tracing_overhead_on_the_worker(
     assert all(best.values())
 
 
+def ingest_rate(redis_url: str, keys: Keys, mode: str, tmp_path: Path) -> float:
+    """Requests/s of single-task POSTs (wrk, 64 connections) to an ingest process in ``mode``."""
+    from test_bench_ingest import (  # type: ignore[import-not-found]
+        SECRET,
+        _stop,
+        _wait_port,
+        _wrk,
+    )
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "CONVEYOR_REDIS_URL": redis_url,
+        "CONVEYOR_KEY_PREFIX": f"{keys.prefix}-ingest-{mode}",
+        "CONVEYOR_INGEST_PORT": str(port),
+        "CONVEYOR_INGEST_JWT_SECRET": SECRET,
+        "CONVEYOR_INGEST_RATE_LIMIT": "1000000000",
+        "CONVEYOR_INGEST_RATE_BURST": "1000000000",
+        "CONVEYOR_INGEST_MAX_BACKLOG": "1000000000",
+        "CONVEYOR_LOG_LEVEL": "WARNING",
+    }
+    with (tmp_path / f"ingest-{mode}.log").open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and file
+            [sys.executable, str(HERE / "test_bench_tracing.py"), f"ingest-{mode}"],
+            env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+        try:
+            _wait_port(port)
+            body = json.dumps({"type": "bench.noop", "payload": {"n": 1}})
+            return float(_wrk(port, "/api/v1/tasks", body, tmp_path, 64)["rps"])
+        finally:
+            _stop(process)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_bench_tracing_overhead_on_ingest(
+    redis_url: str, keys: Keys, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    server = request.node.callspec.params.get("redis_url", "server")
+    rates = {mode: ingest_rate(redis_url, keys, mode, tmp_path) for mode in MODES}
+    name = f"tracing.ingest.{server}"
+    rows = [record(f"{name}.off", rates["off"], "req/s")]
+    for mode in MODES[1:]:
+        rows.append(record(f"{name}.{mode}", rates[mode], "req/s", "off", rates["off"]))
+    print("\n" + table(rows))  # noqa: T201 - the benchmark's report
+    assert all(rates.values())
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE))
-    os.environ.setdefault("CONVEYOR_TRACING_CONSUMER_CONTEXT", "parent")
-    install(sys.argv[1])
+    target = sys.argv[1]
+    if target.startswith("ingest-"):
+        install(target.removeprefix("ingest-"))
+        from conveyor_ingest.__main__ import main as ingest_main
+
+        sys.argv = sys.argv[:1]
+        sys.exit(ingest_main())
+    install(target)
     from bench_worker_runner import main  # type: ignore[import-not-found]
 
     asyncio.run(main("burst"))
