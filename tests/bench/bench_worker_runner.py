@@ -16,7 +16,8 @@ import time
 
 from conveyor.connection import create_client
 from conveyor.keys import Keys
-from conveyor.settings import RedisSettings, load_settings
+from conveyor.logging import configure_logging
+from conveyor.settings import LogSettings, RedisSettings, load_settings
 from conveyor_worker.loading import load_registry
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.worker import Worker
@@ -24,6 +25,7 @@ from conveyor_worker.worker import Worker
 
 async def main(mode: str) -> None:
     """Run the worker in ``mode`` and print the figures."""
+    configure_logging(load_settings(LogSettings))  # the bench sets WARNING: no per-task lines
     redis_settings = load_settings(RedisSettings)
     settings = load_settings(WorkerSettings)
     client = create_client(redis_settings)
