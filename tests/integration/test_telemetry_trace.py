@@ -21,11 +21,13 @@ from redis.asyncio import Redis
 
 from conveyor.envelope import new_envelope
 from conveyor.keys import Keys
+from conveyor.schedules import ScheduleDefinition
 from conveyor.settings import RedisSettings
 from conveyor.telemetry.propagation import trace_fields
 from conveyor.telemetry.spans import tracing_installed
 from conveyor_ingest.app import create_app
 from conveyor_ingest.settings import IngestSettings
+from conveyor_scheduler.firer import Firer, FirerConfig
 from conveyor_scheduler.scheduler import Scheduler
 from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_worker.examples import registry
@@ -173,3 +175,32 @@ async def test_link_mode_starts_a_trace_linked_to_the_producer(
     assert consumer.context.trace_id != produced.trace_id
     assert [link.context.span_id for link in consumer.links] == [produced.span_id]
     assert [event.name for event in consumer.events] == ["succeeded"]
+
+
+async def test_a_cron_fire_starts_the_trace_its_task_runs_in(
+    redis: Redis, keys: Keys, exporter: InMemorySpanExporter
+) -> None:
+    keys = Keys(prefix=keys.prefix, queues=("default",))
+    t0 = 1_795_766_400_000
+    schedule = ScheduleDefinition.model_validate(
+        {"id": "s1", "cron": "* * * * * *", "task": {"type": "demo.echo"}, "created_at_ms": t0}
+    )
+    firer = Firer(redis, keys, FirerConfig(misfire_ms=60_000, dedup_ttl_ms=86_400_000))
+    await firer.fire({"s1": schedule}, t0)
+    fired = (await firer.fire({"s1": schedule}, t0 + 1000)).fired
+    assert [fire.instant_ms for fire in fired] == [t0 + 1000]
+
+    await worker_for(redis, keys).run(burst=True)
+
+    spans = exporter.get_finished_spans()
+    (producer,) = by_kind(spans, SpanKind.PRODUCER)
+    (consumer,) = by_kind(spans, SpanKind.CONSUMER)
+    assert producer.name == f"send {keys.queue('default').tasks}"
+    assert producer.attributes is not None
+    assert producer.attributes["conveyor.schedule.id"] == "s1"
+    assert producer.attributes["conveyor.fire.instant_ms"] == t0 + 1000
+    assert producer.parent is None
+    assert producer.context is not None
+    assert consumer.parent is not None
+    assert consumer.parent.span_id == producer.context.span_id
+    assert hex_trace(consumer) == hex_trace(producer)

@@ -26,6 +26,7 @@ from conveyor.events import TaskEventType, event_fields
 from conveyor.keys import Keys, QueueKeys
 from conveyor.lua import register
 from conveyor.schedules import ScheduleDefinition
+from conveyor.telemetry.spans import fire_span
 from conveyor_scheduler.entries import flatten, pending_event
 from conveyor_scheduler.planning import FirePlan, baseline_ms, jitter_ms, plan_fires
 
@@ -192,7 +193,7 @@ class Firer:
         for definition, plan in work:
             args += [definition.id, plan.settle_ms, len(plan.instants)]
             for instant in plan.instants:
-                task, event = _fire_fields(definition, instant)
+                task, event = _fire_fields(definition, instant, keys.tasks)
                 dedup.append(keys.fire_dedup(definition.id, instant))
                 due = instant + jitter_ms(definition.id, instant, definition.jitter)
                 args += [instant, due, task, event]
@@ -231,7 +232,7 @@ def _chunks(
     return chunks
 
 
-def _fire_fields(definition: ScheduleDefinition, instant_ms: int) -> tuple[str, str]:
+def _fire_fields(definition: ScheduleDefinition, instant_ms: int, stream: str) -> tuple[str, str]:
     """Task and PENDING event fields (JSON arrays) of ``definition``'s fire at ``instant_ms``."""
     template = definition.task
     envelope = new_envelope(
@@ -243,6 +244,7 @@ def _fire_fields(definition: ScheduleDefinition, instant_ms: int) -> tuple[str, 
         max_attempts=template.max_attempts,
         timeout=template.timeout,
     )
+    envelope = fire_span(envelope, stream, definition.id, instant_ms)  # as is when not tracing
     event = event_fields(TaskEventType.PENDING, envelope, at_ms=0)
     return _json(flatten(envelope.to_fields())), _json(pending_event(event))
 

@@ -221,3 +221,28 @@ def promotion_span(queue: str, stream: str) -> Iterator[Callable[[int, int], Non
 
 def _ignore(_promoted: int, _lateness_max_ms: int) -> None:
     return
+
+
+def fire_span(
+    envelope: TaskEnvelope, stream: str, schedule_id: str, instant_ms: int
+) -> TaskEnvelope:
+    """A PRODUCER ``send <stream>`` span for one cron fire; returns the envelope stamped with it.
+
+    Each fire starts a trace (a schedule has no request to continue). Fires are
+    built ahead of their instant, so the span marks when the fire was prepared;
+    ``conveyor.fire.instant_ms`` says which instant it is. If another replica
+    wins the fire, its task carries that replica's span instead.
+    """
+    if not tracing_installed():
+        return envelope
+    attributes = _send_attributes(stream, [envelope])
+    attributes["conveyor.schedule.id"] = schedule_id
+    attributes["conveyor.fire.instant_ms"] = instant_ms
+    span = trace.get_tracer("conveyor.scheduler").start_span(
+        f"send {stream}", context=Context(), kind=SpanKind.PRODUCER, attributes=attributes
+    )
+    traceparent, tracestate = trace_fields(trace.set_span_in_context(span))
+    span.end()
+    if not traceparent:
+        return envelope
+    return replace(envelope, traceparent=traceparent, tracestate=tracestate)
