@@ -14,6 +14,7 @@ import uuid
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from opentelemetry.trace import Span
 from redis import exceptions as redis_errors
 
 from conveyor.telemetry.http import server_span, set_status_code
@@ -32,16 +33,26 @@ REDIS_DOWN = (
 
 @web.middleware
 async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give the request an id, answer errors as envelopes, write one audit line."""
-    incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    started = time.perf_counter()
+    """Give the request an id, answer errors as envelopes, write one audit line.
+
+    All of it runs inside the request's SERVER span, so the audit line carries
+    its trace_id and span_id.
+    """
     route = request.match_info.route.resource
     route_name = route.canonical if route is not None else "unmatched"
     with server_span(request.method, route_name, request.path, request.headers) as span:
-        span.set_attribute("conveyor.request_id", request_id)
-        response = await _answer(request, handler)
-        set_status_code(span, response.status)
+        return await _handle(request, handler, route_name, span)
+
+
+async def _handle(
+    request: web.Request, handler: Handler, route_name: str, span: Span
+) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    started = time.perf_counter()
+    span.set_attribute("conveyor.request_id", request_id)
+    response = await _answer(request, handler)
+    set_status_code(span, response.status)
     if not response.prepared:  # a streamed response (SSE) has sent its headers already
         response.headers["X-Request-ID"] = request_id
     latency = time.perf_counter() - started
