@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from integration.ingest.ingest_support import Api, auth, make_token, post_task
+from conveyor.envelope import decode_envelope
+from integration.ingest.ingest_support import Api, auth, entries, make_token, post_task
 
 BODY = {"type": "demo.echo", "payload": {"order": 7}}
 
@@ -56,3 +57,20 @@ async def test_keys_are_scoped_per_client_and_expire(api: Api) -> None:
 async def test_invalid_key_gets_422(api: Api) -> None:
     status, _ = await post_task(api, BODY, **{"Idempotency-Key": "x" * 201})
     assert status == 422
+
+
+async def test_the_task_carries_the_client_scoped_key_for_its_effects(api: Api) -> None:
+    await post_task(api, BODY, **{"Idempotency-Key": "pay-1"})
+    await post_task(api, {**BODY, "payload": 9})
+    batch = await api.client.post(
+        "/api/v1/tasks/batch",
+        json={"tasks": [BODY, {**BODY, "payload": 10}]},
+        headers={**auth(make_token()), "Idempotency-Key": "b-1"},
+    )
+    assert batch.status == 202
+    stream = api.keys.queue("default").tasks
+    written = await entries(api.redis, stream)
+    keys = [
+        decode_envelope(entry_id, fields, "default").idempotency_key for entry_id, fields in written
+    ]
+    assert keys == ["alice:pay-1", "", "alice:b-1:0", "alice:b-1:1"]

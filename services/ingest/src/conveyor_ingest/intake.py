@@ -43,9 +43,14 @@ def due_ms(request: web.Request, options: TaskOptions, loc: str) -> int | None:
 
 
 def new_task(
-    request: web.Request, task: TaskRequest, principal: Principal, origin: str, loc: str = "body"
+    request: web.Request,
+    task: TaskRequest,
+    principal: Principal,
+    origin: str,
+    loc: str = "body",
+    index: int | None = None,
 ) -> NewTask:
-    """The NewTask of a validated request item."""
+    """The NewTask of a validated request item (``index``: its place in a batch)."""
     try:
         envelope = new_envelope(
             task.type,
@@ -56,6 +61,7 @@ def new_task(
             timeout=task.timeout,
             subject=principal.subject,
             origin=origin,
+            idempotency_key=effect_key(request, principal, index),
             traceparent=request.headers.get("traceparent", ""),
             tracestate=request.headers.get("tracestate", ""),
         )
@@ -63,6 +69,19 @@ def new_task(
         msg = "task is invalid"
         raise unprocessable(msg, [{"loc": loc, "msg": str(exc)}]) from exc
     return NewTask(envelope=envelope, due_ms=due_ms(request, task, loc))
+
+
+def effect_key(request: web.Request, principal: Principal, index: int | None) -> str:
+    """What the worker deduplicates the task's effects by: ``<subject>:<Idempotency-Key>``.
+
+    A batch item adds ``:<index>``. Without a (valid) header the worker uses the task id;
+    an invalid header is refused by ``idempotency()`` before anything is written.
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if not key or "{" in key or "}" in key:
+        return ""
+    scoped = f"{principal.subject}:{key}"
+    return scoped if index is None else f"{scoped}:{index}"
 
 
 def idempotency(request: web.Request, principal: Principal, body: bytes) -> Idempotency | None:

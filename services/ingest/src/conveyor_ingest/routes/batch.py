@@ -32,7 +32,7 @@ async def post_batch(request: web.Request) -> web.Response:
     created: list[NewTask] = []
     for index, item in enumerate(batch.tasks):
         check_queue(request, item.queue, f"tasks.{index}.queue")
-        task = new_task(request, item, principal, "batch", f"tasks.{index}")
+        task = new_task(request, item, principal, "batch", f"tasks.{index}", index)
         by_queue[item.queue].append(task)
         created.append(task)
     idem = idempotency(request, principal, body)
