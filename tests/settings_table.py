@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings
 
 from conveyor.settings import LogSettings, RedisSettings
+from conveyor.telemetry.queues import QueueStatsSettings
 from conveyor.telemetry.tracing import TracingSettings
 from conveyor_ingest.settings import IngestSettings
 from conveyor_scheduler.settings import SchedulerSettings
@@ -24,6 +25,7 @@ CLASSES: list[type[BaseSettings]] = [
     RedisSettings,
     LogSettings,
     TracingSettings,
+    QueueStatsSettings,
     IngestSettings,
     WorkerSettings,
     SchedulerSettings,
