@@ -10,9 +10,11 @@ fields and the reason.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -117,13 +119,14 @@ def new_envelope(
     except (TypeError, ValueError) as exc:
         msg = f"payload is not JSON-serialisable: {exc}"
         raise EnvelopeEncodeError(msg) from exc
+    ms = time.time_ns() // 1_000_000
     return TaskEnvelope(
-        id=task_id or new_task_id(),
+        id=task_id or new_task_id(ms),
         type=task_type,
         queue=queue,
         data=data,
         source=source,
-        time=format_time(datetime.now(UTC)),
+        time=_now_text(ms),
         max_attempts=max_attempts,
         timeout=timeout,
         idempotency_key=idempotency_key,
@@ -133,6 +136,13 @@ def new_envelope(
         tracestate=tracestate,
         payload=payload,
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _now_text(ms: int) -> str:
+    # Cached: a busy producer stamps many envelopes within one millisecond.
+    moment = datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+    return format_time(moment)
 
 
 def format_time(moment: datetime) -> str:

@@ -14,6 +14,7 @@ from conveyor.connection import ReplicaWait, check_server, create_client
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings, load_settings
 from conveyor.telemetry.queues import QueueStats, QueueStatsSettings
+from conveyor.telemetry.spans import tracing_installed
 from conveyor.telemetry.tracing import TracingSettings, configure_tracing
 from conveyor_ingest.auth import TokenVerifier
 from conveyor_ingest.consumer import ReadModelConsumer
@@ -51,6 +52,7 @@ def build_services(
         limiter=RateLimiter(client, writer, keys, settings.rate_limit, settings.rate_burst),
         backlog=BacklogGuard(client, keys, settings.max_backlog),
         metrics=Metrics.create(),
+        tracing=tracing_installed(),
     )
 
 

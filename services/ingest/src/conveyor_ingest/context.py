@@ -73,6 +73,9 @@ class Services:
     limiter: RateLimiter
     backlog: BacklogGuard
     metrics: Metrics
+    # Whether an SDK tracer provider was installed when the app started (serve installs
+    # it first): without one, requests skip the span machinery altogether.
+    tracing: bool = False
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -6,7 +6,7 @@ Shared by POST /tasks, POST /tasks/batch, POST /events and dead-letter replay.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -16,11 +16,13 @@ from conveyor.errors import EnvelopeEncodeError
 from conveyor.telemetry.spans import send_spans
 from conveyor_ingest.auth import Principal
 from conveyor_ingest.context import services
-from conveyor_ingest.models import TaskOptions, TaskRequest
-from conveyor_ingest.responses import ApiError, body_text, raw, unprocessable
+from conveyor_ingest.models import TaskOptions, TaskRequest, TaskStatus
+from conveyor_ingest.responses import ApiError, RawJson, body_text, raw, unprocessable
 from conveyor_ingest.store import Idempotency, NewTask, fingerprint, now_ms
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+PENDING = TaskStatus.PENDING.value
+SCHEDULED = TaskStatus.SCHEDULED.value
 MAX_KEY_LENGTH = 200
 
 
@@ -42,6 +44,57 @@ def due_ms(request: web.Request, options: TaskOptions, loc: str) -> int | None:
     return now_ms() + int(seconds * 1000)
 
 
+@dataclass(frozen=True, slots=True)
+class TaskMaker:
+    """What every task of one request shares, read from the request once."""
+
+    request: web.Request
+    subject: str
+    origin: str
+    effect_prefix: str  # "<subject>:<Idempotency-Key>", "" without a (valid) header
+    traceparent: str
+    tracestate: str
+
+    @classmethod
+    def of(cls, request: web.Request, principal: Principal, origin: str) -> TaskMaker:
+        """The request's shared task attributes."""
+        headers = request.headers
+        return cls(
+            request=request,
+            subject=principal.subject,
+            origin=origin,
+            effect_prefix=effect_key(request, principal, None),
+            traceparent=headers.get("traceparent", ""),
+            tracestate=headers.get("tracestate", ""),
+        )
+
+    def make(self, task: TaskRequest, loc: str = "body", index: int | None = None) -> NewTask:
+        """The NewTask of a validated request item (``index``: its place in a batch)."""
+        effect = self.effect_prefix
+        if effect and index is not None:
+            effect = f"{effect}:{index}"
+        try:
+            envelope = new_envelope(
+                task.type,
+                task.payload,
+                task.queue,
+                source="/api/v1",
+                max_attempts=task.max_attempts,
+                timeout=task.timeout,
+                subject=self.subject,
+                origin=self.origin,
+                idempotency_key=effect,
+                traceparent=self.traceparent,
+                tracestate=self.tracestate,
+            )
+        except EnvelopeEncodeError as exc:
+            msg = "task is invalid"
+            raise unprocessable(msg, [{"loc": loc, "msg": str(exc)}]) from exc
+        if task.delay is None and task.run_at is None:
+            return NewTask(envelope=envelope)  # the common case: no due-time arithmetic
+        return NewTask(envelope=envelope, due_ms=due_ms(self.request, task, loc))
+
+
 def new_task(
     request: web.Request,
     task: TaskRequest,
@@ -51,24 +104,7 @@ def new_task(
     index: int | None = None,
 ) -> NewTask:
     """The NewTask of a validated request item (``index``: its place in a batch)."""
-    try:
-        envelope = new_envelope(
-            task.type,
-            task.payload,
-            task.queue,
-            source="/api/v1",
-            max_attempts=task.max_attempts,
-            timeout=task.timeout,
-            subject=principal.subject,
-            origin=origin,
-            idempotency_key=effect_key(request, principal, index),
-            traceparent=request.headers.get("traceparent", ""),
-            tracestate=request.headers.get("tracestate", ""),
-        )
-    except EnvelopeEncodeError as exc:
-        msg = "task is invalid"
-        raise unprocessable(msg, [{"loc": loc, "msg": str(exc)}]) from exc
-    return NewTask(envelope=envelope, due_ms=due_ms(request, task, loc))
+    return TaskMaker.of(request, principal, origin).make(task, loc, index)
 
 
 def effect_key(request: web.Request, principal: Principal, index: int | None) -> str:
@@ -105,14 +141,18 @@ async def store_tasks(
 ) -> web.Response:
     """Enqueue ``tasks`` on ``queue`` and answer 202, or replay a stored answer."""
     text = body_text(202, response_data, "accepted")
-    qk = services(request).keys.queue(queue)
-    streams = [qk.tasks if task.due_ms is None else qk.timers_in for task in tasks]
-    with send_spans(streams, [task.envelope for task in tasks]) as envelopes:
-        # Each envelope carries its producer span's context (unchanged when not tracing).
-        sent = [replace(t, envelope=e) for t, e in zip(tasks, envelopes, strict=True)]
-        stored = await services(request).store.enqueue(queue, sent, idem, (202, text))
+    svc = services(request)
+    if svc.tracing:
+        qk = svc.keys.queue(queue)
+        streams = [qk.tasks if task.due_ms is None else qk.timers_in for task in tasks]
+        with send_spans(streams, [task.envelope for task in tasks]) as envelopes:
+            # Each envelope carries its producer span's context.
+            sent = [replace(t, envelope=e) for t, e in zip(tasks, envelopes, strict=True)]
+            stored = await svc.store.enqueue(queue, sent, idem, (202, text))
+    else:
+        stored = await svc.store.enqueue(queue, tasks, idem, (202, text))
     if stored is None:
-        services(request).metrics.tasks.labels(queue).inc(len(tasks))
+        svc.metrics.tasks.labels(queue).inc(len(tasks))
         return raw(text, 202)
     if idem is None or stored.fingerprint != idem.fingerprint:
         raise ApiError(422, f"{IDEMPOTENCY_HEADER} was already used with a different request body")
@@ -123,4 +163,24 @@ async def store_tasks(
 
 def accepted(task: NewTask) -> dict[str, str]:
     """``data`` of a 202 for one task."""
-    return {"id": task.envelope.id, "queue": task.envelope.queue, "status": task.status.value}
+    return {"id": task.envelope.id, "queue": task.envelope.queue, "status": _status(task)}
+
+
+def _status(task: NewTask) -> str:
+    return PENDING if task.due_ms is None else SCHEDULED
+
+
+def accepted_json(task: NewTask) -> str:
+    """``accepted(task)`` as JSON text: ids, queue names and statuses need no escaping."""
+    env = task.envelope
+    return f'{{"id":"{env.id}","queue":"{env.queue}","status":"{_status(task)}"}}'
+
+
+def batch_json(created: Sequence[NewTask]) -> RawJson:
+    """``data`` of a batch's 202: ``{"accepted": n, "items": [{"index", ...accepted}]}``."""
+    items = ",".join(
+        f'{{"index":{index:d},"id":"{task.envelope.id}","queue":"{task.envelope.queue}",'
+        f'"status":"{_status(task)}"}}'
+        for index, task in enumerate(created)
+    )
+    return RawJson(f'{{"accepted":{len(created):d},"items":[{items}]}}')

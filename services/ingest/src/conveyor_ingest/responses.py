@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -36,6 +37,13 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
+@dataclass(frozen=True, slots=True)
+class RawJson:
+    """``data`` already rendered as JSON text (hot paths build it without json.dumps)."""
+
+    text: str
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -44,6 +52,8 @@ def dumps(value: Any) -> str:
 def body_text(status: int, data: Any, message: str | None = None) -> str:
     """The envelope's JSON text."""
     phrase = message or HTTPStatus(status).phrase
+    if isinstance(data, RawJson):
+        return f'{{"code":{status:d},"message":{dumps(phrase)},"data":{data.text}}}'
     return dumps({"code": status, "message": phrase, "data": data})
 
 

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from redis.asyncio import Redis
 
@@ -79,20 +80,24 @@ def index_member(created_ms: int, task_id: str) -> str:
     return f"{created_ms:013d}:{task_id}"
 
 
-def _item(task: NewTask) -> dict[str, object]:
-    """One task as the enqueue script's JSON argument reads it."""
+# The C string encoder of json: the script's argument is assembled from encoded strings
+# (every field is a str), which costs a fraction of json.dumps over nested containers.
+_STR = json.encoder.encode_basestring_ascii
+
+
+def _item(task: NewTask) -> str:
+    """One task as the enqueue script's JSON argument reads it (JSON text)."""
     env = task.envelope
     if task.due_ms is None:
         fields = env.to_fields()
-        item: dict[str, object] = {"f": [x for pair in fields.items() for x in pair]}
+        tail = "]"
     else:
         fields = timer_fields(env, task.due_ms, TimerKind.DELAYED)
         # Kept in the record so PUT can send the scheduler the whole changed task.
-        item = {"f": [x for pair in fields.items() for x in pair], "d": 1,
-                "t": json.dumps(env.to_fields(), separators=(",", ":"))}  # fmt: skip
+        tail = '],"d":1,"t":' + _STR(json.dumps(env.to_fields(), separators=(",", ":")))
     if task.replay_of:
-        item["r"] = task.replay_of
-    return item
+        tail += ',"r":' + _STR(task.replay_of)
+    return '{"f":[' + ",".join(map(_STR, chain.from_iterable(fields.items()))) + tail + "}"
 
 
 class TaskStore:
@@ -141,7 +146,7 @@ class TaskStore:
         keys = [qk.status_index, idem_key, qk.tasks, qk.timers_in]
         keys += [qk.task_status(task.envelope.id) for task in tasks]
         stored = f"{idem.fingerprint}\n{response[0]}\n{response[1]}" if idem else ""
-        items = json.dumps([_item(task) for task in tasks], separators=(",", ":"))
+        items = "[" + ",".join(map(_item, tasks)) + "]"
         ttl = self._idem_ttl_ms if idem else 0
         args = [now_ms(), self._retention_ms, ttl, stored, items]
         reply = await self._writer.call(self._enqueue, keys, args)

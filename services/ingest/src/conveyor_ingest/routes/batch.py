@@ -8,7 +8,13 @@ from aiohttp import web
 
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, check_queue, read_model, services
-from conveyor_ingest.intake import IDEMPOTENCY_HEADER, accepted, idempotency, new_task, store_tasks
+from conveyor_ingest.intake import (
+    IDEMPOTENCY_HEADER,
+    TaskMaker,
+    batch_json,
+    idempotency,
+    store_tasks,
+)
 from conveyor_ingest.models import BatchRequest
 from conveyor_ingest.responses import unprocessable
 from conveyor_ingest.store import NewTask
@@ -30,9 +36,12 @@ async def post_batch(request: web.Request) -> web.Response:
         raise unprocessable(msg, [{"loc": "tasks", "msg": message}])
     by_queue: dict[str, list[NewTask]] = defaultdict(list)
     created: list[NewTask] = []
+    maker = TaskMaker.of(request, principal, "batch")
+    queues = svc.redis_settings.queues
     for index, item in enumerate(batch.tasks):
-        check_queue(request, item.queue, f"tasks.{index}.queue")
-        task = new_task(request, item, principal, "batch", f"tasks.{index}", index)
+        if item.queue not in queues:
+            check_queue(request, item.queue, f"tasks.{index}.queue")  # raises the 422
+        task = maker.make(item, f"tasks.{index}", index)
         by_queue[item.queue].append(task)
         created.append(task)
     idem = idempotency(request, principal, body)
@@ -42,8 +51,7 @@ async def post_batch(request: web.Request) -> web.Response:
         raise unprocessable(msg, [{"loc": IDEMPOTENCY_HEADER, "msg": message}])
     for queue, tasks in by_queue.items():
         await svc.backlog.check(queue, len(tasks))
-    items = [{"index": i, **accepted(task)} for i, task in enumerate(created)]
-    data = {"accepted": len(items), "items": items}
+    data = batch_json(created)
     response: web.Response | None = None
     for queue, tasks in by_queue.items():
         response = await store_tasks(request, queue, tasks, idem, data)

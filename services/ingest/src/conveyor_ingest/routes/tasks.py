@@ -19,10 +19,10 @@ from conveyor_ingest.context import (
     read_model,
     services,
 )
-from conveyor_ingest.intake import accepted, due_ms, idempotency, new_task, store_tasks
+from conveyor_ingest.intake import accepted_json, due_ms, idempotency, new_task, store_tasks
 from conveyor_ingest.models import TaskRequest, TaskStatus, TaskUpdate
 from conveyor_ingest.readmodel import ListQuery, find_record, list_tasks, view
-from conveyor_ingest.responses import ApiError, dumps, ok, unprocessable
+from conveyor_ingest.responses import ApiError, RawJson, dumps, ok, unprocessable
 from conveyor_ingest.store import NewTask, now_ms
 
 FINAL = {TaskStatus.SUCCEEDED.value, TaskStatus.DEAD.value, TaskStatus.CANCELLED.value}
@@ -42,7 +42,7 @@ async def post_task(request: web.Request) -> web.Response:
     await svc.backlog.check(task.queue)
     created = new_task(request, task, principal, "api")
     idem = idempotency(request, principal, body)
-    return await store_tasks(request, task.queue, [created], idem, accepted(created))
+    return await store_tasks(request, task.queue, [created], idem, RawJson(accepted_json(created)))
 
 
 async def _record(request: web.Request, principal: Principal) -> dict[bytes, bytes]:
