@@ -7,10 +7,6 @@ series exist, then ingest, worker and scheduler are scraped.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,54 +17,24 @@ from prometheus_client.parser import text_string_to_metric_families
 from conveyor.keys import Keys
 from conveyor.localserver import free_port
 from conveyor_ingest.tokens import mint_token
+from e2e.e2e_harness import SECRET, SERVICES, running_services
 from unit.test_telemetry_deploy import deployed_expressions, exposed_names, expression_metric_names
 from waiting import wait_for
-
-SECRET = "e2e-dashboard-secret-of-sufficient-length"
-SERVICES = ("ingest", "worker", "scheduler")
 
 
 @pytest.fixture
 def ports(redis_url: str, keys: Keys, tmp_path: Path) -> Iterator[dict[str, int]]:
     """The services as processes; their metrics ports by service name."""
-    ports = {name: free_port() for name in SERVICES}
+    ports = {"worker": free_port(), "scheduler": free_port()}
     env = {
-        **os.environ,
-        "CONVEYOR_REDIS_URL": redis_url,
         "CONVEYOR_KEY_PREFIX": keys.prefix,
-        "CONVEYOR_INGEST_PORT": str(ports["ingest"]),
-        "CONVEYOR_INGEST_JWT_SECRET": SECRET,
         "CONVEYOR_WORKER_METRICS_PORT": str(ports["worker"]),
         "CONVEYOR_SCHEDULER_METRICS_PORT": str(ports["scheduler"]),
-        "CONVEYOR_WORKER_BLOCK_MS": "100",
         "CONVEYOR_QUEUE_STATS_INTERVAL": "0.5",
         "CONVEYOR_LOG_LEVEL": "WARNING",
     }
-    logs = [(tmp_path / f"{name}.log").open("wb") for name in SERVICES]
-    processes = [
-        subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", f"conveyor_{name}"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
-        for name, log in zip(SERVICES, logs, strict=True)
-    ]
-    try:
-        yield ports
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for log in logs:
-            log.close()
+    with running_services(tmp_path, redis_url, env) as deployment:
+        yield {**ports, "ingest": int(deployment.base_url.rsplit(":", 1)[1])}
 
 
 def value(exposition: str, name: str, **labels: str) -> float | None:

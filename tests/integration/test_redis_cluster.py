@@ -37,7 +37,7 @@ from conveyor_worker.examples import registry as examples
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.testing import StreamView
 from conveyor_worker.worker import Worker
-from e2e.test_e2e_acl_users import api_session, final_state, post_task, running_services
+from e2e.e2e_harness import api_session, final_state, post_task, running_services
 from waiting import wait_for
 
 

@@ -31,7 +31,7 @@ from conveyor_ingest.app import create_app
 from conveyor_ingest.settings import IngestSettings
 from conveyor_ingest.tokens import mint_token
 from conveyor_worker.testing import xrange
-from e2e.test_e2e_acl_users import api_session, final_state, post_task, running_services
+from e2e.e2e_harness import api_session, final_state, post_task, running_services
 from waiting import wait_for
 
 SERVICE = "conveyor-primary"
