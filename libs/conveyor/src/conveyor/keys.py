@@ -11,6 +11,7 @@ which is what the per-service ACL patterns in ``deploy/redis/users.acl`` match.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from conveyor.settings import QUEUE_NAME
@@ -111,6 +112,14 @@ class QueueKeys:
     def task_status(self, task_id: str) -> str:
         """Read-model hash of one task."""
         return f"{self.tag}:i:task:{_part(task_id)}"
+
+    def task_statuses(self, task_ids: Iterable[str]) -> list[str]:
+        """``task_status`` of many ids (a batch's records), with one prefix built once."""
+        head = f"{self.tag}:i:task:"
+        return [
+            head + task_id if "{" not in task_id and "}" not in task_id else _part(task_id)
+            for task_id in task_ids
+        ]
 
     @property
     def status_index(self) -> str:

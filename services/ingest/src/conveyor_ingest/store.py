@@ -144,7 +144,7 @@ class TaskStore:
         qk = self._keys.queue(queue)
         idem_key = qk.idempotency(idem.subject, idem.key) if idem else qk.status_index
         keys = [qk.status_index, idem_key, qk.tasks, qk.timers_in]
-        keys += [qk.task_status(task.envelope.id) for task in tasks]
+        keys += qk.task_statuses([task.envelope.id for task in tasks])
         stored = f"{idem.fingerprint}\n{response[0]}\n{response[1]}" if idem else ""
         items = "[" + ",".join(map(_item, tasks)) + "]"
         ttl = self._idem_ttl_ms if idem else 0

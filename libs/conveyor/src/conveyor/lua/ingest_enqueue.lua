@@ -4,7 +4,8 @@
 -- KEYS[3] task stream, KEYS[4] timers-in stream, KEYS[4 + i] the record of task i.
 -- ARGV[1] now_ms, ARGV[2] retention_ms, ARGV[3] idempotency ttl ms (0: none),
 -- ARGV[4] value stored under the key (fingerprint, status, response),
--- ARGV[5] JSON array of tasks: {"f": [field, value, ...], "d": 1 when delayed,
+-- ARGV[5] JSON array of tasks: {"f": [field, value, ...] in TaskEnvelope.to_fields() order
+-- (timer fields after), "d": 1 when delayed,
 -- "t": the task's JSON (delayed only, for PUT), "r": replayed task id (optional)}.
 -- One JSON argument instead of thousands keeps the client's encoding cost low.
 -- Returns {1, stored} for a replayed key, else {0}.
@@ -19,27 +20,46 @@ local retention = tonumber(ARGV[2])
 local tasks = cjson.decode(ARGV[5])
 local stamp = string.format('%013d', now) .. ':'
 local members = {}
+-- to_fields() starts v, id, type, queue, datacontenttype, data, attempt: those are read by
+-- position and only the optional rest is scanned (a table of every field cost more per
+-- task). Checked for every task before anything is written: the script stays all-or-nothing.
+for _, task in ipairs(tasks) do
+  local f = task.f
+  if f[3] ~= 'id' or f[5] ~= 'type' or f[7] ~= 'queue' or f[13] ~= 'attempt' then
+    return redis.error_reply('ERR task fields are not in wire order')
+  end
+end
 for i, task in ipairs(tasks) do
   local key = KEYS[4 + i]
   local fields = task.f
-  local f = {}
-  for j = 1, #fields, 2 do f[fields[j]] = fields[j + 1] end
   local delayed = task.d == 1
+  local id = fields[4]
+  local attempt = tonumber(fields[14])
+  local subject, origin, due = '', '', nil
+  for j = 15, #fields, 2 do
+    local name = fields[j]
+    if name == 'subject' then subject = fields[j + 1]
+    elseif name == 'origin' then origin = fields[j + 1]
+    elseif name == 'due_ms' then due = fields[j + 1] end
+  end
   redis.call('XADD', delayed and KEYS[4] or KEYS[3], '*', unpack(fields))
-  local attempt = tonumber(f.attempt or '1')
-  redis.call('HSET', key, 'id', f.id, 'type', f.type, 'queue', f.queue,
-    'status', delayed and 'scheduled' or 'pending', 'attempt', attempt, 'attempts', 0,
-    'subject', f.subject or '', 'origin', f.origin or '', 'created_ms', ARGV[1],
-    'order', attempt * 10 + 1)
   if delayed then
-    redis.call('HSET', key, 'due_ms', f.due_ms, 'task', task.t)
+    redis.call('HSET', key, 'id', id, 'type', fields[6], 'queue', fields[8],
+      'status', 'scheduled', 'attempt', attempt, 'attempts', 0,
+      'subject', subject, 'origin', origin, 'created_ms', ARGV[1],
+      'order', attempt * 10 + 1, 'due_ms', due, 'task', task.t)
+  else
+    redis.call('HSET', key, 'id', id, 'type', fields[6], 'queue', fields[8],
+      'status', 'pending', 'attempt', attempt, 'attempts', 0,
+      'subject', subject, 'origin', origin, 'created_ms', ARGV[1],
+      'order', attempt * 10 + 1)
   end
   if task.r then
     redis.call('HSET', key, 'replay_of', task.r)
   end
   redis.call('PEXPIRE', key, retention)
   members[#members + 1] = 0
-  members[#members + 1] = stamp .. f.id
+  members[#members + 1] = stamp .. id
   if #members >= 1000 then  -- one ZADD per 500 tasks (unpack has an argument limit)
     redis.call('ZADD', index, unpack(members))
     members = {}
