@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -34,6 +34,20 @@ class Metrics:
     latency: Histogram
     tasks: Counter
     rejected: Counter
+    # Label children by (route, status): labels() takes a lock and builds a key per call.
+    # Bounded: routes are canonical names and statuses a few codes.
+    children: dict[tuple[str, int], tuple[Counter, Histogram]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        """Count and time one answered request."""
+        children = self.children.get((route, status))
+        if children is None:
+            children = (self.requests.labels(route, str(status)), self.latency.labels(route))
+            self.children[(route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     @classmethod
     def create(cls) -> Metrics:

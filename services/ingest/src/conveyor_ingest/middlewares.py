@@ -62,8 +62,7 @@ async def _handle(
         response.headers["X-Request-ID"] = request_id
     latency = time.perf_counter() - started
     metrics = services(request).metrics
-    metrics.requests.labels(route_name, str(response.status)).inc()
-    metrics.latency.labels(route_name).observe(latency)
+    metrics.observe_request(route_name, response.status, latency)
     if request.method == "POST" and route_name in ENQUEUE_ROUTES:
         reason = rejection_reason(response)
         if reason is not None:
@@ -73,7 +72,7 @@ async def _handle(
         "request_handled",
         request_id=request_id,
         subject=principal.subject if principal else None,
-        action=request.get(ACTION, f"{request.method} {route_name}"),
+        action=request.get(ACTION) or f"{request.method} {route_name}",
         method=request.method,
         route=route_name,
         status=response.status,
