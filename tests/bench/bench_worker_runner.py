@@ -18,6 +18,7 @@ from conveyor.connection import create_client
 from conveyor.keys import Keys
 from conveyor.logging import configure_logging
 from conveyor.settings import LogSettings, RedisSettings, load_settings
+from conveyor_worker.app import tune_gc
 from conveyor_worker.loading import load_registry
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.worker import Worker
@@ -31,6 +32,7 @@ async def main(mode: str) -> None:
     client = create_client(redis_settings)
     registry = load_registry(settings.handler_modules)
     worker = Worker(client, settings, registry, Keys(redis_settings.key_prefix))
+    tune_gc()  # as the service does before serving
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     started = time.perf_counter()

@@ -86,6 +86,41 @@ def event_fields(
     return fields
 
 
+def event_tokens(
+    event: TaskEventType, envelope: TaskEnvelope, at_ms: int, *extra: str
+) -> list[str]:
+    """``event_fields`` flattened for a script: ``[n, name, value, ...]`` (n = 2 x fields).
+
+    ``extra`` are name, value pairs appended as given (e.g. ``"result", "null"``).
+    The worker builds two events per task; this skips the dict and its flattening.
+    """
+    tokens = [
+        "",
+        "v",
+        EVENT_VERSION,
+        "event",
+        event.value,
+        "task_id",
+        envelope.id,
+        "type",
+        envelope.type,
+        "queue",
+        envelope.queue,
+        "attempt",
+        str(envelope.attempt),
+        "at_ms",
+        str(at_ms),
+    ]
+    if envelope.subject:
+        tokens += ("subject", envelope.subject)
+    if envelope.origin:
+        tokens += ("origin", envelope.origin)
+    if extra:
+        tokens += extra
+    tokens[0] = str(len(tokens) - 1)
+    return tokens
+
+
 def decode_event(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> TaskEvent:
     """Read an events-stream entry; raises ValueError on an entry that is not an event."""
     fields = {as_text(k): as_text(v) for k, v in raw.items()}

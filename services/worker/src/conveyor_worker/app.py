@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -19,6 +20,22 @@ from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.worker import Worker
 
 log = structlog.get_logger(__name__)
+
+# Young-generation threshold of the cyclic GC while serving. Each task allocates a
+# few dozen short-lived containers; at the default (700) a collection runs every
+# few tasks and walks the thousands of in-flight objects, about 15% of the CPU.
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Freeze start-up objects out of the GC's reach and collect the young generation less often.
+
+    Call once, after imports and settings, before serving.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 async def serve(stop: asyncio.Event) -> None:
@@ -43,6 +60,7 @@ async def serve(stop: asyncio.Event) -> None:
         )
         await probes.start(settings.metrics_port)
         keys = Keys(redis_settings.key_prefix, redis_settings.queues)
+        tune_gc()
         worker = Worker(
             client,
             settings,

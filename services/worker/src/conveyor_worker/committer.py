@@ -29,6 +29,7 @@ CONNECTION_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OS
 RETRY_FIRST = 0.05
 RETRY_CAP = 2.0
 MAX_REFUSALS = 4
+_DEAD = OpKind.DEAD
 
 
 class Committer:
@@ -54,6 +55,8 @@ class Committer:
         self._cancelled_seen = 0.0
         self._lock = asyncio.Lock()
         self.wakeup = asyncio.Event()
+        # Called after each call's replies were delivered (the dispatcher's metrics flush).
+        self.on_delivered: Callable[[], None] | None = None
 
     def add(self, op: Op) -> None:
         """Queue ``op`` for the next flush and wake the background flusher."""
@@ -86,6 +89,8 @@ class Committer:
                     self._pending[:0] = batch  # keep them: the caller decides what is lost
                     return False
                 _deliver(batch, replies)
+                if self.on_delivered is not None:
+                    self.on_delivered()
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -136,12 +141,18 @@ class Committer:
 
         text_tokens: list[Arg] = []
         byte_tokens: list[Arg] = []
+        append = text_tokens.append
         for item in batch:
-            tokens = item.encode(key_index)
-            if item.kind is OpKind.DEAD:
-                byte_tokens += tokens
+            kind = item.kind
+            if kind is _DEAD:
+                byte_tokens += item.encode(key_index)
+            elif item.__class__ is Op:
+                # A plain op inline (its encode() without the call): the common case.
+                append(kind)  # a StrEnum: JSON writes its value
+                append(item.entry_id)
+                text_tokens += item.parts
             else:
-                text_tokens += tokens
+                text_tokens += item.encode(key_index)
         # Most tokens travel as one JSON argument: redis-py packs each argument in Python,
         # so thousands of small arguments would cost more than the commit itself.
         packed = json.dumps(text_tokens, ensure_ascii=False, separators=(",", ":"))
@@ -161,9 +172,10 @@ class Committer:
 
 def _text_ops_first(batch: list[Op]) -> list[Op]:
     """The script answers the JSON-carried ops first, then the raw-bytes (dead letter) ops."""
-    return [o for o in batch if o.kind is not OpKind.DEAD] + [
-        o for o in batch if o.kind is OpKind.DEAD
-    ]
+    dead = [o for o in batch if o.kind is _DEAD]
+    if not dead:
+        return batch
+    return [o for o in batch if o.kind is not _DEAD] + dead
 
 
 def _deliver(batch: list[Op], replies: list[Reply]) -> None:

@@ -9,15 +9,15 @@ committer; an entry leaves ``in_flight`` only once its outcome is committed.
 from __future__ import annotations
 
 import asyncio
-import inspect
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import Any
 
 import structlog
 from opentelemetry.trace import Span
-from prometheus_client import Histogram
 
 from conveyor.deadletter import DeadReason
 from conveyor.envelope import decode_envelope
@@ -29,9 +29,9 @@ from conveyor.telemetry.spans import ConsumerSpans
 from conveyor_worker import outcomes
 from conveyor_worker.breaker import Breakers, BreakerState
 from conveyor_worker.committer import Committer
-from conveyor_worker.metrics import WorkerMetrics
+from conveyor_worker.metrics import BatchedHistogram, WorkerMetrics
 from conveyor_worker.ops import Op, OpKind, Reply
-from conveyor_worker.stepping import Finished, Resumed, first_step
+from conveyor_worker.stepping import Resumed, Suspended
 
 log = structlog.get_logger(__name__)
 
@@ -100,12 +100,18 @@ class Dispatcher:
         self.slot_freed = asyncio.Event()
         queue = queue_keys.queue
         self._in_flight_gauge = metrics.in_flight.labels(queue)
-        self._timing_children: dict[str, tuple[Histogram, Histogram]] = {}
+        self._timing_children: dict[str, tuple[BatchedHistogram, BatchedHistogram]] = {}
         self._breaker_shown: dict[str, bool] = {}
         self._outcome_counters = {
             name: metrics.outcomes.labels(queue, name)
             for name in ("succeeded", "retrying", "dead", "cancelled")
         }
+        # Decided once (logging is configured before workers are built): with INFO off,
+        # the canonical attempt line is not even assembled.
+        self._attempt_log = log.bind()
+        enabled = getattr(self._attempt_log, "is_enabled_for", None)
+        self._log_attempts = enabled is None or bool(enabled(logging.INFO))
+        committer.on_delivered = self.flush_metrics
 
     @property
     def free_slots(self) -> int:
@@ -141,6 +147,13 @@ class Dispatcher:
                 self._committer.add(start)
                 self._run(job)
         self._in_flight_gauge.set(len(self.in_flight))
+        self.flush_metrics()
+
+    def flush_metrics(self) -> None:
+        """Add the timings recorded since the last call to their histograms (once per batch)."""
+        for start_latency, handler_seconds in self._timing_children.values():
+            start_latency.flush()
+            handler_seconds.flush()
 
     def _admit(
         self, entry_id: str, raw: dict[bytes, bytes], deliveries: int, now: int
@@ -199,7 +212,7 @@ class Dispatcher:
         job.started = time.perf_counter()
         envelope = job.ctx.envelope
         lag_ms = self._clock() - entry_time_ms(job.ctx.entry_id)
-        self._timings(envelope.type)[0].observe(lag_ms / 1000)
+        self._timings(envelope.type)[0].values.append(lag_ms / 1000)
         if not self._spans.enabled:
             self._start_handler(job)
             return
@@ -208,20 +221,26 @@ class Dispatcher:
             self._start_handler(job)
 
     def _start_handler(self, job: Job) -> None:
+        # The coroutine's first step runs inline; a task is made only if it really awaits.
         try:
             payload = job.handler.parse(job.ctx.envelope.payload)
             coro = job.handler.func(job.ctx, payload)
-            if not inspect.iscoroutine(coro):
-                self._finish(job, coro, None)
-                return
-            step = first_step(coro)
         except Exception as exc:
             self._finish(job, None, exc)
             return
-        if isinstance(step, Finished):
-            self._finish(job, step.value, None)
+        if coro.__class__ is not CoroutineType:
+            self._finish(job, coro, None)
             return
-        job.task = asyncio.create_task(self._continue(job, Resumed(step)))
+        try:
+            yielded = coro.send(None)
+        except StopIteration as stop:
+            self._finish(job, stop.value, None)
+            return
+        except Exception as exc:
+            self._finish(job, None, exc)
+            return
+        resumed = Resumed(Suspended(coro, yielded))
+        job.task = asyncio.create_task(self._continue(job, resumed))
 
     async def _continue(self, job: Job, resumed: Resumed) -> None:
         timeout = job.ctx.envelope.timeout or job.handler.options.timeout
@@ -245,7 +264,7 @@ class Dispatcher:
             return
         now = self._clock()
         ctx = job.ctx
-        self._timings(ctx.envelope.type)[1].observe(time.perf_counter() - job.started)
+        self._timings(ctx.envelope.type)[1].values.append(time.perf_counter() - job.started)
         self._record_breaker(job, exc)
         if exc is not None:
             ConsumerSpans.failed(job.span, exc)
@@ -261,14 +280,14 @@ class Dispatcher:
         item.on_reply = lambda reply: self._committed(job, kind, reply)
         self._committer.add(item)
 
-    def _timings(self, task_type: str) -> tuple[Histogram, Histogram]:
+    def _timings(self, task_type: str) -> tuple[BatchedHistogram, BatchedHistogram]:
         """(start latency, handler time) histograms of a type: labels() is slow per task."""
         timings = self._timing_children.get(task_type)
         if timings is None:
             queue = self.queue_keys.queue
             timings = (
-                self._metrics.start_latency.labels(queue, task_type),
-                self._metrics.handler_seconds.labels(queue, task_type),
+                BatchedHistogram(self._metrics.start_latency.labels(queue, task_type)),
+                BatchedHistogram(self._metrics.handler_seconds.labels(queue, task_type)),
             )
             self._timing_children[task_type] = timings
         return timings
@@ -311,6 +330,8 @@ class Dispatcher:
 
     def _log_outcome(self, job: Job, outcome: str, committed: bool) -> None:
         """The canonical line of one attempt (inside its span: trace_id and span_id join it)."""
+        if not self._log_attempts:
+            return
         ctx = job.ctx
         fields = {
             "task_id": ctx.task_id,
@@ -324,10 +345,10 @@ class Dispatcher:
             "duration_ms": round((time.perf_counter() - job.started) * 1000, 3),
         }
         if job.span is None:
-            log.info("task_attempt_finished", **fields)
+            self._attempt_log.info("task_attempt_finished", **fields)
             return
         with ConsumerSpans.active(job.span):
-            log.info("task_attempt_finished", **fields)
+            self._attempt_log.info("task_attempt_finished", **fields)
 
     def _release(self, entry_id: str, kind: OpKind | None) -> None:
         self.in_flight.pop(entry_id, None)

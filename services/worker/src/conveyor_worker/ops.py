@@ -6,7 +6,7 @@ into one EVALSHA; the script's reply gives each op its own result.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import chain
@@ -44,7 +44,7 @@ class Op:
 
     kind: OpKind
     entry_id: str
-    parts: list[Arg]
+    parts: Sequence[Arg]
     on_reply: Callable[[Reply], None] | None = None
 
     def encode(self, key_index: Callable[[str], int]) -> list[Arg]:

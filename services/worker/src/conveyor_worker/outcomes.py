@@ -9,11 +9,16 @@ from typing import Any
 from conveyor.deadletter import DeadReason, dead_fields
 from conveyor.envelope import TaskEnvelope
 from conveyor.errors import Drop, Retry
-from conveyor.events import TaskEventType, event_fields
+from conveyor.events import TaskEventType, event_fields, event_tokens
 from conveyor.handlers import Handler, InvalidPayloadError, TaskContext, result_template
 from conveyor.keys import QueueKeys
 from conveyor.timers import TimerKind, timer_fields
 from conveyor_worker.ops import Op, OpKind, RawFields, effect_commit, op
+
+_ACK = OpKind.ACK
+_PUBLISH_START = OpKind.PUBLISH_START
+_SUCCEEDED = TaskEventType.SUCCEEDED
+_STARTED = TaskEventType.STARTED
 
 MAX_ERROR = 500
 # One encoder, built once: json.dumps with options builds a new encoder per call.
@@ -42,8 +47,7 @@ def success(ctx: TaskContext, queue_keys: QueueKeys, value: Any, now_ms: int) ->
             ctx.entry_id, queue_keys, ctx.idempotency_key, ctx.effects, template, event
         )
     result = "null" if value is None else _encode(value)
-    event = event_fields(TaskEventType.SUCCEEDED, envelope, now_ms, result=result)
-    return op(OpKind.ACK, ctx.entry_id, event)
+    return Op(_ACK, ctx.entry_id, event_tokens(_SUCCEEDED, envelope, now_ms, "result", result))
 
 
 def failure(
@@ -109,7 +113,7 @@ def started(entry_id: str, envelope: TaskEnvelope, now_ms: int, *, checked: bool
 
     ``checked=False``: the started event only (the caller knows nothing is cancelled).
     """
-    event = event_fields(TaskEventType.STARTED, envelope, now_ms)
+    event = event_tokens(_STARTED, envelope, now_ms)
     if not checked:
-        return op(OpKind.PUBLISH_START, entry_id, event)
-    return op(OpKind.START, entry_id, event, task_id=envelope.id)
+        return Op(_PUBLISH_START, entry_id, event)
+    return Op(OpKind.START, entry_id, [envelope.id, *event])

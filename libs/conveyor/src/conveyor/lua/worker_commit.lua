@@ -18,6 +18,10 @@
 local group, ttl, now, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local src, i = cjson.decode(ARGV[5]), 1
 local out = {}
+-- Acks and the events trim are done once per call (one XACK of many ids, one XTRIM):
+-- per-task XACKs and per-XADD trims cost the server more than the events themselves.
+-- The call is atomic, so nobody sees the events before the acks.
+local acks = {}
 
 local function take_list()
   local n = tonumber(src[i]); i = i + 1
@@ -28,20 +32,18 @@ local function take_list()
 end
 
 local function ack(entry)
-  if entry ~= '' then redis.call('XACK', KEYS[1], group, entry) end
+  if entry ~= '' then acks[#acks + 1] = entry end
 end
 
 local function add(stream, fields)
   if #fields > 0 then redis.call('XADD', stream, '*', unpack(fields)) end
 end
 
+local events_added = false
 local function add_event(fields)
   if #fields == 0 then return end
-  if maxlen ~= '0' then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
-  else
-    redis.call('XADD', KEYS[2], '*', unpack(fields))
-  end
+  redis.call('XADD', KEYS[2], '*', unpack(fields))
+  events_added = true
 end
 
 local function integer_or_absent(v)
@@ -178,5 +180,7 @@ while i <= #src do run_op() end
 -- The ops whose tokens are raw bytes came as plain arguments.
 src, i = ARGV, 6
 while i <= #src do run_op() end
+if #acks > 0 then redis.call('XACK', KEYS[1], group, unpack(acks)) end
+if events_added and maxlen ~= '0' then redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', maxlen) end
 out[#out + 1] = redis.call('ZCARD', KEYS[5])
 return out
