@@ -13,7 +13,6 @@ lease and no agreement between replicas' clocks.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -29,6 +28,7 @@ from conveyor.schedules import ScheduleDefinition
 from conveyor.telemetry.spans import fire_span
 from conveyor_scheduler.entries import flatten, pending_event
 from conveyor_scheduler.planning import FirePlan, baseline_ms, jitter_ms, plan_fires
+from conveyor_scheduler.wire import PackedCall, send_packed
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +58,7 @@ class PreparedFires:
     """Fire script calls built ahead of sending them, and what planning found."""
 
     calls: list[tuple[QueueKeys, list[str], list[str | int]]] = field(default_factory=list)
+    packed: list[PackedCall] = field(default_factory=list)  # the same calls, encoded
     next_due_ms: int | None = None
     missed: int = 0
 
@@ -111,15 +112,17 @@ class Firer:
         """Run the prepared calls at ``now_ms`` (fires not due by then wait for the next pass)."""
         if not prepared.calls:
             return []
-        head: list[str | int] = [self._config.dedup_ttl_ms, now_ms]
-        # Concurrent calls (on pooled connections) let Redis run the first while later ones
-        # are still being encoded; each call is atomic on its own.
-        replies = await asyncio.gather(
-            *(
-                self._script(keys=script_keys, args=head + args)
-                for _q, script_keys, args in prepared.calls
+        replies = await send_packed(self._client, self._script, prepared.packed, now_ms)
+        if replies is None:
+            head: list[str | int] = [self._config.dedup_ttl_ms, now_ms]
+            # Concurrent calls (on pooled connections) let Redis run the first while later
+            # ones are still being encoded; each call is atomic on its own.
+            replies = await asyncio.gather(
+                *(
+                    self._script(keys=script_keys, args=head + args)
+                    for _q, script_keys, args in prepared.calls
+                )
             )
-        )
         fired: list[Fire] = []
         for (keys, _keys, _args), reply in zip(prepared.calls, replies, strict=True):
             for n in range(0, len(reply), 2):
@@ -148,7 +151,10 @@ class Firer:
             if plan.instants or plan.settle_ms > settled[definition.id]:
                 work.append((definition, plan))
         for chunk in _chunks(work):
-            out.calls.append(self._call(keys, chunk))
+            call = self._call(keys, chunk)
+            out.calls.append(call)
+            ttl = [self._config.dedup_ttl_ms]
+            out.packed.append(PackedCall.encode(self._script.sha, call[1], ttl, call[2]))
 
     def _plan(self, definition: ScheduleDefinition, settled: int, now_ms: int) -> FirePlan | None:
         """The schedule's plan at ``now_ms``; None when it cannot fire (unparseable)."""
@@ -196,7 +202,7 @@ class Firer:
                 task, event = _fire_fields(definition, instant, keys.tasks)
                 dedup.append(keys.fire_dedup(definition.id, instant))
                 due = instant + jitter_ms(definition.id, instant, definition.jitter)
-                args += [instant, due, task, event]
+                args += [instant, due, len(task), *task, len(event), *event]
         return keys, [keys.tasks, keys.events, keys.last_fired, *dedup], args
 
     def _cron(self, definition: ScheduleDefinition) -> CronSchedule | None:
@@ -232,8 +238,10 @@ def _chunks(
     return chunks
 
 
-def _fire_fields(definition: ScheduleDefinition, instant_ms: int, stream: str) -> tuple[str, str]:
-    """Task and PENDING event fields (JSON arrays) of ``definition``'s fire at ``instant_ms``."""
+def _fire_fields(
+    definition: ScheduleDefinition, instant_ms: int, stream: str
+) -> tuple[list[str], list[str]]:
+    """Task and PENDING event fields (flat; the event's without at_ms) of a fire at an instant."""
     template = definition.task
     envelope = new_envelope(
         template.type,
@@ -246,8 +254,4 @@ def _fire_fields(definition: ScheduleDefinition, instant_ms: int, stream: str) -
     )
     envelope = fire_span(envelope, stream, definition.id, instant_ms)  # as is when not tracing
     event = event_fields(TaskEventType.PENDING, envelope, at_ms=0)
-    return _json(flatten(envelope.to_fields())), _json(pending_event(event))
-
-
-def _json(flat: list[str]) -> str:
-    return json.dumps(flat, separators=(",", ":"), ensure_ascii=False)
+    return flatten(envelope.to_fields()), pending_event(event)

@@ -6,7 +6,10 @@ fire, ``poll_interval_ms``, or stop. The replica holding the fire lease prepares
 cron fires coming within ``PREPARE_LEAD_MS`` ahead (planning and building 1,000
 fires takes tens of milliseconds of Python) and sends them the moment their
 instant comes, before the next pass; the fire script refuses anything not yet
-due, so an early send is harmless. A failed
+due, so an early send is harmless. While fires are prepared, no pass starts
+within ``QUIET_MS`` of their instant: a pass takes milliseconds to tens of
+milliseconds on a busy machine, and one still running at the instant would hold
+the send up. A failed
 pass (Redis away) is logged and retried after a pause; the service keeps running.
 """
 
@@ -28,6 +31,7 @@ log = structlog.get_logger(__name__)
 
 ERROR_PAUSE_S = 1.0
 PREPARE_LEAD_MS = 400
+QUIET_MS = 150
 
 
 async def run_loop(
@@ -43,6 +47,10 @@ async def run_loop(
     while not stop.is_set():
         try:
             now = await pacer.now_ms()
+            if prepared is not None and now < prepared[0] <= now + QUIET_MS:
+                # Woken a little early (the local clock's estimate): wait again, no pass.
+                await pacer.wait_until(prepared[0])
+                continue
             if prepared is not None and now >= prepared[0]:
                 fires = await scheduler.send_prepared(prepared[1], now)
                 _observe(metrics, TickResult(fires=fires), now)
@@ -56,8 +64,8 @@ async def run_loop(
             soon = upcoming is not None and upcoming - now <= PREPARE_LEAD_MS
             if prepared is None and result.leader and upcoming is not None and soon:
                 prepared = (upcoming, await scheduler.prepare_fires(upcoming))
-            if prepared is not None:
-                wake = min(wake, prepared[0])
+            if prepared is not None and prepared[0] - wake < QUIET_MS:
+                wake = prepared[0]  # no pass just before the instant: it could delay the send
         except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
             log.warning("pass_failed", error=str(exc))
             if metrics is not None:
