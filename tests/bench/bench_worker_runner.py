@@ -2,7 +2,9 @@
 
 ``python bench_worker_runner.py burst|serve`` with the usual CONVEYOR_* environment;
 prints one ``BENCH <json>`` line (logs may share stdout): the drain's elapsed seconds
-and the process's peak RSS.
+and the process's peak RSS. ``python bench_worker_runner.py raw-pickup N`` is the
+pickup-latency floor: a bare redis-py XREADGROUP BLOCK loop on the ``raw`` queue's
+stream that reports, for N entries, reply time minus the payload's enqueue time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from conveyor.connection import create_client
 from conveyor.keys import Keys
 from conveyor.logging import configure_logging
 from conveyor.settings import LogSettings, RedisSettings, load_settings
+from conveyor.streams import ensure_group, read_reply_entries
 from conveyor_worker.app import tune_gc
 from conveyor_worker.loading import load_registry
 from conveyor_worker.settings import WorkerSettings
@@ -53,5 +56,27 @@ async def main(mode: str) -> None:
     await client.aclose()
 
 
+async def raw_pickup(count: int) -> None:
+    """Print the pickup latencies (ms) of a bare blocked reader: no decoding, no handler."""
+    redis_settings = load_settings(RedisSettings)
+    client = create_client(redis_settings)
+    stream = Keys(redis_settings.key_prefix).queue("raw").tasks
+    await ensure_group(client, stream, "raw")
+    print("BENCH", json.dumps({"ready": True}), flush=True)  # noqa: T201 - the protocol line
+    latencies: list[float] = []
+    while len(latencies) < count:
+        reply = await client.xreadgroup("raw", "raw-1", {stream: ">"}, count=500, block=5000)
+        now = time.time_ns()
+        for _, entries in read_reply_entries(reply):
+            for entry_id, fields in entries:
+                latencies.append((now - int(json.loads(fields[b"data"])["t"])) / 1e6)
+                await client.xack(stream, "raw", entry_id)
+    print("BENCH", json.dumps({"latencies": latencies}), flush=True)  # noqa: T201
+    await client.aclose()
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    if sys.argv[1] == "raw-pickup":
+        asyncio.run(raw_pickup(int(sys.argv[2])))
+    else:
+        asyncio.run(main(sys.argv[1]))

@@ -55,11 +55,38 @@ async def _enqueue(redis: Redis, stream: str, count: int, task_type: str) -> Non
             await pipe.execute()
 
 
-async def _worker(env: dict[str, str], mode: str) -> asyncio.subprocess.Process:
+async def _worker(env: dict[str, str], *mode: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, str(HERE / "bench_worker_runner.py"), mode, env=env,
+        sys.executable, str(HERE / "bench_worker_runner.py"), *mode, env=env,
         stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
+
+
+async def _send_stamps(redis: Redis, stream: str, id_prefix: str) -> None:
+    """LATENCY_TASKS stamped tasks, one XADD at a time, 5 ms apart (as prescribed)."""
+    for n in range(LATENCY_TASKS):
+        envelope = new_envelope(
+            "bench.stamp", {"t": time.time_ns()}, "default", task_id=f"{id_prefix}-{n}"
+        )
+        await redis.xadd(stream, envelope.to_fields())  # type: ignore[arg-type]
+        await asyncio.sleep(0.005)
+
+
+def _percentiles(latencies: list[float]) -> tuple[float, float]:
+    ordered = sorted(latencies)
+    return ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99) - 1]
+
+
+async def _raw_pickup(redis: Redis, env: dict[str, str], keys: Keys) -> list[float]:
+    """The floor: a bare redis-py blocked reader in its own process, same machine, same run."""
+    raw = await _worker(env, "raw-pickup", str(LATENCY_TASKS))
+    assert (await _line(raw)).get("ready")
+    await asyncio.sleep(1.0)  # let it reach its blocking read
+    await _send_stamps(redis, keys.queue("raw").tasks, "raw")
+    latencies = list((await _line(raw))["latencies"])
+    await raw.wait()
+    await redis.delete(keys.queue("raw").tasks)
+    return latencies
 
 
 async def _line(process: asyncio.subprocess.Process) -> dict[str, Any]:
@@ -139,23 +166,22 @@ async def test_bench_worker_throughput_latency_and_memory(
     assert await redis.xlen(q.tasks) <= 1
     assert await redis.xlen(q.events) <= EVENTS_MAXLEN * 1.5
 
-    # Pickup latency on an idle worker: 500 tasks, one at a time, 5 ms apart.
+    # Pickup latency on an idle worker: 500 tasks, one at a time, 5 ms apart; first the
+    # floor of this machine right now: the same for a bare redis-py blocked reader.
+    raw_p50, raw_p99 = _percentiles(await _raw_pickup(redis, _env(redis_url, keys), keys))
     server_proc = await _worker(_env(redis_url, keys, CONVEYOR_WORKER_BLOCK_MS="5000"), "serve")
     assert (await _line(server_proc)).get("ready")
     await asyncio.sleep(1.0)  # let it reach its blocking read (a warm, idle worker)
     await redis.delete(q.events)
-    for n in range(LATENCY_TASKS):
-        envelope = new_envelope("bench.stamp", {"t": time.time_ns()}, "default", task_id=f"lat-{n}")
-        await redis.xadd(q.tasks, envelope.to_fields())  # type: ignore[arg-type]
-        await asyncio.sleep(0.005)  # the 5 ms spacing the benchmark prescribes
-    latencies = await _latencies(redis, q)
+    await _send_stamps(redis, q.tasks, "lat")
+    p50, p99 = _percentiles(await _latencies(redis, q))
     server_proc.terminate()
     await server_proc.wait()
-    latencies.sort()
-    p50 = latencies[len(latencies) // 2]
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
     rows.append(record(f"worker.{server}.pickup_latency_p50", p50, "ms", "target", 0.5))
     rows.append(record(f"worker.{server}.pickup_latency_p99", p99, "ms", "target", 1.0))
+    floor = "bare redis-py reader"
+    rows.append(record(f"worker.{server}.pickup_latency_p50_vs_raw", p50, "ms", floor, raw_p50))
+    rows.append(record(f"worker.{server}.pickup_latency_p99_vs_raw", p99, "ms", floor, raw_p99))
     print("\n" + table(rows))  # noqa: T201 - the benchmark's report
 
 
