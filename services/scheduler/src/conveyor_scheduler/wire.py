@@ -16,7 +16,7 @@ Re-sending a call is harmless: the fire script is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from redis import exceptions as redis_errors
@@ -26,9 +26,14 @@ from redis.commands.core import AsyncScript
 from conveyor.connection import is_cluster
 
 
-def _bulk(token: str | int) -> bytes:
-    data = str(token).encode() if isinstance(token, int) else token.encode()
-    return b"$%d\r\n%b\r\n" % (len(data), data)
+def _bulks(tokens: Iterable[str | int]) -> bytes:
+    """Bulk strings of ``tokens``, UTF-8 (built as one str: 1,000 fires are ~40,000 tokens)."""
+    parts = []
+    for token in tokens:
+        text = token if isinstance(token, str) else str(token)
+        size = len(text) if text.isascii() else len(text.encode())
+        parts.append(f"${size}\r\n{text}\r\n")
+    return "".join(parts).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +53,12 @@ class PackedCall:
     ) -> PackedCall:
         """EVALSHA ``sha`` with ``keys`` and arguments ``before`` + now + ``after``."""
         count = 3 + len(keys) + len(before) + 1 + len(after)
-        head = [b"*%d\r\n" % count, _bulk("EVALSHA"), _bulk(sha), _bulk(len(keys))]
-        head += [_bulk(key) for key in keys]
-        head += [_bulk(arg) for arg in before]
-        return cls(b"".join(head), b"".join([_bulk(arg) for arg in after]))
+        head = b"*%d\r\n" % count + _bulks(["EVALSHA", sha, len(keys), *keys, *before])
+        return cls(head, _bulks(after))
 
     def at(self, now_ms: int) -> bytes:
         """The command with ``now_ms`` filled in."""
-        return self.head + _bulk(now_ms) + self.tail
+        return self.head + _bulks([now_ms]) + self.tail
 
 
 async def send_packed(
