@@ -6,21 +6,41 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
+@overload
 async def wait_for(
-    probe: Callable[[], Awaitable[T] | T],
+    probe: Callable[[], Awaitable[T]],
     *,
     within: float = 10.0,
     interval: float = 0.01,
     what: str = "condition",
-) -> T:
+) -> T: ...
+
+
+@overload
+async def wait_for(
+    probe: Callable[[], T],
+    *,
+    within: float = 10.0,
+    interval: float = 0.01,
+    what: str = "condition",
+) -> T: ...
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[Any] | Any],
+    *,
+    within: float = 10.0,
+    interval: float = 0.01,
+    what: str = "condition",
+) -> Any:
     """Poll ``probe`` until it returns a truthy value and return that; fail after ``within`` s."""
     deadline = time.monotonic() + within
-    last: T | None = None
+    last: Any = None
     while True:
         result = probe()
         last = await result if inspect.isawaitable(result) else result

@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from bench.results import record, table
 from conveyor.envelope import new_envelope
 from conveyor.keys import Keys
 from conveyor.localserver import free_port
 from conveyor_ingest.tokens import mint_token
+from results import record, table
 
 SECRET = "bench-secret-of-sufficient-length-for-hs256"
 DURATION_S = 10

@@ -22,7 +22,6 @@ from dataclasses import replace
 from typing import Any
 
 from redis.asyncio import Redis
-from results import record, table  # type: ignore[import-not-found]  # tests/bench is on sys.path at run time
 
 from conveyor.envelope import new_envelope
 from conveyor.keys import Keys
@@ -40,6 +39,7 @@ from conveyor_scheduler.runner import run_loop
 from conveyor_scheduler.scheduler import Scheduler
 from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_scheduler.testing import xrange
+from results import record, table  # tests/bench is on sys.path at run time
 from waiting import wait_for
 
 TIMERS = 100_000
@@ -150,7 +150,7 @@ async def test_bench_scheduler_fire_lateness(redis: Redis, keys: Keys) -> None:
         return await redis.xlen(stream) >= SCHEDULES * FIRE_SECONDS
 
     try:
-        await wait_for(ran_long_enough, within=120, what="fires")  # type: ignore[arg-type]
+        await wait_for(ran_long_enough, within=120, what="fires")
     finally:
         stop.set()
         await asyncio.wait_for(loop, 30)

@@ -35,10 +35,10 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
-from results import record, table  # type: ignore[import-not-found]
 
 from conveyor.keys import Keys
 from conveyor.localserver import free_port
+from results import record, table
 
 HERE = Path(__file__).resolve().parent
 TASKS = 20_000
@@ -73,9 +73,8 @@ def install(mode: str) -> None:
 
 async def drain(redis: Redis, redis_url: str, keys: Keys, mode: str, n: int) -> tuple[float, float]:
     """Enqueue TASKS no-op tasks under a fresh prefix; (tasks/s, tasks per CPU-second)."""
-    from test_bench_worker import _enqueue, _env, _line  # type: ignore[import-not-found]
-
     from conveyor.streams import Group, ensure_group
+    from test_bench_worker import _enqueue, _env, _line
 
     run_keys = Keys(f"{keys.prefix}-{mode}-{n}")
     q = run_keys.queue("default")
@@ -122,7 +121,7 @@ async def test_bench_tracing_overhead_on_the_worker(
 
 def ingest_rate(redis_url: str, keys: Keys, mode: str, tmp_path: Path) -> float:
     """Requests/s of single-task POSTs (wrk, 64 connections) to an ingest process in ``mode``."""
-    from test_bench_ingest import (  # type: ignore[import-not-found]
+    from test_bench_ingest import (
         SECRET,
         _stop,
         _wait_port,
@@ -178,6 +177,6 @@ if __name__ == "__main__":
         sys.argv = sys.argv[:1]
         sys.exit(ingest_main())
     install(target)
-    from bench_worker_runner import main  # type: ignore[import-not-found]
+    from bench_worker_runner import main
 
     asyncio.run(main("burst"))

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from results import record, table  # type: ignore[import-not-found]
 
 from conveyor.envelope import new_envelope
 from conveyor.keys import Keys, QueueKeys
 from conveyor.streams import Group, ensure_group, read_reply_entries
 from conveyor_worker.janitor import Janitor
 from conveyor_worker.testing import xrange
+from results import record, table
 
 HERE = Path(__file__).resolve().parent
 TASKS = 100_000

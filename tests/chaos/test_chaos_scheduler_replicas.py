@@ -35,7 +35,7 @@ RUN_MS = 30_000
 
 async def eventually(probe: Callable[[], Awaitable[object]], what: str, within: float) -> None:
     """``waiting.wait_for`` for an async probe (its annotation trips mypy's inference)."""
-    await wait_for(probe, within=within, interval=0.1, what=what)  # type: ignore[arg-type]
+    await wait_for(probe, within=within, interval=0.1, what=what)
 
 
 async def start_replica(

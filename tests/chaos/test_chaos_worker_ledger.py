@@ -38,7 +38,7 @@ VISIBILITY = 1.0
 
 async def eventually(probe: Callable[[], Awaitable[object]], what: str, within: float) -> None:
     """``waiting.wait_for`` for an async probe (its annotation trips mypy's inference)."""
-    await wait_for(probe, within=within, interval=0.1, what=what)  # type: ignore[arg-type]
+    await wait_for(probe, within=within, interval=0.1, what=what)
 
 
 class WorkerProcess:

@@ -65,7 +65,7 @@ async def test_alerts_and_panels_name_only_scraped_metrics(ports: dict[str, int]
                 return False
             return True
 
-        await wait_for(up, within=60, interval=0.2, what="services serving /metrics")  # type: ignore[arg-type]
+        await wait_for(up, within=60, interval=0.2, what="services serving /metrics")
         tasks = [
             {"type": "demo.echo", "payload": 1},
             {"type": "demo.fail", "payload": {"times": 1}, "delay": 0.2},
@@ -86,7 +86,7 @@ async def test_alerts_and_panels_name_only_scraped_metrics(ports: dict[str, int]
                 and value(ingest, "conveyor_queue_group_lag", queue="default") is not None
             )
 
-        await wait_for(settled, within=60, interval=0.2, what="both tasks succeeded")  # type: ignore[arg-type]
+        await wait_for(settled, within=60, interval=0.2, what="both tasks succeeded")
         scraped = {name: await scrape(http, port) for name, port in ports.items()}
 
     exposed = {"up"}.union(*(exposed_names(text) for text in scraped.values()))

@@ -139,7 +139,7 @@ async def test_tasks_retries_and_dead_letters_work_with_queues_on_different_mast
         return len(await tasks(client, keys.queue(qb))) == 3
 
     # waiting.wait_for's probe union (value or awaitable) defeats mypy's inference here.
-    await wait_for(promoted, within=30, what="retry promoted")  # type: ignore[arg-type]
+    await wait_for(promoted, within=30, what="retry promoted")
     await _worker(client, keys).run(burst=True)
     assert (await view_b.event_types(flaky))[-1] == TaskEventType.SUCCEEDED
     assert await view_a.pending() == 0
@@ -197,7 +197,7 @@ async def test_ingest_api_enqueues_and_reads_back_tasks_of_queues_on_different_m
 
         # The read model follows both queues' event streams (one read per stream on Cluster).
         what = "read model shows both tasks succeeded"
-        await wait_for(all_succeeded, within=30, what=what)  # type: ignore[arg-type]
+        await wait_for(all_succeeded, within=30, what=what)
 
 
 async def test_cron_schedules_fire_once_into_a_queue_on_another_master_than_the_schedules(

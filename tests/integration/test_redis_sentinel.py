@@ -39,7 +39,7 @@ SERVICE = "conveyor-primary"
 
 async def _until(probe: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
     # waiting.wait_for's probe union (value or awaitable) defeats mypy's inference.
-    await wait_for(probe, within=within, interval=0.1, what=what)  # type: ignore[arg-type]
+    await wait_for(probe, within=within, interval=0.1, what=what)
 
 
 @dataclass

@@ -104,9 +104,9 @@ async def test_one_trace_from_request_through_delay_and_retry_to_success(
     async def promoted() -> bool:
         return (await scheduler.tick(wall_ms())).promoted > 0
 
-    await wait_for(promoted, within=20, what="the delayed task promoted")  # type: ignore[arg-type]
+    await wait_for(promoted, within=20, what="the delayed task promoted")
     await worker.run(burst=True)  # attempt 1 fails: a retry timer
-    await wait_for(promoted, within=20, what="the retry promoted")  # type: ignore[arg-type]
+    await wait_for(promoted, within=20, what="the retry promoted")
     await worker.run(burst=True)  # attempt 2 succeeds
 
     everything = exporter.get_finished_spans()

@@ -20,7 +20,7 @@ from waiting import wait_for
 
 async def eventually(probe: Callable[[], Awaitable[object]], what: str) -> None:
     """``waiting.wait_for`` for an async probe (its annotation trips mypy's inference)."""
-    await wait_for(probe, within=60, interval=0.1, what=what)  # type: ignore[arg-type]
+    await wait_for(probe, within=60, interval=0.1, what=what)
 
 
 def _env(redis_url: str, keys: Keys, **extra: str) -> dict[str, str]:

@@ -80,7 +80,7 @@ async def test_run_loop_on_server_time_promotes_a_delayed_task_and_stops_on_requ
     async def promoted() -> bool:
         return [t.id for t in await tasks(redis, keys.queue("default"))] == [envelope.id]
 
-    await wait_for(promoted, within=30, what="delayed task promoted")  # type: ignore[arg-type]
+    await wait_for(promoted, within=30, what="delayed task promoted")
     stop.set()
     await asyncio.wait_for(loop, 10)
     assert await clock.now_ms() >= due
@@ -115,7 +115,7 @@ async def test_run_loop_survives_redis_errors_and_carries_on(redis: Redis, keys:
     async def promoted() -> bool:
         return [t.id for t in await tasks(redis, keys.queue("default"))] == [envelope.id]
 
-    await wait_for(promoted, within=30, what="promotion after errors")  # type: ignore[arg-type]
+    await wait_for(promoted, within=30, what="promotion after errors")
     stop.set()
     await asyncio.wait_for(loop, 10)
     assert clock.failures == 0

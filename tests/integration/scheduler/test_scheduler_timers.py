@@ -185,7 +185,7 @@ async def test_entries_a_dead_replica_read_are_taken_over_by_a_survivor(
         return (await survivor.tick(clock[0])).promoted
 
     # wait_for's TypeVar is not inferred through a coroutine function, hence the ignore.
-    await wait_for(survivor_promoted, within=30, interval=0.2, what="takeover")  # type: ignore[arg-type]
+    await wait_for(survivor_promoted, within=30, interval=0.2, what="takeover")
     assert [t.id for t in await tasks_of(redis, keys)] == [envelope.id]
     assert await pending_count(redis, queue.timers_in) == 0
 

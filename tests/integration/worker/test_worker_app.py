@@ -22,7 +22,7 @@ Enqueue = Callable[..., Awaitable[TaskEnvelope]]
 
 async def eventually(probe: Callable[[], Awaitable[object]], what: str, within: float = 30) -> None:
     """``waiting.wait_for`` for an async probe (its annotation trips mypy's inference)."""
-    await wait_for(probe, within=within, what=what)  # type: ignore[arg-type]
+    await wait_for(probe, within=within, what=what)
 
 
 async def test_service_serves_example_handlers_until_stopped(

@@ -30,7 +30,7 @@ def _results(events: list[object]) -> list[dict[str, object]]:
 
 async def eventually(probe: Callable[[], Awaitable[object]], what: str, within: float = 30) -> None:
     """``waiting.wait_for`` for an async probe (its annotation trips mypy's inference)."""
-    await wait_for(probe, within=within, what=what)  # type: ignore[arg-type]
+    await wait_for(probe, within=within, what=what)
 
 
 async def test_ledger_balance_comes_out_of_the_commit_as_running_sums(

@@ -17,7 +17,7 @@ GROUP = Group.WORKERS.value
 
 async def eventually(probe: Callable[[], Awaitable[object]], what: str, within: float = 30) -> None:
     """``waiting.wait_for`` for an async probe (its annotation trips mypy's inference)."""
-    await wait_for(probe, within=within, what=what)  # type: ignore[arg-type]
+    await wait_for(probe, within=within, what=what)
 
 
 async def consumers_idle(redis: Redis, stream: str, idle_ms: int) -> bool:

@@ -22,7 +22,7 @@ from waiting import wait_for
 
 async def eventually(probe: Callable[[], Awaitable[object]], what: str, within: float = 60) -> None:
     """``waiting.wait_for`` for an async probe (its annotation trips mypy's inference)."""
-    await wait_for(probe, within=within, interval=0.05, what=what)  # type: ignore[arg-type]
+    await wait_for(probe, within=within, interval=0.05, what=what)
 
 
 @pytest.fixture
