@@ -206,8 +206,14 @@ def _raw_xadd_rate(redis_url: str, keys: Keys) -> float:
 
 
 def test_bench_ingest_single_post_and_batch(
-    ingest: tuple[int, int], bare: int, redis_url: str, keys: Keys, tmp_path: Path
+    ingest: tuple[int, int],
+    bare: int,
+    redis_url: str,
+    keys: Keys,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
+    server = request.node.callspec.params.get("redis_url", "server")
     port, pid = ingest
     single = json.dumps({"type": "bench.noop", "payload": {"n": 1}})
     baseline = _wrk(bare, "/api/v1/tasks", single, tmp_path, CONNECTIONS)
@@ -222,19 +228,19 @@ def test_bench_ingest_single_post_and_batch(
     raw_rate = _raw_xadd_rate(redis_url, keys)
     rss = _peak_rss_mb(pid)
     rows = [
-        record("ingest single POST", measured["rps"], "req/s", "bare aiohttp 202",
+        record(f"ingest.{server}: single POST", measured["rps"], "req/s", "bare aiohttp 202",
                baseline["rps"]),
-        record("ingest single POST p50", measured["p50_ms"], "ms"),
-        record("ingest single POST p99", measured["p99_ms"], "ms"),
-        record("bare aiohttp 202 p50", baseline["p50_ms"], "ms"),
-        record("ingest single POST CPU", single_cpu, "us/request"),
-        record("ingest single POST Redis CPU", single_redis, "us/request"),
-        record("ingest batch (1000/request)", batches["rps"] * BATCH_SIZE, "events/s",
+        record(f"ingest.{server}: single POST p50", measured["p50_ms"], "ms"),
+        record(f"ingest.{server}: single POST p99", measured["p99_ms"], "ms"),
+        record(f"ingest.{server}: bare aiohttp 202 p50", baseline["p50_ms"], "ms"),
+        record(f"ingest.{server}: single POST CPU", single_cpu, "us/request"),
+        record(f"ingest.{server}: single POST Redis CPU", single_redis, "us/request"),
+        record(f"ingest.{server}: batch (1000/request)", batches["rps"] * BATCH_SIZE, "events/s",
                "raw pipelined XADD", raw_rate),
-        record("ingest batch p99", batches["p99_ms"], "ms"),
-        record("ingest batch CPU", batch_cpu / BATCH_SIZE, "us/task"),
-        record("ingest batch Redis CPU", batch_redis / BATCH_SIZE, "us/task"),
-        record("ingest peak RSS", rss, "MB"),
+        record(f"ingest.{server}: batch p99", batches["p99_ms"], "ms"),
+        record(f"ingest.{server}: batch CPU", batch_cpu / BATCH_SIZE, "us/task"),
+        record(f"ingest.{server}: batch Redis CPU", batch_redis / BATCH_SIZE, "us/task"),
+        record(f"ingest.{server}: peak RSS", rss, "MB"),
     ]  # fmt: skip
     print("\n" + table(rows))  # noqa: T201 - the benchmark's report
     assert measured["errors"] == 0

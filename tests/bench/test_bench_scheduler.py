@@ -21,6 +21,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from conveyor.envelope import new_envelope
@@ -105,13 +106,18 @@ async def _promotion_rate(redis: Redis, keys: Keys) -> float:
     return TIMERS / elapsed
 
 
-async def test_bench_scheduler_timer_promotion(redis: Redis, keys: Keys) -> None:
+async def test_bench_scheduler_timer_promotion(
+    redis: Redis, keys: Keys, request: pytest.FixtureRequest
+) -> None:
+    server = request.node.callspec.params.get("redis_url", "server")
     raw = await _raw_xadd_rate(redis, keys)
     intake = await _intake_rate(redis, keys)
     promotion = await _promotion_rate(redis, keys)
     rows = [
-        record("scheduler timer promotion", promotion, "timers/s", "raw pipelined XADD", raw),
-        record("scheduler timer intake", intake, "timers/s", "raw pipelined XADD", raw),
+        record(
+            f"scheduler.{server}: timer promotion", promotion, "timers/s", "raw pipelined XADD", raw
+        ),
+        record(f"scheduler.{server}: timer intake", intake, "timers/s", "raw pipelined XADD", raw),
     ]
     print("\n" + table(rows))  # noqa: T201 - the benchmark's report
     assert promotion >= 20_000, f"promotion {promotion:.0f} timers/s is under the 20,000 target"
@@ -133,7 +139,10 @@ def _percentile(values: list[int], fraction: float) -> int:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def test_bench_scheduler_fire_lateness(redis: Redis, keys: Keys) -> None:
+async def test_bench_scheduler_fire_lateness(
+    redis: Redis, keys: Keys, request: pytest.FixtureRequest
+) -> None:
+    server = request.node.callspec.params.get("redis_url", "server")
     configure_logging(LogSettings(level="WARNING"))  # as the service runs: no per-fire lines
     settings = SchedulerSettings(consumer="bench", batch=BATCH)
     scheduler = Scheduler(redis, keys, settings)
@@ -167,10 +176,16 @@ async def test_bench_scheduler_fire_lateness(redis: Redis, keys: Keys) -> None:
     first = _percentile([min(late) for late in by_instant.values()], 0.5)
     spread = _percentile([max(late) - min(late) for late in by_instant.values()], 0.5)
     rows = [
-        record("scheduler fire lateness p50 (1,000 schedules/s)", p50, "ms"),
-        record("scheduler fire lateness p99 (1,000 schedules/s)", p99, "ms"),
-        record("scheduler fire lateness, first fire of an instant (median)", first, "ms"),
-        record("scheduler fire lateness, first to last fire of an instant (median)", spread, "ms"),
+        record(f"scheduler.{server}: fire lateness p50 (1,000 schedules/s)", p50, "ms"),
+        record(f"scheduler.{server}: fire lateness p99 (1,000 schedules/s)", p99, "ms"),
+        record(
+            f"scheduler.{server}: fire lateness, first fire of an instant (median)", first, "ms"
+        ),
+        record(
+            f"scheduler.{server}: fire lateness, first to last fire of an instant (median)",
+            spread,
+            "ms",
+        ),
     ]
     print("\n" + table(rows))  # noqa: T201 - the benchmark's report
     # The target is p99 < 50 ms (docs/scheduler.md gives measured figures). On a shared
