@@ -9,6 +9,7 @@ from conveyor.deadletter import DeadReason, dead_fields, decode_dead_letter
 from conveyor.envelope import new_envelope
 from conveyor.errors import EnvelopeDecodeError
 from conveyor.events import TaskEventType, decode_event, event_fields
+from conveyor.streams import find_group
 from conveyor.timers import TimerKind, decode_timer, timer_fields
 
 
@@ -78,3 +79,14 @@ def test_dead_letter_keeps_the_original_fields_byte_for_byte() -> None:
 
 def _b(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
+
+
+def test_find_group_reads_xinfo_groups_with_bytes_or_str_names() -> None:
+    groups = [{"name": b"ingest", "lag": 1}, {"name": "workers", "lag": 7}]
+    assert find_group(groups, "workers") == {"name": "workers", "lag": 7}
+    assert find_group([{"name": b"workers", "pending": 2}], "workers") == {
+        "name": b"workers",
+        "pending": 2,
+    }
+    assert find_group(groups, "scheduler") is None
+    assert find_group(None, "workers") is None

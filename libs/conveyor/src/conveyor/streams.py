@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
@@ -53,3 +54,15 @@ class Group(StrEnum):
     WORKERS = "workers"  # on {q}:tasks and {q}:control
     SCHEDULER = "scheduler"  # on {q}:timers-in, {q}:control and the schedule changes
     INGEST = "ingest"  # on {q}:events and the applied schedule changes
+
+
+def find_group(groups: object, name: str) -> dict[Any, Any] | None:
+    """The entry for group ``name`` in an XINFO GROUPS reply, or None when it is absent.
+
+    redis-py gives each group as a dict whose name may be bytes or str.
+    """
+    for group in groups if isinstance(groups, list) else []:
+        found = group.get("name")
+        if (found.decode() if isinstance(found, bytes) else found) == name:
+            return dict(group)
+    return None

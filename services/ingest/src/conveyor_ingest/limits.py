@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from conveyor.keys import Keys
 from conveyor.lua import register
-from conveyor.streams import Group
+from conveyor.streams import Group, find_group
 from conveyor_ingest.coalesce import TickBatcher
 from conveyor_ingest.responses import ApiError
 from conveyor_ingest.writer import ScriptWriter
@@ -107,11 +107,9 @@ class BacklogGuard:
             groups = await self._client.xinfo_groups(stream)
         except redis_errors.ResponseError:
             return 0  # no stream yet: nothing waits
-        for group in groups:
-            if _text(group.get("name")) == Group.WORKERS.value:
-                lag = group.get("lag")
-                if lag is not None:
-                    return int(lag)
+        workers = find_group(groups, Group.WORKERS.value)
+        if workers is not None and workers.get("lag") is not None:
+            return int(workers["lag"])
         return int(await self._client.xlen(stream))
 
     async def check(self, queue: str, adding: int = 1) -> None:
@@ -120,7 +118,3 @@ class BacklogGuard:
             raise ApiError(
                 503, f"queue {queue!r} is overloaded; retry later", headers={"Retry-After": "5"}
             )
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

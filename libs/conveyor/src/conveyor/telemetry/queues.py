@@ -22,7 +22,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from conveyor.keys import Keys, QueueKeys
-from conveyor.streams import Group
+from conveyor.streams import Group, find_group
 
 log = structlog.get_logger(__name__)
 
@@ -37,10 +37,6 @@ class QueueStatsSettings(BaseSettings):
     interval: float = Field(
         default=10.0, gt=0, description="Seconds between samples of the queue gauges."
     )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class QueueStats:
@@ -120,11 +116,11 @@ class QueueStats:
         self.oldest_pending.labels(queue).set(idle_ms / 1000)
 
     def _set_group(self, queue: str, groups: Any) -> None:
-        for group in groups if isinstance(groups, list) else []:
-            if _text(group.get("name")) == Group.WORKERS.value:
-                # lag is None when Redis cannot tell (after deletions); count it as 0.
-                self.lag.labels(queue).set(int(group.get("lag") or 0))
-                self.pending.labels(queue).set(int(group.get("pending") or 0))
+        workers = find_group(groups, Group.WORKERS.value)
+        if workers is not None:
+            # lag is None when Redis cannot tell (after deletions); count it as 0.
+            self.lag.labels(queue).set(int(workers.get("lag") or 0))
+            self.pending.labels(queue).set(int(workers.get("pending") or 0))
 
     async def run(self, stop: asyncio.Event, interval: float) -> None:
         """Sample every ``interval`` s until ``stop``; Redis errors are logged, not fatal."""

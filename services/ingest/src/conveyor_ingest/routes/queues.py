@@ -10,7 +10,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from conveyor.keys import QueueKeys
-from conveyor.streams import Group, entry_time_ms
+from conveyor.streams import Group, entry_time_ms, find_group
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, services
 from conveyor_ingest.responses import ok
@@ -33,17 +33,16 @@ async def queue_stats(client: Redis, qk: QueueKeys) -> dict[str, Any]:
         groups = await client.xinfo_groups(qk.tasks)
     except redis_errors.ResponseError:
         return stats  # the stream does not exist yet
-    for group in groups:
-        name = group.get("name")
-        if (name.decode() if isinstance(name, bytes) else name) != Group.WORKERS.value:
-            continue
-        stats.update(pending=group["pending"], lag=group.get("lag"), consumers=group["consumers"])
-        if group["pending"]:
-            summary = await client.xpending(qk.tasks, Group.WORKERS.value)
-            oldest = summary.get("min")
-            if oldest:
-                age_ms = time.time() * 1000 - entry_time_ms(oldest)
-                stats["oldest_pending_age_s"] = round(max(age_ms, 0) / 1000, 3)
+    workers = find_group(groups, Group.WORKERS.value)
+    if workers is None:
+        return stats
+    stats.update(pending=workers["pending"], lag=workers.get("lag"), consumers=workers["consumers"])
+    if workers["pending"]:
+        summary = await client.xpending(qk.tasks, Group.WORKERS.value)
+        oldest = summary.get("min")
+        if oldest:
+            age_ms = time.time() * 1000 - entry_time_ms(oldest)
+            stats["oldest_pending_age_s"] = round(max(age_ms, 0) / 1000, 3)
     return stats
 
 
