@@ -150,17 +150,41 @@ async def check_exactly_once(
     return starts - len(amounts)
 
 
-async def test_kill_9_and_restart_mid_run_loses_and_doubles_nothing(
-    redis: Redis, redis_url: str, keys: Keys, tmp_path: Path
-) -> None:
+async def run_ledger(
+    redis: Redis,
+    redis_url: str,
+    keys: Keys,
+    tmp_path: Path,
+    disturb: Callable[[WorkerProcess, QueueKeys], Awaitable[int]],
+) -> int:
+    """The ledger tasks on a steady worker and one that ``disturb`` harms mid-run.
+
+    Asserts exactly-once effects after the drain; returns what ``disturb`` counted
+    (entries the harmed worker held when it was hit).
+    """
     q = keys.queue("default")
     steady = WorkerProcess(redis_url, keys, tmp_path / "steady.log")
-    victim = WorkerProcess(redis_url, keys, tmp_path / "victim.log")
+    harmed = WorkerProcess(redis_url, keys, tmp_path / "harmed.log")
     await steady.start()
-    await victim.start()
+    await harmed.start()
     amounts: dict[str, tuple[str, int]] = {}
     producer = asyncio.create_task(produce(redis, q, amounts))
     try:
+        held = await disturb(harmed, q)
+        await producer
+        await eventually(lambda: drained(redis, q), "all tasks acknowledged", within=90)
+        await check_exactly_once(redis, q, amounts)
+        return held
+    finally:
+        producer.cancel()
+        await harmed.stop()
+        await steady.stop()
+
+
+async def test_kill_9_and_restart_mid_run_loses_and_doubles_nothing(
+    redis: Redis, redis_url: str, keys: Keys, tmp_path: Path
+) -> None:
+    async def kill_and_restart(victim: WorkerProcess, q: QueueKeys) -> int:
         orphaned = 0
         for _ in range(4):
             await asyncio.sleep(0.8)  # let it work a while before the next kill
@@ -168,28 +192,17 @@ async def test_kill_9_and_restart_mid_run_loses_and_doubles_nothing(
             await victim.signal(signal.SIGKILL)
             orphaned += await pending_of(redis, q, victim)
             await victim.start()
-        await producer
-        await eventually(lambda: drained(redis, q), "all tasks acknowledged", within=90)
-        await check_exactly_once(redis, q, amounts)
-        print(f"kill -9 run: {orphaned} entries were pending on the killed worker")  # noqa: T201
-        assert orphaned > 0, "no kill hit a task in flight: the test proved nothing"
-    finally:
-        producer.cancel()
-        await victim.stop()
-        await steady.stop()
+        return orphaned
+
+    orphaned = await run_ledger(redis, redis_url, keys, tmp_path, kill_and_restart)
+    print(f"kill -9 run: {orphaned} entries were pending on the killed worker")  # noqa: T201
+    assert orphaned > 0, "no kill hit a task in flight: the test proved nothing"
 
 
 async def test_sigstop_past_visibility_timeout_then_sigcont_adds_nothing(
     redis: Redis, redis_url: str, keys: Keys, tmp_path: Path
 ) -> None:
-    q = keys.queue("default")
-    steady = WorkerProcess(redis_url, keys, tmp_path / "steady.log")
-    sleeper = WorkerProcess(redis_url, keys, tmp_path / "sleeper.log")
-    await steady.start()
-    await sleeper.start()
-    amounts: dict[str, tuple[str, int]] = {}
-    producer = asyncio.create_task(produce(redis, q, amounts))
-    try:
+    async def pause_past_visibility(sleeper: WorkerProcess, q: QueueKeys) -> int:
         frozen = 0
         for _ in range(2):
             await asyncio.sleep(1.0)  # let it take work before it freezes
@@ -198,12 +211,8 @@ async def test_sigstop_past_visibility_timeout_then_sigcont_adds_nothing(
             frozen += await pending_of(redis, q, sleeper)
             await asyncio.sleep(VISIBILITY * 3)  # frozen past the visibility timeout
             await sleeper.signal(signal.SIGCONT)
-        await producer
-        await eventually(lambda: drained(redis, q), "all tasks acknowledged", within=90)
-        await check_exactly_once(redis, q, amounts)
-        print(f"SIGSTOP run: {frozen} entries were pending on the paused worker")  # noqa: T201
-        assert frozen > 0, "the paused worker held no task: the test proved nothing"
-    finally:
-        producer.cancel()
-        await sleeper.stop()
-        await steady.stop()
+        return frozen
+
+    frozen = await run_ledger(redis, redis_url, keys, tmp_path, pause_past_visibility)
+    print(f"SIGSTOP run: {frozen} entries were pending on the paused worker")  # noqa: T201
+    assert frozen > 0, "the paused worker held no task: the test proved nothing"
