@@ -1,4 +1,4 @@
-"""JWT auth: 401 for missing/expired/forged tokens, 403 for missing scopes, RS256 by kid."""
+"""JWT auth: 401 for missing/expired/forged tokens, 403 for missing scopes, RS256/ES256 by kid."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from integration.ingest.ingest_support import SECRET, Api, auth
 
@@ -78,12 +78,26 @@ def rsa_dir(tmp_path: Path) -> tuple[Path, bytes]:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     (tmp_path / "k2026.pem").write_bytes(public)
-    private = key.private_bytes(
+    return tmp_path, _private_pem(key)
+
+
+@pytest.fixture
+def ec_key(rsa_dir: tuple[Path, bytes]) -> bytes:
+    """A P-256 key whose public half is ``e2026.pem`` in the same keys directory."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (rsa_dir[0] / "e2026.pem").write_bytes(public)
+    return _private_pem(key)
+
+
+def _private_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    return tmp_path, private
 
 
 @pytest.fixture
@@ -98,6 +112,18 @@ async def test_rs256_token_is_verified_by_its_kid(api: Api, rsa_dir: tuple[Path,
     assert (await _post(api, auth(good)))[0] == 202
     unknown = jwt.encode(claims, rsa_dir[1], algorithm="RS256", headers={"kid": "k1999"})
     assert (await _post(api, auth(unknown)))[0] == 401
+
+
+async def test_es256_token_is_verified_by_its_kid(api: Api, ec_key: bytes) -> None:
+    claims = {"sub": "svc", "scope": "tasks:write", "iss": "conveyor", "aud": "conveyor",
+              "exp": int(time.time()) + 60}  # fmt: skip
+    good = jwt.encode(claims, ec_key, algorithm="ES256", headers={"kid": "e2026"})
+    assert (await _post(api, auth(good)))[0] == 202
+    # Signed with the EC key but naming the RSA key's kid: the signature cannot verify.
+    confused = jwt.encode(claims, ec_key, algorithm="ES256", headers={"kid": "k2026"})
+    assert (await _post(api, auth(confused)))[0] == 401
+    tampered = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    assert (await _post(api, auth(tampered)))[0] == 401
 
 
 async def test_token_cli_mints_a_token_the_server_accepts(api: Api, tmp_path: Path) -> None:

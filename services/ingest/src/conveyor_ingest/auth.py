@@ -101,6 +101,9 @@ class TokenVerifier:
         except jwt.ExpiredSignatureError as exc:
             msg = "token expired"
             raise _unauthorized(msg) from exc
+        except jwt.InvalidKeyError as exc:  # e.g. an ES256 token naming an RSA key's kid
+            msg = f"token algorithm {algorithm!r} does not match the key of its 'kid'"
+            raise _unauthorized(msg) from exc
         except jwt.InvalidTokenError as exc:
             msg = f"invalid token: {exc}"
             raise _unauthorized(msg) from exc
