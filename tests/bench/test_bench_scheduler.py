@@ -148,9 +148,7 @@ async def test_bench_scheduler_fire_lateness(
     scheduler = Scheduler(redis, keys, settings)
     clock = RedisClock(redis)
     start = await clock.now_ms()
-    await scheduler.store.apply_definitions(
-        [_every_second(n, start) for n in range(SCHEDULES)], start, source="file"
-    )
+    await scheduler.store.apply_file([_every_second(n, start) for n in range(SCHEDULES)], start)
     stop = asyncio.Event()
     loop = asyncio.create_task(run_loop(scheduler, clock, settings, stop))
     stream = keys.queue("default").tasks

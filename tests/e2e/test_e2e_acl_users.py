@@ -27,12 +27,15 @@ from e2e.e2e_harness import (
     final_state,
     post_task,
     running_services,
+    until,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 ACL_TEMPLATE = ROOT / "deploy" / "redis" / "users.acl"
 RENDER = ROOT / "deploy" / "redis" / "render-acl.sh"
 USERS = ("ingest", "scheduler", "worker", "keda")
+# Applying a schedules file is part of the scheduler's role too (its own set of file ids).
+SCHEDULES_FILE = "schedules:\n  - {id: acl.hourly, cron: '0 0 * * * ?', task: {type: demo.echo}}\n"
 
 
 def _kinds() -> list[str]:
@@ -66,7 +69,10 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
             name: f"redis://conveyor-{name}:{passwords[name]}@127.0.0.1:{server.port}/0"
             for name in SERVICES
         }
-        with running_services(tmp_path, urls) as deployment:
+        schedules = tmp_path / "schedules.yaml"
+        schedules.write_text(SCHEDULES_FILE)
+        extra = {"CONVEYOR_SCHEDULER_SCHEDULES_FILE": str(schedules)}
+        with running_services(tmp_path, urls, extra) as deployment:
             yield deployment
 
 
@@ -88,8 +94,16 @@ async def test_services_under_their_own_acl_users_run_tasks_without_noperm(
     retried = await final_state(http, flaky)
     assert retried["status"] == "succeeded"
     assert retried["attempts"] == 2  # the retry went through the scheduler's timer
+    listing = await until(lambda: _schedule_ids(http), 30, "the file's schedule listed")
+    assert listing == ["acl.hourly"]
     for name, path in deployment.logs.items():
         text = path.read_text(errors="replace")
         assert "service_started" in text, f"{name} did not start: {text[-2000:]}"
         assert "NOPERM" not in text.upper(), f"{name} was refused a command: {text[-3000:]}"
         assert "Traceback" not in text, f"{name} crashed somewhere: {text[-3000:]}"
+
+
+async def _schedule_ids(http: aiohttp.ClientSession) -> list[str] | None:
+    async with http.get("/api/v1/schedules") as response:
+        items = (await response.json())["data"]["items"]
+    return [item["schedule"]["id"] for item in items] or None

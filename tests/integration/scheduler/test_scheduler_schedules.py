@@ -118,6 +118,31 @@ schedules:
     assert await fired_instants(redis, keys, "nightly") == [T0 + 5_000]
 
 
+def file_text(*ids: str) -> str:
+    """A schedules file defining ``ids``, each every minute."""
+    items = "".join(f"  - {{id: {i}, cron: '@every 1m', task: {{type: demo.echo}}}}\n" for i in ids)
+    return "schedules:\n" + items
+
+
+async def test_a_schedule_removed_from_the_file_is_deleted_unless_the_api_took_it_over(
+    redis: Redis, keys: Keys, make_replica: ReplicaFactory
+) -> None:
+    scheduler = make_replica()
+    await scheduler.apply_file(parse_schedules(file_text("a", "b", "c")), T0)
+    await upsert(redis, keys, definition("c"))  # the API changes c: it is no longer the file's
+    await scheduler.tick(T0 + 1)
+    await scheduler.apply_file(parse_schedules(file_text("a")), T0 + 2)
+    assert sorted(await redis.hkeys(keys.schedule_store)) == [b"a", b"c"]
+    deletes = [decode_change(fields) for _, fields in await xrange(redis, keys.schedule_applied)]
+    assert [(op, i, meta["source"]) for op, i, _, meta in deletes if op is ChangeOp.DELETE] == [
+        (ChangeOp.DELETE, "b", "file")
+    ]
+    # An empty file removes what the file still owns, and a re-apply changes nothing more.
+    assert await scheduler.apply_file([], T0 + 3) == 1
+    assert await scheduler.apply_file([], T0 + 4) == 0
+    assert await redis.hkeys(keys.schedule_store) == [b"c"]
+
+
 @pytest.mark.parametrize(
     ("policy", "expected"),
     [

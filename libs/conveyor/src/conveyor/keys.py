@@ -162,6 +162,11 @@ class Keys:
         return f"{self.prefix}:{{{SCHEDULES_TAG}}}:s:store"
 
     @property
+    def schedule_file_ids(self) -> str:
+        """Scheduler's set of schedule ids that the schedules file owns (last applied)."""
+        return f"{self.prefix}:{{{SCHEDULES_TAG}}}:s:file-ids"
+
+    @property
     def schedule_lease(self) -> str:
         """Scheduler lease that lets one replica do the firing work normally."""
         return f"{self.prefix}:{{{SCHEDULES_TAG}}}:s:lease"

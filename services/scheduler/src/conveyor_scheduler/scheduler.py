@@ -87,7 +87,7 @@ class Scheduler:
 
     async def apply_file(self, definitions: list[ScheduleDefinition], now_ms: int) -> int:
         """Apply the schedules file's definitions (published with source=file)."""
-        applied = await self.store.apply_definitions(definitions, now_ms, source="file")
+        applied = await self.store.apply_file(definitions, now_ms)
         log.info("schedules_file_applied", count=applied)
         return applied
 

@@ -26,6 +26,8 @@ from conveyor_scheduler.reading import GroupReader
 
 log = structlog.get_logger(__name__)
 
+FILE = "file"  # the ``source`` of changes that come from the schedules file
+
 
 class ScheduleStore:
     """Applies schedule changes and reads the stored definitions."""
@@ -44,14 +46,22 @@ class ScheduleStore:
             return 0
         return await self._apply([op for entry in entries for op in self._stream_op(entry)])
 
-    async def apply_definitions(
-        self, definitions: Iterable[ScheduleDefinition], now_ms: int, source: str
-    ) -> int:
-        """Upsert ``definitions`` (e.g. the schedules file) through the same atomic path."""
+    async def apply_file(self, definitions: Iterable[ScheduleDefinition], now_ms: int) -> int:
+        """Make the store match the schedules file through the same atomic path.
+
+        Upserts every definition; deletes the schedules an earlier file defined and this
+        one no longer does, unless the API has changed them since (then they are the API's).
+        """
         ops: list[str] = []
+        ids: set[str] = set()
         for definition in definitions:
-            fields = change_fields(ChangeOp.UPSERT, definition.id, now_ms, source, definition)
+            fields = change_fields(ChangeOp.UPSERT, definition.id, now_ms, FILE, definition)
             ops += _apply_op("", ChangeOp.UPSERT, definition.id, fields)
+            ids.add(definition.id)
+        owned = {as_text(raw) for raw in await self._client.smembers(self._keys.schedule_file_ids)}
+        for schedule_id in sorted(owned - ids):  # the script re-checks ownership atomically
+            fields = change_fields(ChangeOp.DELETE, schedule_id, now_ms, FILE, None)
+            ops += _apply_op("", ChangeOp.DELETE, schedule_id, fields)
         return await self._apply(ops) if ops else 0
 
     async def load(self) -> dict[str, ScheduleDefinition]:
@@ -80,7 +90,12 @@ class ScheduleStore:
     async def _apply(self, ops: list[str]) -> int:
         keys = self._keys
         applied = await self._script(
-            keys=[keys.schedule_store, keys.schedule_applied, keys.schedule_changes],
+            keys=[
+                keys.schedule_store,
+                keys.schedule_applied,
+                keys.schedule_changes,
+                keys.schedule_file_ids,
+            ],
             args=[Group.SCHEDULER.value, *ops],
         )
         return int(applied)

@@ -1,8 +1,12 @@
 -- Apply schedule changes to the store, publish each on the applied stream and XACK it, in one step.
--- KEYS[1] schedule store (hash), KEYS[2] applied stream, KEYS[3] changes stream.
+-- KEYS[1] schedule store (hash), KEYS[2] applied stream, KEYS[3] changes stream,
+-- KEYS[4] ids owned by the schedules file (set).
 -- ARGV[1] group, then the ops:
---   entry op id definition n applied...   op is 'upsert' or 'delete'; entry '' = not from the stream
+--   entry op id definition n applied...   op is 'upsert' or 'delete'
 --   entry 'ack'                            acknowledge a change that cannot be applied
+-- entry '' marks an op of the schedules file: its upsert makes the file own the id, and its
+-- delete applies only while the file still owns the id (the API may have taken it over since
+-- the caller read the set). A change from the stream (the API) takes the id from the file.
 -- Reply: the number of changes applied.
 local group = ARGV[1]
 local i = 2
@@ -16,13 +20,21 @@ while i <= #ARGV do
     local fields = {}
     for j = 1, n do fields[j] = ARGV[i + 2 + j] end
     i = i + 3 + n
-    if op == 'upsert' then
-      redis.call('HSET', KEYS[1], id, definition)
-    else
-      redis.call('HDEL', KEYS[1], id)
+    local from_file = entry == ''
+    if not from_file or op == 'upsert' or redis.call('SISMEMBER', KEYS[4], id) == 1 then
+      if op == 'upsert' then
+        redis.call('HSET', KEYS[1], id, definition)
+      else
+        redis.call('HDEL', KEYS[1], id)
+      end
+      if from_file and op == 'upsert' then
+        redis.call('SADD', KEYS[4], id)
+      else
+        redis.call('SREM', KEYS[4], id)
+      end
+      redis.call('XADD', KEYS[2], '*', unpack(fields))
+      applied = applied + 1
     end
-    redis.call('XADD', KEYS[2], '*', unpack(fields))
-    applied = applied + 1
   end
   if entry ~= '' then redis.call('XACK', KEYS[3], group, entry) end
 end
