@@ -118,6 +118,34 @@ schedules:
     assert await fired_instants(redis, keys, "nightly") == [T0 + 5_000]
 
 
+@pytest.mark.parametrize("changed", ["cron", "timezone"])
+async def test_a_changed_timing_neither_fires_nor_misses_instants_before_the_change(
+    redis: Redis, keys: Keys, make_replica: ReplicaFactory, changed: str
+) -> None:
+    scheduler = make_replica()
+    hourly = definition(cron="0 0 * * * ?", misfire="catch_up", catch_up_max=100)
+    await upsert(redis, keys, hourly)
+    await scheduler.tick(T0 + 1)
+    # 30 minutes later it becomes every minute, or moves to UTC+05:45 (due at :15 UTC, so
+    # 08:15 UTC lies between the last fire and the change).
+    update = {"cron": "0 * * * * ?"} if changed == "cron" else {"timezone": "Asia/Kathmandu"}
+    at = T0 + 30 * 60_000
+    changed_def = definition(**(hourly.model_dump() | update))
+    await xadd(redis, keys.schedule_changes,
+               change_fields(ChangeOp.UPSERT, "s1", at, "api", changed_def))  # fmt: skip
+    result = await scheduler.tick(at + 5_000)
+    assert (result.fires, result.missed) == ((), 0)
+    await scheduler.tick(at + 60_000)
+    expected = [at + 60_000] if changed == "cron" else []
+    assert await fired_instants(redis, keys) == expected
+    # The same timing upserted again (a payload change) does not move the start again.
+    payload = definition(**(changed_def.model_dump() | {"task": {"type": "demo.other"}}))
+    await xadd(redis, keys.schedule_changes,
+               change_fields(ChangeOp.UPSERT, "s1", at + 90_000, "api", payload))  # fmt: skip
+    await scheduler.tick(at + 90_001)
+    assert await redis.hget(keys.schedule_retimed, "s1") == str(at).encode()
+
+
 def file_text(*ids: str) -> str:
     """A schedules file defining ``ids``, each every minute."""
     items = "".join(f"  - {{id: {i}, cron: '@every 1m', task: {{type: demo.echo}}}}\n" for i in ids)

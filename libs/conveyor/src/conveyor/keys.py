@@ -167,6 +167,14 @@ class Keys:
         return f"{self.prefix}:{{{SCHEDULES_TAG}}}:s:file-ids"
 
     @property
+    def schedule_retimed(self) -> str:
+        """Scheduler's hash of schedule id -> when (ms) its timing last changed.
+
+        Instants of the new timing before that moment were never due: not fired, not missed.
+        """
+        return f"{self.prefix}:{{{SCHEDULES_TAG}}}:s:retimed"
+
+    @property
     def schedule_lease(self) -> str:
         """Scheduler lease that lets one replica do the firing work normally."""
         return f"{self.prefix}:{{{SCHEDULES_TAG}}}:s:lease"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -82,14 +83,25 @@ class Firer:
         self._crons: dict[str, tuple[ScheduleDefinition, CronSchedule | None]] = {}
         self._plans: dict[str, tuple[ScheduleDefinition, int, int | None]] = {}
 
-    async def fire(self, definitions: dict[str, ScheduleDefinition], now_ms: int) -> FireResult:
-        """Fire every instant due at ``now_ms``; returns the fires this replica made."""
-        prepared = await self.prepare(definitions, now_ms)
+    async def fire(
+        self,
+        definitions: dict[str, ScheduleDefinition],
+        now_ms: int,
+        retimed: Mapping[str, int] | None = None,
+    ) -> FireResult:
+        """Fire every instant due at ``now_ms``; returns the fires this replica made.
+
+        ``retimed``: schedule id -> when its timing last changed; earlier instants never count.
+        """
+        prepared = await self.prepare(definitions, now_ms, retimed)
         fired = await self.send(prepared, now_ms)
         return FireResult(fired, prepared.next_due_ms, prepared.missed)
 
     async def prepare(
-        self, definitions: dict[str, ScheduleDefinition], at_ms: int
+        self,
+        definitions: dict[str, ScheduleDefinition],
+        at_ms: int,
+        retimed: Mapping[str, int] | None = None,
     ) -> PreparedFires:
         """Plan and build the script calls of the fires due at ``at_ms`` (which may be ahead).
 
@@ -105,7 +117,11 @@ class Firer:
         for definition in definitions.values():
             by_queue[definition.task.queue].append(definition)
         for queue, group in by_queue.items():
-            await self._prepare_queue(self._keys.queue(queue), group, at_ms, prepared)
+            settled = await self._settled(self._keys.queue(queue), group, at_ms)
+            for definition in group:  # a changed timing starts where the change was made
+                since = (retimed or {}).get(definition.id, 0)
+                settled[definition.id] = max(settled[definition.id], since)
+            await self._prepare_queue(self._keys.queue(queue), group, settled, at_ms, prepared)
         return prepared
 
     async def send(self, prepared: PreparedFires, now_ms: int) -> list[Fire]:
@@ -137,9 +153,13 @@ class Firer:
         return fired
 
     async def _prepare_queue(
-        self, keys: QueueKeys, group: list[ScheduleDefinition], at_ms: int, out: PreparedFires
+        self,
+        keys: QueueKeys,
+        group: list[ScheduleDefinition],
+        settled: dict[str, int],
+        at_ms: int,
+        out: PreparedFires,
     ) -> None:
-        settled = await self._settled(keys, group, at_ms)
         work: list[tuple[ScheduleDefinition, FirePlan]] = []
         for definition in group:
             plan = self._plan(definition, settled[definition.id], at_ms)

@@ -119,7 +119,8 @@ class Scheduler:
         result.leader = await self._lease.hold(now_ms)
         # Without the lease, fire only what the holder left overdue (it may have died).
         delay = 0 if result.leader else self._lease.standby_delay_ms
-        fired = await self._firer.fire(await self.store.load(), now_ms - delay)
+        definitions = await self.store.load()
+        fired = await self._firer.fire(definitions, now_ms - delay, self.store.retimed)
         result.fires = tuple(fired.fired)
         result.missed = fired.missed
         if fired.next_due_ms is not None:
@@ -128,7 +129,8 @@ class Scheduler:
 
     async def prepare_fires(self, due_ms: int) -> PreparedFires:
         """Plan and build the fires due at ``due_ms`` ahead of time (see ``runner``)."""
-        return await self._firer.prepare(await self.store.load(), due_ms)
+        definitions = await self.store.load()
+        return await self._firer.prepare(definitions, due_ms, self.store.retimed)
 
     async def send_prepared(self, prepared: PreparedFires, now_ms: int) -> tuple[Fire, ...]:
         """Send prepared fires at ``now_ms``; those not due by then are left to a later pass."""

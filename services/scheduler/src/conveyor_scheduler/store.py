@@ -38,6 +38,7 @@ class ScheduleStore:
         self._reader = reader
         self._script = register(client, "scheduler_apply")
         self._parsed: dict[str, tuple[bytes | str, ScheduleDefinition]] = {}
+        self.retimed: dict[str, int] = {}
 
     async def consume_once(self, now_ms: int) -> int:
         """Apply one batch of changes from the changes stream; returns how many were applied."""
@@ -65,8 +66,15 @@ class ScheduleStore:
         return await self._apply(ops) if ops else 0
 
     async def load(self) -> dict[str, ScheduleDefinition]:
-        """Every stored definition by id (an unreadable one is logged and left out)."""
-        stored = await self._client.hgetall(self._keys.schedule_store)
+        """Every stored definition by id (an unreadable one is logged and left out).
+
+        Also refreshes ``retimed``: schedule id -> when its timing last changed (ms).
+        """
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._keys.schedule_store)
+            pipe.hgetall(self._keys.schedule_retimed)
+            stored, retimed = await pipe.execute()
+        self.retimed = {as_text(k): int(v) for k, v in retimed.items()}
         definitions: dict[str, ScheduleDefinition] = {}
         parsed: dict[str, tuple[bytes | str, ScheduleDefinition]] = {}
         for raw_id, raw in stored.items():
@@ -95,6 +103,7 @@ class ScheduleStore:
                 keys.schedule_applied,
                 keys.schedule_changes,
                 keys.schedule_file_ids,
+                keys.schedule_retimed,
             ],
             args=[Group.SCHEDULER.value, *ops],
         )
