@@ -121,6 +121,22 @@ async def post_task(http: aiohttp.ClientSession, body: dict[str, Any]) -> str:
     return task_id
 
 
+async def post_until_accepted(
+    http: aiohttp.ClientSession, body: dict[str, Any], within: float = 60
+) -> str:
+    """POST until ingest answers 202 (it answers 503 while Redis has no primary); the id."""
+    accepted: list[str] = []
+
+    async def post() -> bool:
+        async with http.post("/api/v1/tasks", json=body) as response:
+            if response.status == 202:
+                accepted.append((await response.json())["data"]["id"])
+            return response.status == 202
+
+    await until(post, within, "ingest accepts tasks again")
+    return accepted[0]
+
+
 async def final_state(http: aiohttp.ClientSession, task_id: str) -> dict[str, Any]:
     """The task's read-model view once it has finished (succeeded, dead or cancelled)."""
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
@@ -31,7 +30,13 @@ from conveyor_ingest.app import create_app
 from conveyor_ingest.settings import IngestSettings
 from conveyor_ingest.tokens import mint_token
 from conveyor_worker.testing import xrange
-from e2e.e2e_harness import api_session, final_state, post_task, running_services
+from e2e.e2e_harness import (
+    api_session,
+    final_state,
+    post_task,
+    post_until_accepted,
+    running_services,
+)
 from waiting import wait_for
 
 SERVICE = "conveyor-primary"
@@ -234,20 +239,6 @@ async def test_ingest_answers_503_when_too_few_replicas_acknowledge(ha: HaSetup)
     assert status == 503, body
 
 
-async def _post_until_accepted(http: aiohttp.ClientSession, body: dict[str, Any]) -> str:
-    """POST until ingest answers 202 (it answers 503 while there is no primary)."""
-    accepted: list[str] = []
-
-    async def post() -> bool:
-        async with http.post("/api/v1/tasks", json=body) as response:
-            if response.status == 202:
-                accepted.append((await response.json())["data"]["id"])
-            return response.status == 202
-
-    await _until(post, 60, "ingest accepts tasks again")
-    return accepted[0]
-
-
 async def test_services_as_processes_carry_on_after_the_primary_is_killed(
     ha: HaSetup, tmp_path: Path
 ) -> None:
@@ -265,7 +256,7 @@ async def test_services_as_processes_carry_on_after_the_primary_is_killed(
 
             ha.primary.kill()
 
-            after = await _post_until_accepted(http, {"type": "demo.echo", "payload": "after"})
+            after = await post_until_accepted(http, {"type": "demo.echo", "payload": "after"})
             flaky = await post_task(http, {"type": "demo.fail", "payload": {"times": 1}})
             assert (await final_state(http, after))["status"] == "succeeded"
             retried = await final_state(http, flaky)  # the scheduler reconnected too

@@ -21,6 +21,19 @@ from redis.asyncio.sentinel import Sentinel
 from conveyor.errors import RedisUnavailableError, UnsupportedServerError
 from conveyor.settings import RedisSettings
 
+# Errors after which the same command can succeed later, so services retry (or answer 503)
+# instead of failing: the server is unreachable or still loading (BusyLoadingError is a
+# ConnectionError), read-only during a Sentinel failover, or the cluster is electing a new
+# primary for the slot (CLUSTERDOWN, MASTERDOWN, TRYAGAIN, a slot map with a hole).
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,
+    redis_errors.ClusterError,
+    redis_errors.TryAgainError,
+    redis_errors.SlotNotCoveredError,
+)
+
 MIN_VERSION = (7, 0, 0)
 WAITAOF_VERSION = (7, 2, 0)
 

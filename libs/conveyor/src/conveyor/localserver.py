@@ -253,15 +253,19 @@ class LocalSentinel:
 
 @dataclass
 class LocalCluster:
-    """A Redis Cluster of ``masters`` primaries (no replicas) on 127.0.0.1.
+    """A Redis Cluster of ``masters`` primaries, each with ``replicas`` replicas, on 127.0.0.1.
 
-    Slots are split evenly with CLUSTER ADDSLOTSRANGE and the nodes joined with
-    CLUSTER MEET; ``start`` returns once every node reports ``cluster_state:ok``.
+    Slots are split evenly over the primaries with CLUSTER ADDSLOTSRANGE, the nodes
+    joined with CLUSTER MEET and each replica attached with CLUSTER REPLICATE;
+    ``start`` returns once every node reports ``cluster_state:ok``. With replicas, a
+    primary's replica takes over its slots ``node_timeout_ms`` after it stops answering.
     """
 
     data_dir: Path
     masters: int = 3
     kind: ServerKind = "auto"
+    replicas: int = 0
+    node_timeout_ms: int = 15_000
     nodes: list[LocalServer] = field(default_factory=list, init=False)
     bus_ports: list[int] = field(default_factory=list, init=False)
 
@@ -272,9 +276,17 @@ class LocalCluster:
 
     def start(self) -> Self:
         """Start the nodes, assign the slots, join the nodes and wait for the cluster."""
-        cluster_args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        cluster_args = [
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", str(self.node_timeout_ms),
+            # A replica may always take over (the tests kill a primary at any moment),
+            # and starts its first sync at once (the default waits 5 s for more replicas).
+            "--cluster-replica-validity-factor", "0",
+            "--repl-diskless-sync-delay", "0",
+        ]  # fmt: skip
         try:
-            for index in range(self.masters):
+            for index in range(self.masters * (1 + self.replicas)):
                 # An explicit bus port: the default (port + 10000) fails for ports above 55535.
                 bus = free_port()
                 args = [*cluster_args, "--cluster-port", str(bus)]
@@ -282,6 +294,7 @@ class LocalCluster:
                 self.nodes.append(node.start())
                 self.bus_ports.append(bus)
             self._assign_and_join()
+            self._attach_replicas()
             self._wait_until_ok()
         except BaseException:
             self.stop()
@@ -290,14 +303,51 @@ class LocalCluster:
 
     def _assign_and_join(self) -> None:
         step = CLUSTER_SLOTS // self.masters
-        for index, node in enumerate(self.nodes):
+        for index, node in enumerate(self.nodes[: self.masters]):
             first = index * step
             last = CLUSTER_SLOTS - 1 if index == self.masters - 1 else first + step - 1
             with SyncRedis(port=node.port) as client:
                 client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
-                for other, bus in zip(self.nodes, self.bus_ports, strict=True):
-                    if other is not node:
-                        client.execute_command("CLUSTER", "MEET", "127.0.0.1", other.port, bus)
+        with SyncRedis(port=self.nodes[0].port) as client:
+            for other, bus in zip(self.nodes[1:], self.bus_ports[1:], strict=True):
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", other.port, bus)
+
+    def _attach_replicas(self) -> None:
+        """Replica ``i`` of the extra nodes follows primary ``i mod masters``."""
+        ids = []
+        for node in self.nodes[: self.masters]:
+            with SyncRedis(port=node.port) as client:
+                ids.append(client.execute_command("CLUSTER", "MYID"))
+        deadline = time.monotonic() + START_TIMEOUT
+        for index, node in enumerate(self.nodes[self.masters :]):
+            primary = ids[index % self.masters]
+            with SyncRedis(port=node.port) as client:
+                # The replica must have heard of its primary through the gossip first.
+                while primary not in client.execute_command("CLUSTER", "NODES"):
+                    if time.monotonic() > deadline:
+                        msg = f"cluster node {node.port} never learnt of its primary"
+                        raise ConfigurationError(msg)
+                    time.sleep(0.05)  # polling the cluster's gossip, not test synchronisation
+                client.execute_command("CLUSTER", "REPLICATE", primary)
+        for node in self.nodes[self.masters :]:
+            with SyncRedis(port=node.port) as client:
+                while client.info("replication").get("master_link_status") != "up":
+                    if time.monotonic() > deadline:
+                        msg = f"cluster replica {node.port} did not finish its first sync"
+                        raise ConfigurationError(msg)
+                    time.sleep(0.05)  # polling the replication link, not test synchronisation
+
+    def primary_of(self, key: str) -> LocalServer:
+        """The node serving ``key``'s slot now (after a failover: the promoted replica)."""
+        alive = next(n for n in self.nodes if n.process is not None and n.process.poll() is None)
+        with SyncRedis(port=alive.port) as client:
+            slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
+            for first, last, primary, *_ in client.execute_command("CLUSTER", "SLOTS"):
+                if int(first) <= slot <= int(last):
+                    port = int(primary[1])
+                    return next(node for node in self.nodes if node.port == port)
+        msg = f"no node serves the slot of {key!r}"
+        raise ConfigurationError(msg)
 
     def _wait_until_ok(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT * 2

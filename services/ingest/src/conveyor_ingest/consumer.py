@@ -21,7 +21,7 @@ import structlog
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from conveyor.connection import is_cluster
+from conveyor.connection import TRANSIENT_ERRORS, is_cluster
 from conveyor.events import TaskEvent, TaskEventType, decode_event
 from conveyor.keys import Keys
 from conveyor.lua import register
@@ -119,13 +119,19 @@ class ReadModelConsumer:
         while not stop.is_set():
             try:
                 await self.step()
-            except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+            except TRANSIENT_ERRORS as exc:
                 log.warning("read_model_redis_unavailable", error=str(exc))
                 await asyncio.sleep(1.0)
             except redis_errors.ResponseError as exc:
                 log.warning("read_model_step_failed", error=str(exc))
                 await self.ensure_groups()
                 await asyncio.sleep(0.5)
+            except Exception:
+                # A background loop must not die quietly inside a live API process (the
+                # read model would stop): e.g. redis-py's cluster client has raised
+                # AttributeError from a connection torn down during a failover.
+                log.exception("read_model_step_crashed")
+                await asyncio.sleep(1.0)
 
     async def step(self, block_ms: int = BLOCK_MS) -> int:
         """Read one batch of each stream and apply it; returns entries handled."""

@@ -15,8 +15,8 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from opentelemetry.trace import Span
-from redis import exceptions as redis_errors
 
+from conveyor.connection import TRANSIENT_ERRORS
 from conveyor.telemetry.http import server_span, set_status_code
 from conveyor_ingest.context import ACTION, PRINCIPAL, services
 from conveyor_ingest.responses import ApiError, error_response
@@ -24,11 +24,6 @@ from conveyor_ingest.responses import ApiError, error_response
 log = structlog.get_logger("conveyor_ingest.audit")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-REDIS_DOWN = (
-    redis_errors.ConnectionError,
-    redis_errors.TimeoutError,
-    redis_errors.BusyLoadingError,
-)
 
 
 @web.middleware
@@ -120,7 +115,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ConnectionResetError:
         log.info("client_disconnected")  # nobody is left to answer
         raise
-    except REDIS_DOWN as exc:
+    except TRANSIENT_ERRORS as exc:
         log.warning("redis_unavailable", error=str(exc))
         headers = {"Retry-After": "1"}
         return error_response(ApiError(503, "storage unavailable; retry later", headers=headers))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import structlog
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from conveyor.streams import Entry, Group, ensure_group, read_reply_entries
@@ -36,6 +37,18 @@ class GroupReader:
         if not self._ready:
             await ensure_group(self.client, self.stream, Group.SCHEDULER)
             self._ready = True
+        try:
+            return await self._read(now_ms)
+        except redis_errors.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream or its group is gone (deleted, or lost in a failover before it
+            # reached the replica): recreate it on the next read, from id 0.
+            log.warning("consumer_group_missing", stream=self.stream)
+            self._ready = False
+            return []
+
+    async def _read(self, now_ms: int) -> list[Entry]:
         entries = await self._claim(now_ms)
         if len(entries) < self.batch:
             reply = await self.client.xreadgroup(

@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 
 import structlog
-from redis import exceptions as redis_errors
 
+from conveyor.connection import TRANSIENT_ERRORS
 from conveyor_scheduler.clock import Clock
 from conveyor_scheduler.firer import PreparedFires
 from conveyor_scheduler.metrics import SchedulerMetrics
@@ -70,7 +70,7 @@ async def run_loop(
                 prepared = (upcoming, await scheduler.prepare_fires(upcoming))
             if prepared is not None and prepared[0] - wake < QUIET_MS:
                 wake = prepared[0]  # no pass just before the instant: it could delay the send
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+        except TRANSIENT_ERRORS as exc:
             log.warning("pass_failed", error=str(exc))
             if metrics is not None:
                 metrics.errors.inc()

@@ -17,6 +17,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from conveyor.connection import TRANSIENT_ERRORS
 from conveyor.keys import QueueKeys
 from conveyor.lua import register
 from conveyor.streams import Group
@@ -25,7 +26,7 @@ from conveyor_worker.ops import Arg, Op, OpKind, Reply
 log = structlog.get_logger(__name__)
 
 CHUNK = 512  # ops per script call: bounds how long one call blocks the server
-CONNECTION_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, OSError)
 RETRY_FIRST = 0.05
 RETRY_CAP = 2.0
 MAX_REFUSALS = 4

@@ -20,6 +20,8 @@ from conveyor_worker.lease import LeaseKeeper
 from conveyor_worker.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
+# What a periodic action or a recovery may fail with and the loop survives.
+_LOOP_ERRORS: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, redis_errors.ResponseError)
 
 ERROR_PAUSE_FIRST = 0.1
 ERROR_PAUSE_CAP = 5.0
@@ -132,7 +134,7 @@ async def _every(
     while not await _stopped_within(stop, interval):
         try:
             await action()
-        except (*CONNECTION_ERRORS, redis_errors.ResponseError) as exc:
+        except _LOOP_ERRORS as exc:
             log.warning("periodic_task_failed", action=name, error=str(exc)[:200])
 
 
@@ -163,5 +165,5 @@ async def _guarded(
 async def _try(action: Callable[[], Awaitable[None]]) -> None:
     try:
         await action()
-    except (*CONNECTION_ERRORS, redis_errors.ResponseError):
+    except _LOOP_ERRORS:
         log.warning("recovery_failed", exc_info=True)

@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import exceptions as redis_errors
 
+from conveyor.connection import TRANSIENT_ERRORS
 from conveyor.streams import Group
 from conveyor_ingest.context import services
 from conveyor_ingest.responses import ok
@@ -32,7 +33,7 @@ async def readyz(request: web.Request) -> web.Response:
                      for g in groups}  # fmt: skip
             if Group.INGEST.value not in names:
                 problems.append(f"group {Group.INGEST.value} missing on {qk.events}")
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+    except TRANSIENT_ERRORS as exc:
         problems.append(f"redis unreachable: {exc}")
     except redis_errors.ResponseError as exc:
         problems.append(f"redis error: {exc}")
