@@ -1,4 +1,9 @@
-"""The Worker: one process's consumers for every configured queue, and their lifecycle."""
+"""The Worker: one process's consumers for every configured queue, and their lifecycle.
+
+A partitioned queue gets one consumer per partition (its own read loop,
+dispatcher and committer): on Redis Cluster one XREADGROUP may only name
+streams of one slot, and separate loops read the partitions fairly.
+"""
 
 from __future__ import annotations
 
@@ -119,7 +124,7 @@ class Worker:
         background_stop = asyncio.Event()
         background = [t for q in self.queues for t in q.background(background_stop)]
         log.info(
-            "worker_started", consumer=self.consumer, queues=[q.keys.queue for q in self.queues]
+            "worker_started", consumer=self.consumer, queues=[q.keys.shard for q in self.queues]
         )
         try:
             if burst:
@@ -138,7 +143,7 @@ class Worker:
         for queue in self.queues:
             if not await queue.committer.flush(deadline):
                 log.warning(
-                    "outcomes_not_committed", queue=queue.keys.queue, ops=queue.committer.pending
+                    "outcomes_not_committed", queue=queue.keys.shard, ops=queue.committer.pending
                 )
         background_stop.set()
         for task in background:
