@@ -17,6 +17,8 @@ from conveyor.schedules import ScheduleDefinition
 from conveyor_scheduler.scheduler import Scheduler
 from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_scheduler.testing import tasks
+from conveyor_worker.examples import registry as examples
+from conveyor_worker.stranded import stranded_streams
 from conveyor_worker.testing import StreamView
 from conveyor_worker.worker import Worker
 from waiting import wait_for
@@ -130,3 +132,18 @@ async def test_schedule_fires_go_to_the_partition_of_their_key(redis: Redis, key
     assert sum(len(origins) for origins in fired.values()) == 4
     [first, _] = await tasks(redis, by_key)
     assert first.partition_key == "customer-2"
+
+
+async def test_unfinished_tasks_of_a_partition_beyond_the_count_are_reported(
+    redis: Redis, keys: Keys, make_worker: MakeWorker
+) -> None:
+    """After N was lowered from 8 to 4: partition 6 still has a task, 5 was drained."""
+    p5, p6 = QueueKeys(keys.prefix, "default", 5), QueueKeys(keys.prefix, "default", 6)
+    assert await stranded_streams(redis, keys) == []
+    await _add(redis, p5, "demo.echo", 1)
+    await _add(redis, p6, "demo.echo", 2)
+    before = Keys(keys.prefix, ("default",), (("default", 8),))
+    await Worker(redis, make_worker().settings, examples, before, consumer="old").run(burst=True)
+    assert await stranded_streams(redis, keys) == []  # drained under the old count
+    await _add(redis, p6, "demo.echo", 3)
+    assert await stranded_streams(redis, keys) == [p6.tasks]

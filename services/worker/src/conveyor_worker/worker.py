@@ -32,6 +32,7 @@ from conveyor_worker.janitor import Janitor
 from conveyor_worker.lease import LeaseKeeper
 from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.settings import WorkerSettings
+from conveyor_worker.stranded import stranded_streams
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +81,7 @@ class Worker:
             else None
         )
         breakers = Breakers(policy, monotonic)
+        self._client, self._keys = client, keys
         self.queues = [
             self._build(client, queue_keys, registry, breakers, clock, rand)
             for queue_keys in keys.all_queues()
@@ -121,6 +123,9 @@ class Worker:
         stop = stop or asyncio.Event()
         for queue in self.queues:
             await queue.setup()
+        for stream in await stranded_streams(self._client, self._keys):
+            # Its partition count was lowered before it drained: no one reads it now.
+            log.error("partition_stream_stranded", stream=stream)
         background_stop = asyncio.Event()
         background = [t for q in self.queues for t in q.background(background_stop)]
         log.info(
