@@ -8,12 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from conveyor.envelope import TaskEnvelope, new_envelope
 from conveyor.events import TaskEventType
 from conveyor.keys import Keys, QueueKeys
 from conveyor.schedules import ScheduleDefinition
+from conveyor.streams import Group, ensure_group
+from conveyor.telemetry.queues import QueueStats
 from conveyor_scheduler.scheduler import Scheduler
 from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_scheduler.testing import tasks
@@ -147,3 +150,22 @@ async def test_unfinished_tasks_of_a_partition_beyond_the_count_are_reported(
     assert await stranded_streams(redis, keys) == []  # drained under the old count
     await _add(redis, p6, "demo.echo", 3)
     assert await stranded_streams(redis, keys) == [p6.tasks]
+
+
+async def test_queue_gauges_are_the_sums_over_the_partitions(redis: Redis, keys: Keys) -> None:
+    p0, p2 = keys.queue("default"), keys.queue("default~2")
+    for qk, count in ((p0, 2), (p2, 3)):
+        await ensure_group(redis, qk.tasks, Group.WORKERS.value)
+        for n in range(count):
+            await _add(redis, qk, "demo.echo", n)
+    await redis.xreadgroup(Group.WORKERS.value, "c1", {p2.tasks: ">"}, count=1)
+    await redis.zadd(p2.timer_index, {"t1": 1})
+    registry = CollectorRegistry()
+    await QueueStats(redis, keys, registry).sample()
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, {"queue": "default", **labels})
+
+    assert value("conveyor_queue_stream_length", stream="tasks") == 5
+    assert (value("conveyor_queue_group_lag"), value("conveyor_queue_pending")) == (4, 1)
+    assert value("conveyor_queue_timers") == 1
