@@ -21,7 +21,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from conveyor.connection import check_server, create_client
-from conveyor.keys import Keys
+from conveyor.keys import Keys, QueueKeys
 from conveyor.localserver import LocalServer, find_server_binary
 from conveyor.settings import RedisSettings
 from conveyor.streams import Group, ensure_group, read_reply_entries
@@ -33,6 +33,8 @@ USERS = ("ingest", "scheduler", "worker", "keda")
 
 KEYS = Keys(prefix="conveyor")  # the ACL file's patterns are written for the default prefix
 Q = KEYS.queue("default")
+# A partition of a partitioned queue: its own hash tag, matched by the same patterns.
+P = Keys("conveyor", ("default",), (("default", 4),)).queue("default~3")
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,10 @@ OUTSIDE = [
     ("keda", ("XINFO", "GROUPS", Q.events)),
     ("keda", ("GET", Q.effect_mark("x"))),
     ("keda", ("XRANGE", Q.tasks, "-", "+")),
+    ("worker", ("HSET", P.task_status("x"), "status", "succeeded")),
+    ("ingest", ("GET", P.effect_mark("x"))),
+    ("scheduler", ("HSET", P.task_status("x"), "status", "running")),
+    ("keda", ("XADD", P.tasks, "*", "k", "v")),
     *[(user, command) for user in USERS for command in EVERYONE],
 ]
 
@@ -205,19 +211,22 @@ return false
 """
 
 
-async def test_worker_consumes_and_commits_with_one_script(clients: dict[str, Redis]) -> None:
+@pytest.mark.parametrize("q", [Q, P], ids=["queue", "partition"])
+async def test_worker_consumes_and_commits_with_one_script(
+    clients: dict[str, Redis], q: QueueKeys
+) -> None:
     worker = clients["worker"]
-    await ensure_group(worker, Q.tasks, Group.WORKERS)
-    await clients["ingest"].xadd(Q.tasks, {"id": "t1"})
-    reply = await worker.xreadgroup(Group.WORKERS, "w1", {Q.tasks: ">"}, count=1)
+    await ensure_group(worker, q.tasks, Group.WORKERS)
+    await clients["ingest"].xadd(q.tasks, {"id": "t1"})
+    reply = await worker.xreadgroup(Group.WORKERS, "w1", {q.tasks: ">"}, count=1)
     [(_, [(entry_id, _)])] = read_reply_entries(reply)
     commit = worker.register_script(COMMIT)
     event_id = await commit(
-        keys=[Q.tasks, Q.effect_mark("t1"), Q.events], args=[Group.WORKERS, entry_id]
+        keys=[q.tasks, q.effect_mark("t1"), q.events], args=[Group.WORKERS, entry_id]
     )
     assert event_id
-    assert await worker.get(Q.effect_mark("t1")) == b"done"
-    assert await worker.xpending(Q.tasks, Group.WORKERS) == {
+    assert await worker.get(q.effect_mark("t1")) == b"done"
+    assert await worker.xpending(q.tasks, Group.WORKERS) == {
         "pending": 0, "min": None, "max": None, "consumers": []
     }  # fmt: skip
 

@@ -262,3 +262,55 @@ async def test_services_as_processes_on_the_cluster_run_the_api_flow(
         assert "service_started" in text, f"{name} did not start: {text[-2000:]}"
         for bad in ("Traceback", "RedisClusterException", "_failed"):
             assert bad not in text, f"{name} logged {bad}: {text[-3000:]}"
+
+
+async def test_partitions_of_one_queue_spread_over_masters_and_the_api_flow_works(
+    client: Redis, cluster: str
+) -> None:
+    """A 4-partition queue: ingest routes by key, one worker drains all, a retry stays put."""
+    keys = Keys(f"t{secrets.token_hex(5)}", ("orders",), (("orders", 4),))
+    await client.ping()
+    assert len({_node_of(client, qk.tasks) for qk in keys.all_queues()}) > 1
+    redis_settings = RedisSettings(
+        redis_url=cluster,
+        redis_cluster=True,
+        key_prefix=keys.prefix,
+        queues=keys.queues,
+        queue_partitions=keys.partitions,
+    )
+    app = create_app(IngestSettings(jwt_secret=SecretStr(INGEST_SECRET)), redis_settings)
+    token = mint_token(INGEST_SECRET, "cluster", ["tasks:write", "tasks:read"])
+    headers = {"Authorization": f"Bearer {token}"}
+    bodies: list[dict[str, Any]] = [
+        {"type": "demo.echo", "payload": n, "queue": "orders", "partition_key": f"c{n}"}
+        for n in range(8)
+    ]
+    bodies.append({"type": "demo.fail", "payload": {"times": 1}, "queue": "orders",
+                   "partition_key": "customer-2"})  # fmt: skip
+    async with TestClient(TestServer(app)) as http:
+        ids = []
+        for body in bodies:
+            response = await http.post("/api/v1/tasks", json=body, headers=headers)
+            assert response.status == 202, await response.text()
+            ids.append((await response.json())["data"]["id"])
+        assert all([await client.xlen(qk.tasks) for qk in keys.all_queues()])
+        await _worker(client, keys).run(burst=True)
+        scheduler = Scheduler(client, keys, SchedulerSettings(consumer="cluster-parts"))
+        later = time.time_ns() // 1_000_000 + 60_000
+        retried = keys.route("orders", "customer-2")
+
+        async def promoted() -> bool:
+            await scheduler.tick(later)
+            return [t.id for t in await tasks(client, retried)].count(ids[-1]) == 2
+
+        await wait_for(promoted, within=30, what="retry promoted into its partition")
+        await _worker(client, keys).run(burst=True)
+
+        async def all_succeeded() -> bool:
+            for task_id in ids:
+                response = await http.get(f"/api/v1/tasks/{task_id}", headers=headers)
+                if ((await response.json())["data"] or {}).get("status") != "succeeded":
+                    return False
+            return True
+
+        await wait_for(all_succeeded, within=30, what="read model shows every task succeeded")

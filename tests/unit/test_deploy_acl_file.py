@@ -91,8 +91,8 @@ USERS = parse(ACL.read_text())
 
 
 def all_keys() -> list[str]:
-    """One key from every key builder of keys.py, for two queues."""
-    keys = Keys(prefix="conveyor", queues=("default", "emails"))
+    """One key from every key builder of keys.py, for two queues (one of 3 partitions)."""
+    keys = Keys(prefix="conveyor", queues=("default", "emails"), partitions=(("emails", 3),))
     built = [_call_all(keys)]
     built += [_call_all(queue) for queue in keys.all_queues()]
     return [key for group in built for key in group]
@@ -101,7 +101,7 @@ def all_keys() -> list[str]:
 def _call_all(obj: Keys | QueueKeys) -> list[str]:
     found = []
     for name, member in inspect.getmembers(type(obj)):
-        if name.startswith("_") or name in ("tag", "queue", "all_queues"):
+        if name.startswith("_") or name in ("tag", "queue", "all_queues", "shard"):
             continue
         if isinstance(member, property):
             value = getattr(obj, name)

@@ -41,6 +41,7 @@ _OPTIONAL_TEXT = (
     "origin",
     "traceparent",
     "tracestate",
+    "partition_key",
 )
 
 
@@ -62,6 +63,7 @@ class TaskEnvelope:
     origin: str = ""
     traceparent: str = ""
     tracestate: str = ""
+    partition_key: str = ""
     payload: Any = field(default=None, compare=False, repr=False)
 
     def to_fields(self) -> dict[str, str]:
@@ -109,6 +111,7 @@ def new_envelope(
     traceparent: str = "",
     tracestate: str = "",
     task_id: str | None = None,
+    partition_key: str = "",
 ) -> TaskEnvelope:
     """Build a new task envelope with a fresh time-ordered id and the current time."""
     if not TASK_TYPE.match(task_type):
@@ -134,6 +137,7 @@ def new_envelope(
         origin=origin,
         traceparent=traceparent,
         tracestate=tracestate,
+        partition_key=partition_key,
         payload=payload,
     )
 
@@ -225,6 +229,7 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         origin=get("origin", ""),
         traceparent=get("traceparent", ""),
         tracestate=get("tracestate", ""),
+        partition_key=get("partition_key", ""),
         payload=payload,
     )
 

@@ -1,8 +1,11 @@
 """Every Redis key name Conveyor uses, built from typed arguments. Nowhere else.
 
-Layout: ``<prefix>:{<tag>}:<name>``. All keys of one queue share the hash tag
-``{<queue>}``, so every atomic step of a queue (a Lua script or MULTI/EXEC)
-touches one slot and runs unchanged on Redis Cluster.
+Layout: ``<prefix>:{<tag>}:<name>``. All keys of one queue partition (a "shard")
+share one hash tag, so every atomic step (a Lua script or MULTI/EXEC) touches one
+slot and runs unchanged on Redis Cluster. Partition 0 of a queue has the tag
+``{<queue>}`` (an unpartitioned queue is its partition 0); partition p > 0 has
+``{<queue>~<p>}``. Queue names cannot contain ``~``, so a shard tag never equals
+a queue's tag, and partitions of one queue land in different slots.
 
 Streams are the only keys two services share. Every other key carries its
 owning service in its name (``i:`` ingest, ``s:`` scheduler, ``w:`` worker),
@@ -11,29 +14,40 @@ which is what the per-service ACL patterns in ``deploy/redis/users.acl`` match.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from conveyor.settings import QUEUE_NAME
+from conveyor.settings import MAX_PARTITIONS, QUEUE_NAME
 
 SCHEDULES_TAG = "_schedules"
 # A run-time part (task id, effect name, subject) must not open or close a hash
 # tag, or it could move a key to another slot or past an ACL owner pattern.
 _TAG_BRACES = frozenset("{}")
 CLIENTS_TAG = "_clients"
+# Separates a queue name from its partition number in a shard tag; QUEUE_NAME forbids it.
+PARTITION_SEPARATOR = "~"
 
 
 @dataclass(frozen=True, slots=True)
 class QueueKeys:
-    """The keys of one queue, all in the queue's hash slot."""
+    """The keys of one queue partition (a shard), all in the shard's hash slot."""
 
     prefix: str
     queue: str
+    partition: int = 0
+
+    @property
+    def shard(self) -> str:
+        """The shard's name and hash tag: ``<queue>`` for partition 0, else ``<queue>~<p>``."""
+        if self.partition == 0:
+            return self.queue
+        return f"{self.queue}{PARTITION_SEPARATOR}{self.partition}"
 
     @property
     def tag(self) -> str:
-        """The key stem shared by every key of this queue, e.g. ``conveyor:{default}``."""
-        return f"{self.prefix}:{{{self.queue}}}"
+        """The key stem shared by every key of this shard, e.g. ``conveyor:{default}``."""
+        return f"{self.prefix}:{{{self.shard}}}"
 
     # Streams (shared between services).
     @property
@@ -129,21 +143,55 @@ class QueueKeys:
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Builds keys for one deployment (one prefix and its configured queues)."""
+    """Builds keys for one deployment (one prefix, its queues and their partitions)."""
 
     prefix: str
     queues: tuple[str, ...] = ("default",)
+    # (queue, partition count) pairs; a queue not named here has one partition.
+    partitions: tuple[tuple[str, int], ...] = ()
 
     def queue(self, name: str) -> QueueKeys:
-        """Keys of queue ``name``; rejects names that would break the key layout."""
-        if not QUEUE_NAME.match(name):
+        """Keys of queue ``name`` (its partition 0), or of the shard ``<queue>~<p>``.
+
+        Rejects names that would break the key layout, and partitions the
+        configuration does not give the queue.
+        """
+        queue, sep, number = name.partition(PARTITION_SEPARATOR)
+        if not QUEUE_NAME.match(queue) or (sep and not _partition_number(number)):
             msg = f"invalid queue name {name!r}"
             raise ValueError(msg)
-        return QueueKeys(self.prefix, name)
+        partition = int(number) if sep else 0
+        if partition >= self.partition_count(queue):
+            msg = f"queue {queue!r} has no partition {partition}"
+            raise ValueError(msg)
+        return QueueKeys(self.prefix, queue, partition)
+
+    def partition_count(self, queue: str) -> int:
+        """How many partitions ``queue`` has (1 unless configured)."""
+        for name, count in self.partitions:
+            if name == queue:
+                return count
+        return 1
+
+    def shards(self, queue: str) -> list[QueueKeys]:
+        """Keys of every partition of ``queue``, partition 0 first."""
+        return [QueueKeys(self.prefix, queue, p) for p in range(self.partition_count(queue))]
 
     def all_queues(self) -> list[QueueKeys]:
-        """Keys of every configured queue."""
-        return [QueueKeys(self.prefix, name) for name in self.queues]
+        """Keys of every partition of every configured queue: what consumers read."""
+        return [shard for name in self.queues for shard in self.shards(name)]
+
+    def route(self, queue: str, partition_key: str) -> QueueKeys:
+        """The shard of ``queue`` that ``partition_key`` belongs to.
+
+        CRC-32 of the key modulo the partition count: stable across processes,
+        restarts and languages (Python's ``hash()`` is salted per process), so
+        every ingest and scheduler process sends one key to one partition.
+        """
+        count = self.partition_count(queue)
+        if count == 1:
+            return QueueKeys(self.prefix, queue)
+        return QueueKeys(self.prefix, queue, zlib.crc32(partition_key.encode()) % count)
 
     # Schedules (one slot: definitions are few and change rarely).
     @property
@@ -187,6 +235,13 @@ class Keys:
     def rate_limit(self, subject: str) -> str:
         """Ingest's rate-limit state of one client."""
         return f"{self.prefix}:{{{CLIENTS_TAG}}}:i:rate:{_part(subject)}"
+
+
+def _partition_number(text: str) -> bool:
+    # Canonical decimal only ("1", not "01" or "+1"): one shard, one name.
+    if not (text.isascii() and text.isdigit()):
+        return False
+    return text == str(int(text)) and 0 < int(text) < MAX_PARTITIONS
 
 
 def _part(value: str) -> str:

@@ -58,6 +58,12 @@ class TaskTemplate(BaseModel):
     queue: str = Field(default="default", pattern=QUEUE_NAME.pattern)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     timeout: float | None = Field(default=None, gt=0, le=86_400)
+    partition_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Partition key of the fired tasks (default: the schedule id).",
+    )
 
 
 class ScheduleDefinition(BaseModel):

@@ -19,6 +19,7 @@ from conveyor.errors import ConfigurationError
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PREFIX_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+MAX_PARTITIONS = 256
 HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9_.:-]+):(?P<port>[0-9]{1,5})$")
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -39,6 +40,10 @@ class RedisSettings(BaseSettings):
     queues: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("default",),
         description="Comma-separated queue names that workers and the scheduler serve.",
+    )
+    queue_partitions: Annotated[tuple[tuple[str, int], ...], NoDecode] = Field(
+        default=(),
+        description="Partitions per queue, e.g. orders=4,clicks=8 (default 1); same everywhere.",
     )
 
     redis_tls_ca_file: Path | None = Field(
@@ -118,6 +123,33 @@ class RedisSettings(BaseSettings):
             raise ValueError(msg)
         return value
 
+    @field_validator("queue_partitions", mode="before")
+    @classmethod
+    def _split_partitions(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs = []
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, sep, count = item.partition("=")
+            if not sep or not count.strip().isdigit():
+                msg = f"expected <queue>=<partitions>, got {item!r}"
+                raise ValueError(msg)
+            pairs.append((name.strip(), int(count)))
+        return tuple(pairs)
+
+    @field_validator("queue_partitions")
+    @classmethod
+    def _check_partitions(cls, value: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+        names = [name for name, _ in value]
+        if len(set(names)) != len(names):
+            msg = "a queue is given partitions twice"
+            raise ValueError(msg)
+        for name, count in value:
+            if not 1 <= count <= MAX_PARTITIONS:
+                msg = f"queue {name!r}: partitions must be 1-{MAX_PARTITIONS}, got {count}"
+                raise ValueError(msg)
+        return value
+
     @field_validator("redis_tls_ca_file", "redis_tls_cert_file", "redis_tls_key_file")
     @classmethod
     def _check_file(cls, value: Path | None) -> Path | None:
@@ -142,6 +174,14 @@ class RedisSettings(BaseSettings):
                 msg = f"expected host:port, got {item!r}"
                 raise ValueError(msg)
         return value
+
+    @model_validator(mode="after")
+    def _check_partitioned_queues(self) -> Self:
+        unknown = [name for name, _ in self.queue_partitions if name not in self.queues]
+        if unknown:
+            msg = f"CONVEYOR_QUEUE_PARTITIONS names {unknown[0]!r}, which is not in CONVEYOR_QUEUES"
+            raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Self:

@@ -43,7 +43,7 @@ def build_services(
     settings: IngestSettings, redis_settings: RedisSettings, client: Redis
 ) -> Services:
     """Wire the service objects around one client."""
-    keys = Keys(prefix=redis_settings.key_prefix, queues=redis_settings.queues)
+    keys = Keys(redis_settings.key_prefix, redis_settings.queues, redis_settings.queue_partitions)
     writer = ScriptWriter(client, ReplicaWait.from_settings(redis_settings))
     verifier = TokenVerifier(settings, signing_secret(settings)) if settings.auth_enabled else None
     return Services(

@@ -106,7 +106,8 @@ class ReadModelConsumer:
         self._apply = register(client, "ingest_apply_events")
         self._schedules = register(client, "ingest_schedules")
         self._consumer = consumer_name()
-        self._queue_of = {qk.events.encode(): qk.queue for qk in keys.all_queues()}
+        # Events stream -> its shard name (the queue name, or <queue>~<p> for a partition).
+        self._queue_of = {qk.events.encode(): qk.shard for qk in keys.all_queues()}
         self._last_claim = 0.0
 
     async def ensure_groups(self) -> None:

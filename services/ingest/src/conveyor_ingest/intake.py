@@ -13,12 +13,13 @@ from aiohttp import web
 
 from conveyor.envelope import new_envelope
 from conveyor.errors import EnvelopeEncodeError
+from conveyor.keys import Keys
 from conveyor.telemetry.spans import send_spans
 from conveyor_ingest.auth import Principal
-from conveyor_ingest.context import services
+from conveyor_ingest.context import Services, services
 from conveyor_ingest.models import TaskOptions, TaskRequest, TaskStatus
 from conveyor_ingest.responses import ApiError, RawJson, body_text, raw, unprocessable
-from conveyor_ingest.store import Idempotency, NewTask, fingerprint, now_ms
+from conveyor_ingest.store import Idempotency, NewTask, Stored, fingerprint, now_ms
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 PENDING = TaskStatus.PENDING.value
@@ -86,6 +87,7 @@ class TaskMaker:
                 idempotency_key=effect,
                 traceparent=self.traceparent,
                 tracestate=self.tracestate,
+                partition_key=task.partition_key or "",
             )
         except EnvelopeEncodeError as exc:
             msg = "task is invalid"
@@ -139,18 +141,21 @@ async def store_tasks(
     idem: Idempotency | None,
     response_data: object,
 ) -> web.Response:
-    """Enqueue ``tasks`` on ``queue`` and answer 202, or replay a stored answer."""
+    """Enqueue ``tasks`` on ``queue`` and answer 202, or replay a stored answer.
+
+    Each partition's tasks are written by one atomic script; a request spanning
+    partitions is atomic per partition, so an Idempotency-Key needs one partition.
+    """
     text = body_text(202, response_data, "accepted")
     svc = services(request)
-    if svc.tracing:
-        qk = svc.keys.queue(queue)
-        streams = [qk.tasks if task.due_ms is None else qk.timers_in for task in tasks]
-        with send_spans(streams, [task.envelope for task in tasks]) as envelopes:
-            # Each envelope carries its producer span's context.
-            sent = [replace(t, envelope=e) for t, e in zip(tasks, envelopes, strict=True)]
-            stored = await svc.store.enqueue(queue, sent, idem, (202, text))
-    else:
-        stored = await svc.store.enqueue(queue, tasks, idem, (202, text))
+    by_shard = shard_tasks(svc.keys, queue, tasks, idem)
+    if idem is not None and len(by_shard) > 1:
+        message = "with an Idempotency-Key, give every task one partition_key (or none)"
+        msg = "request spans partitions"
+        raise unprocessable(msg, [{"loc": IDEMPOTENCY_HEADER, "msg": message}])
+    stored = None
+    for shard, shard_tasks_ in by_shard.items():
+        stored = await _enqueue_shard(svc, shard, shard_tasks_, idem, text)
     if stored is None:
         svc.metrics.tasks.labels(queue).inc(len(tasks))
         return raw(text, 202)
@@ -159,6 +164,39 @@ async def store_tasks(
     response = raw(stored.text, stored.status)
     response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def shard_tasks(
+    keys: Keys, queue: str, tasks: Sequence[NewTask], idem: Idempotency | None
+) -> dict[str, list[NewTask]]:
+    """``tasks`` grouped by the shard (partition) each one goes to, by shard name.
+
+    A task with a partition_key goes to that key's partition. The tasks of one
+    request without one share a partition picked by the Idempotency-Key (so a
+    retried request finds its stored answer) or else by the first task's id (so
+    requests spread over the partitions).
+    """
+    if keys.partition_count(queue) == 1:
+        return {queue: list(tasks)}
+    spread = f"{idem.subject}:{idem.key}" if idem else tasks[0].envelope.id
+    by_shard: dict[str, list[NewTask]] = {}
+    for task in tasks:
+        shard = keys.route(queue, task.envelope.partition_key or spread).shard
+        by_shard.setdefault(shard, []).append(task)
+    return by_shard
+
+
+async def _enqueue_shard(
+    svc: Services, shard: str, tasks: list[NewTask], idem: Idempotency | None, text: str
+) -> Stored | None:
+    if not svc.tracing:
+        return await svc.store.enqueue(shard, tasks, idem, (202, text))
+    qk = svc.keys.queue(shard)
+    streams = [qk.tasks if task.due_ms is None else qk.timers_in for task in tasks]
+    with send_spans(streams, [task.envelope for task in tasks]) as envelopes:
+        # Each envelope carries its producer span's context.
+        sent = [replace(t, envelope=e) for t, e in zip(tasks, envelopes, strict=True)]
+        return await svc.store.enqueue(shard, sent, idem, (202, text))
 
 
 def accepted(task: NewTask) -> dict[str, str]:

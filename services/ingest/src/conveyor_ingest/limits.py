@@ -102,7 +102,11 @@ class BacklogGuard:
         return value
 
     async def _measure(self, queue: str) -> int:
-        stream = self._keys.queue(queue).tasks
+        # A partitioned queue's backlog is the sum over its partitions.
+        backlogs = [await self._measure_stream(qk.tasks) for qk in self._keys.shards(queue)]
+        return sum(backlogs)
+
+    async def _measure_stream(self, stream: str) -> int:
         try:
             groups = await self._client.xinfo_groups(stream)
         except redis_errors.ResponseError:

@@ -6,13 +6,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from conveyor.envelope import TASK_TYPE
 from conveyor.settings import QUEUE_NAME
 
 MAX_ATTEMPTS = 100
 MAX_TIMEOUT_S = 86_400.0
+MAX_PARTITION_KEY = 200
 
 
 class TaskStatus(StrEnum):
@@ -58,6 +59,20 @@ class TaskRequest(TaskOptions):
     type: str = Field(pattern=TASK_TYPE.pattern, description="Task type (handler name).")
     payload: JsonValue = Field(default=None, description="Any JSON value.")
     queue: str = Field(default="default", pattern=QUEUE_NAME.pattern)
+    partition_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_PARTITION_KEY,
+        description="Tasks with one key go to one partition of the queue, in order.",
+    )
+
+    @field_validator("partition_key")
+    @classmethod
+    def _printable_key(cls, value: str | None) -> str | None:
+        if value is not None and not value.isprintable():
+            msg = "partition_key must be printable text"
+            raise ValueError(msg)
+        return value
 
 
 class BatchRequest(StrictModel):

@@ -1,8 +1,9 @@
 """Reads of the task read model: one task by id (looked up in every queue) and listings.
 
-A task's record lives in its queue's slot. GET by id asks every configured queue
-in one pipeline (queues are few), so no separate id -> queue index is kept.
-Listings walk the queues' status indexes (members ``<ms>:<id>``) newest first.
+A task's record lives in its queue partition's slot. GET by id asks every
+partition of every configured queue in one pipeline, so no separate id -> queue
+index is kept. Listings merge the partitions' status indexes (members
+``<ms>:<id>``) newest first.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from conveyor.envelope import format_time
-from conveyor.keys import Keys
+from conveyor.keys import Keys, QueueKeys
 from conveyor_ingest.models import TaskStatus
 
 SCAN_FACTOR = 5
@@ -72,15 +73,24 @@ def view(record: dict[bytes, bytes]) -> dict[str, Any]:
 
 async def find_record(client: Redis, keys: Keys, task_id: str) -> dict[bytes, bytes] | None:
     """The record of ``task_id`` from whichever configured queue holds it."""
+    found = await find_shard_record(client, keys, task_id)
+    return None if found is None else found[1]
+
+
+async def find_shard_record(
+    client: Redis, keys: Keys, task_id: str
+) -> tuple[QueueKeys, dict[bytes, bytes]] | None:
+    """The record of ``task_id`` and the queue partition (shard) that holds it."""
     if "{" in task_id or "}" in task_id:
         return None  # no key can hold it (braces would move it to another slot)
+    shards = keys.all_queues()
     async with client.pipeline(transaction=False) as pipe:
-        for qk in keys.all_queues():
+        for qk in shards:
             pipe.hgetall(qk.task_status(task_id))
         replies = await pipe.execute()
-    for reply in replies:
+    for qk, reply in zip(shards, replies, strict=True):
         if reply:
-            return dict(reply)
+            return qk, dict(reply)
     return None
 
 
@@ -102,18 +112,16 @@ async def list_tasks(client: Redis, keys: Keys, query: ListQuery) -> dict[str, A
     """One page of tasks, newest first, filtered; ``next_cursor`` when more may follow."""
     upper = b"(" + decode_cursor(query.cursor) if query.cursor else b"+"
     fetch = query.limit * SCAN_FACTOR
-    candidates: list[tuple[bytes, str]] = []
-    for queue in query.queues:
-        members = await client.zrevrangebylex(
-            keys.queue(queue).status_index, upper, b"-", start=0, num=fetch
-        )
-        candidates += [(_bytes(member), queue) for member in members]
-    candidates.sort(reverse=True)
+    candidates: list[tuple[bytes, QueueKeys]] = []
+    for qk in [shard for queue in query.queues for shard in keys.shards(queue)]:
+        members = await client.zrevrangebylex(qk.status_index, upper, b"-", start=0, num=fetch)
+        candidates += [(_bytes(member), qk) for member in members]
+    candidates.sort(key=lambda candidate: candidate[0], reverse=True)
     candidates = candidates[:fetch]
     async with client.pipeline(transaction=False) as pipe:
-        for member, queue in candidates:
+        for member, qk in candidates:
             task_id = member.split(b":", 1)[1].decode()
-            pipe.hgetall(keys.queue(queue).task_status(task_id))
+            pipe.hgetall(qk.task_status(task_id))
         records = await pipe.execute()
     items: list[dict[str, Any]] = []
     last: bytes | None = None

@@ -42,7 +42,9 @@ async def serve(stop: asyncio.Event) -> None:
             **settings.model_dump(mode="json"),
         )
         await probes.start(settings.metrics_port)
-        keys = Keys(prefix=redis_settings.key_prefix, queues=redis_settings.queues)
+        keys = Keys(
+            redis_settings.key_prefix, redis_settings.queues, redis_settings.queue_partitions
+        )
         scheduler = Scheduler(client, keys, settings)
         clock = RedisClock(client)
         if definitions:

@@ -113,15 +113,18 @@ class Firer:
             # A deleted schedule: forget its cached plan and parsed expression.
             self._plans.pop(gone, None)
             self._crons.pop(gone, None)
-        by_queue: dict[str, list[ScheduleDefinition]] = defaultdict(list)
+        by_shard: dict[QueueKeys, list[ScheduleDefinition]] = defaultdict(list)
         for definition in definitions.values():
-            by_queue[definition.task.queue].append(definition)
-        for queue, group in by_queue.items():
-            settled = await self._settled(self._keys.queue(queue), group, at_ms)
+            task = definition.task
+            # One schedule's fires go to one partition, so they run in fire order.
+            shard = self._keys.route(task.queue, task.partition_key or definition.id)
+            by_shard[shard].append(definition)
+        for shard, group in by_shard.items():
+            settled = await self._settled(shard, group, at_ms)
             for definition in group:  # a changed timing starts where the change was made
                 since = (retimed or {}).get(definition.id, 0)
                 settled[definition.id] = max(settled[definition.id], since)
-            await self._prepare_queue(self._keys.queue(queue), group, settled, at_ms, prepared)
+            await self._prepare_queue(shard, group, settled, at_ms, prepared)
         return prepared
 
     async def send(self, prepared: PreparedFires, now_ms: int) -> list[Fire]:
@@ -271,6 +274,7 @@ def _fire_fields(
         idempotency_key=f"schedule:{definition.id}:{instant_ms}",
         max_attempts=template.max_attempts,
         timeout=template.timeout,
+        partition_key=template.partition_key or "",
     )
     envelope = fire_span(envelope, stream, definition.id, instant_ms)  # as is when not tracing
     event = event_fields(TaskEventType.PENDING, envelope, at_ms=0)

@@ -110,7 +110,8 @@ class Scheduler:
             next_due = await parts.promoter.next_due_ms()
             # Due timers still waiting after this pass (a backlog): the age of the oldest one.
             lag = max(0, now_ms - next_due) if next_due is not None else 0
-            result.timer_lag_ms[parts.promoter.queue] = lag
+            queue = parts.promoter.queue  # a partitioned queue: the oldest over its partitions
+            result.timer_lag_ms[queue] = max(lag, result.timer_lag_ms.get(queue, 0))
             _wake_at(result, next_due)
         await self._fire(now_ms, result)
         return result

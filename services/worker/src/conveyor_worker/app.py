@@ -59,7 +59,9 @@ async def serve(stop: asyncio.Event) -> None:
             **settings.model_dump(),
         )
         await probes.start(settings.metrics_port)
-        keys = Keys(redis_settings.key_prefix, redis_settings.queues)
+        keys = Keys(
+            redis_settings.key_prefix, redis_settings.queues, redis_settings.queue_partitions
+        )
         tune_gc()
         worker = Worker(
             client,

@@ -99,7 +99,9 @@ class Dispatcher:
         self.in_flight: dict[str, Job | None] = {}
         self.slot_freed = asyncio.Event()
         queue = queue_keys.queue
+        # Shared by the dispatchers of a queue's partitions: each adds its own change.
         self._in_flight_gauge = metrics.in_flight.labels(queue)
+        self._in_flight_shown = 0
         self._timing_children: dict[str, tuple[BatchedHistogram, BatchedHistogram]] = {}
         self._breaker_shown: dict[str, bool] = {}
         self._outcome_counters = {
@@ -146,7 +148,8 @@ class Dispatcher:
                 # The started event rides on the next commit; the handler starts now.
                 self._committer.add(start)
                 self._run(job)
-        self._in_flight_gauge.set(len(self.in_flight))
+        self._in_flight_gauge.inc(len(self.in_flight) - self._in_flight_shown)
+        self._in_flight_shown = len(self.in_flight)
         self.flush_metrics()
 
     def flush_metrics(self) -> None:

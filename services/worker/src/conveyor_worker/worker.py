@@ -1,4 +1,9 @@
-"""The Worker: one process's consumers for every configured queue, and their lifecycle."""
+"""The Worker: one process's consumers for every configured queue, and their lifecycle.
+
+A partitioned queue gets one consumer per partition (its own read loop,
+dispatcher and committer): on Redis Cluster one XREADGROUP may only name
+streams of one slot, and separate loops read the partitions fairly.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from conveyor_worker.janitor import Janitor
 from conveyor_worker.lease import LeaseKeeper
 from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.settings import WorkerSettings
+from conveyor_worker.stranded import stranded_streams
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +81,7 @@ class Worker:
             else None
         )
         breakers = Breakers(policy, monotonic)
+        self._client, self._keys = client, keys
         self.queues = [
             self._build(client, queue_keys, registry, breakers, clock, rand)
             for queue_keys in keys.all_queues()
@@ -116,10 +123,13 @@ class Worker:
         stop = stop or asyncio.Event()
         for queue in self.queues:
             await queue.setup()
+        for stream in await stranded_streams(self._client, self._keys):
+            # Its partition count was lowered before it drained: no one reads it now.
+            log.error("partition_stream_stranded", stream=stream)
         background_stop = asyncio.Event()
         background = [t for q in self.queues for t in q.background(background_stop)]
         log.info(
-            "worker_started", consumer=self.consumer, queues=[q.keys.queue for q in self.queues]
+            "worker_started", consumer=self.consumer, queues=[q.keys.shard for q in self.queues]
         )
         try:
             if burst:
@@ -138,7 +148,7 @@ class Worker:
         for queue in self.queues:
             if not await queue.committer.flush(deadline):
                 log.warning(
-                    "outcomes_not_committed", queue=queue.keys.queue, ops=queue.committer.pending
+                    "outcomes_not_committed", queue=queue.keys.shard, ops=queue.committer.pending
                 )
         background_stop.set()
         for task in background:

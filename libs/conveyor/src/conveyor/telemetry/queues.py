@@ -2,7 +2,9 @@
 
 A scrape must not wait on Redis, and Prometheus' collectors are synchronous,
 so a background loop samples every ``interval`` seconds and sets gauges; a
-scrape reads the last sample. Per queue, one pipeline: XLEN of tasks, timers-in
+scrape reads the last sample. A partitioned queue's gauges are the sums over its
+partitions (the oldest pending: the longest idle); GET /api/v1/queues shows each
+partition. Per partition, one pipeline: XLEN of tasks, timers-in
 and dead, XINFO GROUPS of tasks (lag, pending), the oldest pending entry of the
 workers group (its idle time: the oldest delivery unless it was
 redelivered since) and ZCARD of the timer index.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from dataclasses import dataclass
 
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
@@ -85,12 +87,17 @@ class QueueStats:
         )
 
     async def sample(self) -> None:
-        """Read every queue's figures and set the gauges."""
+        """Read every queue's figures and set the gauges (a partitioned queue's summed)."""
+        totals: dict[str, _Figures] = {}
         for qk in self._keys.all_queues():
-            await self._sample_queue(qk)
+            figures = await self._read(qk)
+            known = totals.get(qk.queue)
+            totals[qk.queue] = figures if known is None else known.plus(figures)
+        for queue, figures in totals.items():
+            self._set(queue, figures)
         self.sampled.set(time.time())
 
-    async def _sample_queue(self, qk: QueueKeys) -> None:
+    async def _read(self, qk: QueueKeys) -> _Figures:
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.xlen(qk.tasks)
             pipe.xlen(qk.timers_in)
@@ -100,27 +107,31 @@ class QueueStats:
             pipe.xpending_range(qk.tasks, Group.WORKERS.value, "-", "+", 1)
             replies = await pipe.execute(raise_on_error=False)
         tasks, timers_in, dead, timers, groups, oldest = replies
-        queue = qk.queue
-        for stream, value in (("tasks", tasks), ("timers_in", timers_in), ("dead", dead)):
-            if isinstance(value, int):
-                self.length.labels(queue, stream).set(value)
-        if isinstance(dead, int):
-            self.dead.labels(queue).set(dead)
-        if isinstance(timers, int):
-            self.timers.labels(queue).set(timers)
-        self._set_group(queue, groups)
-        # The lowest-id pending entry: the one waiting longest unless it was redelivered.
-        idle_ms = 0
-        if isinstance(oldest, list) and oldest:
-            idle_ms = int(oldest[0]["time_since_delivered"])
-        self.oldest_pending.labels(queue).set(idle_ms / 1000)
-
-    def _set_group(self, queue: str, groups: Any) -> None:
+        figures = _Figures(_count(tasks), _count(timers_in), _count(dead), _count(timers))
         workers = find_group(groups, Group.WORKERS.value)
         if workers is not None:
             # lag is None when Redis cannot tell (after deletions); count it as 0.
-            self.lag.labels(queue).set(int(workers.get("lag") or 0))
-            self.pending.labels(queue).set(int(workers.get("pending") or 0))
+            figures.lag = int(workers.get("lag") or 0)
+            figures.pending = int(workers.get("pending") or 0)
+        # The lowest-id pending entry: the one waiting longest unless it was redelivered.
+        if isinstance(oldest, list) and oldest:
+            figures.oldest_idle_ms = int(oldest[0]["time_since_delivered"])
+        return figures
+
+    def _set(self, queue: str, figures: _Figures) -> None:
+        streams = (("tasks", figures.tasks), ("timers_in", figures.timers_in))
+        for stream, value in (*streams, ("dead", figures.dead)):
+            if value is not None:
+                self.length.labels(queue, stream).set(value)
+        if figures.dead is not None:
+            self.dead.labels(queue).set(figures.dead)
+        if figures.timers is not None:
+            self.timers.labels(queue).set(figures.timers)
+        if figures.lag is not None:
+            self.lag.labels(queue).set(figures.lag)
+        if figures.pending is not None:
+            self.pending.labels(queue).set(figures.pending)
+        self.oldest_pending.labels(queue).set(figures.oldest_idle_ms / 1000)
 
     async def run(self, stop: asyncio.Event, interval: float) -> None:
         """Sample every ``interval`` s until ``stop``; Redis errors are logged, not fatal."""
@@ -134,3 +145,38 @@ class QueueStats:
                     await stop.wait()
             except TimeoutError:
                 pass
+
+
+@dataclass(slots=True)
+class _Figures:
+    """One partition's sample; None where Redis gave no figure (no stream or group yet)."""
+
+    tasks: int | None
+    timers_in: int | None
+    dead: int | None
+    timers: int | None
+    lag: int | None = None
+    pending: int | None = None
+    oldest_idle_ms: int = 0
+
+    def plus(self, other: _Figures) -> _Figures:
+        """Two partitions of one queue as one: sums, and the longer oldest idle time."""
+        return _Figures(
+            _add(self.tasks, other.tasks),
+            _add(self.timers_in, other.timers_in),
+            _add(self.dead, other.dead),
+            _add(self.timers, other.timers),
+            _add(self.lag, other.lag),
+            _add(self.pending, other.pending),
+            max(self.oldest_idle_ms, other.oldest_idle_ms),
+        )
+
+
+def _count(reply: object) -> int | None:
+    return reply if isinstance(reply, int) else None
+
+
+def _add(left: int | None, right: int | None) -> int | None:
+    if left is None or right is None:
+        return right if left is None else left
+    return left + right

@@ -4,6 +4,10 @@ A replay is a new task (new id, attempt 1, origin ``replay``, ``replay_of`` = th
 original task id in the read model). Replaying one dead letter twice returns the
 first replay's answer: the replay is written under an idempotency record keyed by
 the dead-letter entry id, in the same atomic step as its XADD.
+
+A partitioned queue has a dead-letter stream per partition: ``?partition=N``
+(default 0) picks it; replay-by-filter and purge cover every partition unless
+one is given. A replay goes back to the partition its dead letter came from.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from redis import exceptions as redis_errors
 from conveyor.deadletter import DeadLetter, decode_dead_letter
 from conveyor.envelope import decode_envelope, format_time, new_envelope
 from conveyor.errors import EnvelopeDecodeError
+from conveyor.keys import QueueKeys
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, check_queue, query_int, read_model, services
 from conveyor_ingest.intake import accepted
@@ -37,10 +42,11 @@ def _entries(reply: Any) -> list[tuple[str, dict[bytes, bytes]]]:
     return [(entry_id.decode(), dict(fields)) for entry_id, fields in reply or []]
 
 
-def _show(letter: DeadLetter, queue: str) -> dict[str, Any]:
+def _show(letter: DeadLetter, qk: QueueKeys) -> dict[str, Any]:
     return {
         "entry_id": letter.entry_id,
-        "queue": queue,
+        "queue": qk.queue,
+        "partition": qk.partition,
         "task_id": letter.task_fields.get("id"),
         "type": letter.task_fields.get("type"),
         "reason": letter.reason.value,
@@ -51,35 +57,45 @@ def _show(letter: DeadLetter, queue: str) -> dict[str, Any]:
     }
 
 
-def _queue(request: web.Request, name: str | None = None) -> str:
+def _shards(request: web.Request, name: str | None = None) -> list[QueueKeys]:
+    """The partitions addressed: ``?partition=N``, else every partition of the queue."""
     queue = name or request.match_info.get("queue") or request.query.get("queue", "default")
     check_queue(request, queue)
-    return queue
+    shards = services(request).keys.shards(queue)
+    if "partition" not in request.query:
+        return shards
+    return [shards[query_int(request, "partition", 0, 0, len(shards) - 1)]]
+
+
+def _shard(request: web.Request) -> QueueKeys:
+    """The one partition addressed: ``?partition=N``, default 0."""
+    return _shards(request)[0]
 
 
 @routes.get("/api/v1/dead-letters")
 async def list_dead(request: web.Request) -> web.Response:
     """Dead letters of a queue, newest first; ``cursor`` is the last entry id seen."""
     authorize(request, Scope.ADMIN, "dead.list")
-    queue = _queue(request)
+    qk = _shard(request)
     limit = query_int(request, "limit", 50, 1, 500)
     cursor = request.query.get("cursor")
     upper = f"({cursor}" if cursor else "+"
     svc = services(request)
     try:
-        entries = await svc.client.xrevrange(svc.keys.queue(queue).dead, upper, "-", count=limit)
+        entries = await svc.client.xrevrange(qk.dead, upper, "-", count=limit)
     except redis_errors.ResponseError as exc:
         raise ApiError(422, "invalid cursor: use an entry id such as 1700000000000-0") from exc
-    items = [_show(decode_dead_letter(eid, fields), queue) for eid, fields in _entries(entries)]
+    items = [_show(decode_dead_letter(eid, fields), qk) for eid, fields in _entries(entries)]
     next_cursor = items[-1]["entry_id"] if len(items) == limit else None
     return ok({"items": items, "next_cursor": next_cursor})
 
 
-async def _letter(request: web.Request, queue: str, entry_id: str) -> DeadLetter:
+async def _letter(request: web.Request, qk: QueueKeys, entry_id: str) -> DeadLetter:
     svc = services(request)
-    entries = _entries(await svc.client.xrange(svc.keys.queue(queue).dead, entry_id, entry_id))
+    entries = _entries(await svc.client.xrange(qk.dead, entry_id, entry_id))
     if not entries:
-        raise ApiError(404, f"dead letter {entry_id} not found in queue {queue!r}")
+        where = f" partition {qk.partition}" if qk.partition else ""
+        raise ApiError(404, f"dead letter {entry_id} not found in queue {qk.queue!r}{where}")
     return decode_dead_letter(entry_id, entries[0][1])
 
 
@@ -87,20 +103,20 @@ async def _letter(request: web.Request, queue: str, entry_id: str) -> DeadLetter
 async def get_dead(request: web.Request) -> web.Response:
     """One dead letter."""
     authorize(request, Scope.ADMIN, "dead.read")
-    queue = _queue(request)
-    letter = await _letter(request, queue, request.match_info["entry_id"])
-    return ok(_show(letter, queue))
+    qk = _shard(request)
+    letter = await _letter(request, qk, request.match_info["entry_id"])
+    return ok(_show(letter, qk))
 
 
-async def _replay(request: web.Request, queue: str, letter: DeadLetter) -> dict[str, Any]:
+async def _replay(request: web.Request, qk: QueueKeys, letter: DeadLetter) -> dict[str, Any]:
     try:
-        original = decode_envelope(letter.entry_id, letter.task_fields, queue)
+        original = decode_envelope(letter.entry_id, letter.task_fields, qk.queue)
     except EnvelopeDecodeError as exc:
         raise ApiError(409, f"dead letter {letter.entry_id} cannot be replayed: {exc}") from exc
     envelope = new_envelope(
         original.type,
         original.payload,
-        queue,
+        qk.queue,
         source=original.source,
         max_attempts=original.max_attempts,
         timeout=original.timeout,
@@ -108,12 +124,14 @@ async def _replay(request: web.Request, queue: str, letter: DeadLetter) -> dict[
         origin="replay",
         traceparent=original.traceparent,
         tracestate=original.tracestate,
+        partition_key=original.partition_key,
     )
     task = NewTask(envelope=envelope, replay_of=original.id)
     data = {**accepted(task), "replay_of": original.id, "dead_entry_id": letter.entry_id}
     idem = Idempotency(REPLAY_SUBJECT, letter.entry_id, "replay")
     text = body_text(202, data, "accepted")
-    stored = await services(request).store.enqueue(queue, [task], idem, (202, text))
+    # Back to the partition it died in: the key's partition, whatever N is now.
+    stored = await services(request).store.enqueue(qk.shard, [task], idem, (202, text))
     if stored is not None:
         replayed: dict[str, Any] = json.loads(stored.text)["data"]
         return replayed
@@ -124,9 +142,9 @@ async def _replay(request: web.Request, queue: str, letter: DeadLetter) -> dict[
 async def replay_one(request: web.Request) -> web.Response:
     """Replay one dead letter as a new task."""
     authorize(request, Scope.ADMIN, "dead.replay")
-    queue = _queue(request)
-    letter = await _letter(request, queue, request.match_info["entry_id"])
-    return ok(await _replay(request, queue, letter), 202)
+    qk = _shard(request)
+    letter = await _letter(request, qk, request.match_info["entry_id"])
+    return ok(await _replay(request, qk, letter), 202)
 
 
 @routes.post("/api/v1/dead-letters/replay")
@@ -134,25 +152,33 @@ async def replay_matching(request: web.Request) -> web.Response:
     """Replay up to ``limit`` dead letters matching ``type`` / ``reason``, oldest first."""
     authorize(request, Scope.ADMIN, "dead.replay_all")
     wanted, _ = await read_model(request, ReplayFilter)
-    queue = _queue(request, wanted.queue)
-    svc = services(request)
     replayed: list[dict[str, Any]] = []
+    skipped = 0
+    for qk in _shards(request, wanted.queue):
+        skipped += await _replay_shard(request, qk, wanted, replayed)
+    return ok({"replayed": replayed, "skipped_undecodable": skipped}, 202)
+
+
+async def _replay_shard(
+    request: web.Request, qk: QueueKeys, wanted: ReplayFilter, replayed: list[dict[str, Any]]
+) -> int:
+    """Replay one partition's matching dead letters into ``replayed``; returns those skipped."""
+    client = services(request).client
     skipped = 0
     start = "-"
     while len(replayed) < wanted.limit:
-        reply = await svc.client.xrange(svc.keys.queue(queue).dead, start, "+", count=SCAN_CHUNK)
-        entries = _entries(reply)
+        entries = _entries(await client.xrange(qk.dead, start, "+", count=SCAN_CHUNK))
         for entry_id, fields in entries:
             letter = decode_dead_letter(entry_id, fields)
             if _wanted(letter, wanted) and len(replayed) < wanted.limit:
                 try:
-                    replayed.append(await _replay(request, queue, letter))
+                    replayed.append(await _replay(request, qk, letter))
                 except ApiError:
                     skipped += 1
         if len(entries) < SCAN_CHUNK:
             break
         start = "(" + entries[-1][0]
-    return ok({"replayed": replayed, "skipped_undecodable": skipped}, 202)
+    return skipped
 
 
 def _wanted(letter: DeadLetter, wanted: ReplayFilter) -> bool:
@@ -165,9 +191,9 @@ def _wanted(letter: DeadLetter, wanted: ReplayFilter) -> bool:
 async def delete_dead(request: web.Request) -> web.Response:
     """Delete one dead letter."""
     authorize(request, Scope.ADMIN, "dead.delete")
-    queue = _queue(request)
+    qk = _shard(request)
     svc = services(request)
-    removed = await svc.client.xdel(svc.keys.queue(queue).dead, request.match_info["entry_id"])
+    removed = await svc.client.xdel(qk.dead, request.match_info["entry_id"])
     if not removed:
         raise ApiError(404, "dead letter not found")
     return ok({"deleted": 1})
@@ -175,9 +201,10 @@ async def delete_dead(request: web.Request) -> web.Response:
 
 @routes.delete("/api/v1/dead-letters")
 async def purge_dead(request: web.Request) -> web.Response:
-    """Delete every dead letter of ``?queue=``."""
+    """Delete every dead letter of ``?queue=`` (every partition unless ``?partition=``)."""
     authorize(request, Scope.ADMIN, "dead.purge")
-    queue = _queue(request)
     svc = services(request)
-    removed = await svc.client.xtrim(svc.keys.queue(queue).dead, maxlen=0, approximate=False)
-    return ok({"deleted": int(removed)})
+    removed = 0
+    for qk in _shards(request):
+        removed += int(await svc.client.xtrim(qk.dead, maxlen=0, approximate=False))
+    return ok({"deleted": removed})

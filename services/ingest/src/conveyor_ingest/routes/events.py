@@ -1,7 +1,8 @@
 """POST /api/v1/events: CloudEvents 1.0 over HTTP, structured and binary mode, as tasks.
 
 The event's ``type`` becomes the task type and its ``data`` the payload; the
-``queue`` extension attribute (``ce-queue`` in binary mode) picks the queue.
+``queue`` extension attribute (``ce-queue`` in binary mode) picks the queue, and
+the ``partitionkey`` extension (``ce-partitionkey``) the partition key.
 The event's ``source`` and ``id`` are kept: ``source`` on the envelope, and
 ``<source>#<id>`` as the task's effect idempotency key, so a re-delivered event
 does not repeat its effects.
@@ -47,6 +48,7 @@ class CloudEvent(StrictModel):
     dataschema: str | None = None
     data: JsonValue = None
     queue: str = "default"
+    partitionkey: str | None = None  # the CloudEvents "partitioning" extension
 
 
 def _binary(request: web.Request, body: bytes) -> dict[str, Any]:
@@ -77,7 +79,13 @@ async def post_event(request: web.Request) -> web.Response:
         raw_event = _binary(request, body)
     event = parse_model(CloudEvent, raw_event)
     task = parse_model(
-        TaskRequest, {"type": event.type, "payload": event.data, "queue": event.queue}
+        TaskRequest,
+        {
+            "type": event.type,
+            "payload": event.data,
+            "queue": event.queue,
+            "partition_key": event.partitionkey,
+        },
     )
     check_queue(request, task.queue)
     await svc.backlog.check(task.queue)

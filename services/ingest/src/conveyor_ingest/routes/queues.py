@@ -46,10 +46,26 @@ async def queue_stats(client: Redis, qk: QueueKeys) -> dict[str, Any]:
     return stats
 
 
+def merge_partitions(queue: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """A partitioned queue's figures: sums (the oldest age is the maximum), then each part's."""
+    merged: dict[str, Any] = {"queue": queue}
+    for name in ("depth", "pending", "consumers", "dead_letters"):
+        merged[name] = sum(part[name] for part in parts)
+    lags = [part["lag"] for part in parts]
+    merged["lag"] = None if None in lags else sum(lags)
+    ages = [part["oldest_pending_age_s"] for part in parts if part["oldest_pending_age_s"]]
+    merged["oldest_pending_age_s"] = max(ages, default=None)
+    merged["partitions"] = [{"partition": n, **part} for n, part in enumerate(parts)]
+    return merged
+
+
 @routes.get("/api/v1/queues")
 async def list_queues(request: web.Request) -> web.Response:
-    """Figures of every configured queue."""
+    """Figures of every configured queue (a partitioned one also lists its partitions)."""
     authorize(request, Scope.ADMIN, "queue.list")
     svc = services(request)
-    items = [await queue_stats(svc.client, qk) for qk in svc.keys.all_queues()]
+    items = []
+    for queue in svc.redis_settings.queues:
+        parts = [await queue_stats(svc.client, qk) for qk in svc.keys.shards(queue)]
+        items.append(parts[0] if len(parts) == 1 else merge_partitions(queue, parts))
     return ok({"items": items})

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from conveyor.envelope import decode_envelope
 from conveyor.errors import EnvelopeDecodeError
+from conveyor.keys import QueueKeys
 from conveyor_ingest.auth import Principal, Scope
 from conveyor_ingest.context import (
     authorize,
@@ -21,7 +22,7 @@ from conveyor_ingest.context import (
 )
 from conveyor_ingest.intake import accepted_json, due_ms, idempotency, new_task, store_tasks
 from conveyor_ingest.models import TaskRequest, TaskStatus, TaskUpdate
-from conveyor_ingest.readmodel import ListQuery, find_record, list_tasks, view
+from conveyor_ingest.readmodel import ListQuery, find_record, find_shard_record, list_tasks, view
 from conveyor_ingest.responses import ApiError, RawJson, dumps, ok, unprocessable
 from conveyor_ingest.store import NewTask, now_ms
 
@@ -46,12 +47,18 @@ async def post_task(request: web.Request) -> web.Response:
 
 
 async def _record(request: web.Request, principal: Principal) -> dict[bytes, bytes]:
+    return (await _shard_record(request, principal))[1]
+
+
+async def _shard_record(
+    request: web.Request, principal: Principal
+) -> tuple[QueueKeys, dict[bytes, bytes]]:
     task_id = request.match_info["task_id"]
     svc = services(request)
-    record = await find_record(svc.client, svc.keys, task_id)
-    if record is None or not _visible(record, principal):
+    found = await find_shard_record(svc.client, svc.keys, task_id)
+    if found is None or not _visible(found[1], principal):
         raise ApiError(404, f"task {task_id!r} not found (or expired from the read model)")
-    return record
+    return found
 
 
 def _visible(record: dict[bytes, bytes], principal: Principal) -> bool:
@@ -132,7 +139,7 @@ async def put_task(request: web.Request) -> web.Response:
     """Change a scheduled task (payload, due time, options); 409 once it is runnable."""
     principal = authorize(request, Scope.TASKS_WRITE, "task.update")
     change, _ = await read_model(request, TaskUpdate)
-    record = await _record(request, principal)
+    shard, record = await _shard_record(request, principal)
     status = record.get(b"status", b"").decode()
     if status != TaskStatus.SCHEDULED.value or b"task" not in record:
         raise ApiError(409, f"task is {status}: only a scheduled task can be changed")
@@ -151,7 +158,7 @@ async def put_task(request: web.Request) -> web.Response:
     due = due_ms(request, change, "body")
     if due is None and not ({"delay", "run_at"} & fields):
         due = int(record.get(b"due_ms", b"0")) or None
-    outcome = await services(request).store.update(queue, NewTask(updated, due))
+    outcome = await services(request).store.update(shard.shard, NewTask(updated, due))
     if outcome != "ok":
         raise ApiError(409, f"task is {outcome}: only a scheduled task can be changed")
     return ok({"id": updated.id, "queue": queue, "status": TaskStatus.SCHEDULED.value}, 202)
@@ -161,12 +168,12 @@ async def put_task(request: web.Request) -> web.Response:
 async def delete_task(request: web.Request) -> web.Response:
     """Cancel a task that has not started; 409 once it has."""
     principal = authorize(request, Scope.TASKS_WRITE, "task.cancel")
-    record = await _record(request, principal)
+    shard, record = await _shard_record(request, principal)
     queue = record[b"queue"].decode()
     task_id = request.match_info["task_id"]
     svc = services(request)
     until = now_ms() + int(svc.settings.max_delay * 1000)
-    outcome = await svc.store.cancel(queue, task_id, until)
+    outcome = await svc.store.cancel(shard.shard, task_id, until)
     if outcome not in ("ok", TaskStatus.CANCELLED.value):
         raise ApiError(409, f"task is {outcome}: only a pending or scheduled task can be cancelled")
     return ok({"id": task_id, "queue": queue, "status": TaskStatus.CANCELLED.value}, 202)
