@@ -4,6 +4,8 @@
 # passwords, so the rendering host never sees them:
 #   INGEST_SHA256 SCHEDULER_SHA256 WORKER_SHA256 KEDA_SHA256
 # Compute one with:  printf '%s' "$PASSWORD" | sha256sum | cut -d' ' -f1
+# KEY_PREFIX (default conveyor) must equal the services' CONVEYOR_KEY_PREFIX: the
+# key patterns are rendered for it.
 # Redis ACL files allow no comments: the template's comment lines (starting with
 # '#') and blank lines are dropped here.
 # Usage: render-acl.sh TEMPLATE OUTPUT
@@ -21,10 +23,17 @@ check() {
     fi
 }
 for name in INGEST_SHA256 SCHEDULER_SHA256 WORKER_SHA256 KEDA_SHA256; do check "$name"; done
+prefix=${KEY_PREFIX:-conveyor}
+case $prefix in
+    *[!A-Za-z0-9_.-]*|[!A-Za-z0-9]*)
+        echo "render-acl: KEY_PREFIX must be letters, digits, '_', '.' or '-', starting with a letter or digit" >&2
+        exit 2 ;;
+esac
 umask 077
 sed -e '/^#/d' -e '/^[[:space:]]*$/d' \
     -e "s/__INGEST_SHA256__/$INGEST_SHA256/" \
     -e "s/__SCHEDULER_SHA256__/$SCHEDULER_SHA256/" \
     -e "s/__WORKER_SHA256__/$WORKER_SHA256/" \
     -e "s/__KEDA_SHA256__/$KEDA_SHA256/" \
+    -e "s/~conveyor:/~$prefix:/g" \
     "$template" > "$output"

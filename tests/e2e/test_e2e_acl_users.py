@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ACL_TEMPLATE = ROOT / "deploy" / "redis" / "users.acl"
 RENDER = ROOT / "deploy" / "redis" / "render-acl.sh"
 USERS = ("ingest", "scheduler", "worker", "keda")
+PREFIX = "acme-prod"  # not the default: render-acl.sh rewrites the patterns for it
 # Applying a schedules file is part of the scheduler's role too (its own set of file ids).
 SCHEDULES_FILE = "schedules:\n  - {id: acl.hourly, cron: '0 0 * * * ?', task: {type: demo.echo}}\n"
 
@@ -45,7 +46,7 @@ def _kinds() -> list[str]:
 
 def _render_acl(out: Path, passwords: dict[str, str]) -> None:
     """Render users.acl the way a deployment does: render-acl.sh with sha256 digests."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KEY_PREFIX": PREFIX}
     for user, password in passwords.items():
         env[f"{user.upper()}_SHA256"] = hashlib.sha256(password.encode()).hexdigest()
     subprocess.run(  # noqa: S603 - fixed argument list of a file in this repository
@@ -71,7 +72,10 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
         }
         schedules = tmp_path / "schedules.yaml"
         schedules.write_text(SCHEDULES_FILE)
-        extra = {"CONVEYOR_SCHEDULER_SCHEDULES_FILE": str(schedules)}
+        extra = {
+            "CONVEYOR_SCHEDULER_SCHEDULES_FILE": str(schedules),
+            "CONVEYOR_KEY_PREFIX": PREFIX,  # the ACL's key patterns are rendered for it
+        }
         with running_services(tmp_path, urls, extra) as deployment:
             yield deployment
 

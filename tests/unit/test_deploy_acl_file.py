@@ -204,3 +204,21 @@ def test_render_refuses_a_malformed_digest(tmp_path: Path, bad: str) -> None:
     assert result.returncode == 2
     assert "WORKER_SHA256" in result.stderr
     assert not out.exists()
+
+
+def test_render_writes_the_key_patterns_for_the_deployment_prefix(tmp_path: Path) -> None:
+    out = tmp_path / "users.acl"
+    assert _render(_digests(KEY_PREFIX="acme-prod"), out).returncode == 0
+    users = parse(out.read_text())
+    patterns = [rule for user in users.values() for rule in user.rules if "~" in rule]
+    assert patterns
+    assert all(rule.split("~", 1)[1].startswith("acme-prod:") for rule in patterns), patterns
+
+
+@pytest.mark.parametrize("bad", ["-x", "a b", "a/b", "a*", "a{b}", "a:b"], ids=repr)
+def test_render_refuses_a_prefix_that_is_not_a_key_prefix(tmp_path: Path, bad: str) -> None:
+    out = tmp_path / "users.acl"
+    result = _render(_digests(KEY_PREFIX=bad), out)
+    assert result.returncode == 2
+    assert "KEY_PREFIX" in result.stderr
+    assert not out.exists()
