@@ -11,6 +11,7 @@ from redis.exceptions import ResponseError
 from conveyor.envelope import new_envelope
 from conveyor.keys import Keys
 from conveyor.lua import register
+from conveyor_ingest.records import bucket_key, expand
 
 
 def _item(fields: dict[str, str]) -> dict[str, object]:
@@ -23,30 +24,32 @@ async def test_ingest_enqueue_refuses_fields_out_of_wire_order(redis: Redis, key
     bad = new_envelope("demo.echo", {"n": 2}, "default")
     shuffled = dict(reversed(list(bad.to_fields().items())))
     script = register(redis, "ingest_enqueue")
-    task_keys = [qk.status_index, qk.status_index, qk.tasks, qk.timers_in]
-    task_keys += qk.task_statuses([good.id, bad.id])
+    task_keys = [qk.status_index, qk.status_index, qk.tasks, qk.timers_in, bucket_key(qk, good.id)]
     items = json.dumps([_item(good.to_fields()), _item(shuffled)])
     with pytest.raises(ResponseError, match="not in wire order"):
-        await script(keys=task_keys, args=[1_700_000_000_000, 60_000, 0, "", items])
+        await script(keys=task_keys, args=[1_700_000_000_000, 60_000, 0, "", items, 60_000])
     # The check runs before any write: the well-formed first task was not written either.
     assert await redis.xlen(qk.tasks) == 0
-    assert await redis.exists(qk.task_status(good.id), qk.status_index) == 0
+    assert await redis.exists(bucket_key(qk, good.id), qk.status_index) == 0
 
 
 async def test_ingest_enqueue_records_tasks_in_wire_order(redis: Redis, keys: Keys) -> None:
     qk = keys.queue("default")
     envelope = new_envelope("demo.echo", {"n": 1}, "default", subject="alice", origin="api")
     script = register(redis, "ingest_enqueue")
-    task_keys = [qk.status_index, qk.status_index, qk.tasks, qk.timers_in]
-    task_keys += qk.task_statuses([envelope.id])
+    bucket = bucket_key(qk, envelope.id)
+    task_keys = [qk.status_index, qk.status_index, qk.tasks, qk.timers_in, bucket]
     items = json.dumps([_item(envelope.to_fields())])
-    await script(keys=task_keys, args=[1_700_000_000_000, 60_000, 0, "", items])
-    record = await redis.hgetall(qk.task_status(envelope.id))
+    await script(keys=task_keys, args=[1_700_000_000_000, 60_000, 0, "", items, 60_000])
+    packed = await redis.hget(bucket, envelope.id)
+    assert packed is not None
+    record = expand(envelope.id, "default", packed.encode() if isinstance(packed, str) else packed)
     assert record[b"id"] == envelope.id.encode()
     assert record[b"type"] == b"demo.echo"
     assert record[b"queue"] == b"default"
     assert record[b"status"] == b"pending"
     assert record[b"subject"] == b"alice"
     assert record[b"origin"] == b"api"
-    assert record[b"order"] == b"11"
+    assert record[b"attempt"] == b"1"
+    assert 0 < await redis.pttl(bucket) <= 60_000
     assert await redis.xlen(qk.tasks) == 1

@@ -1,7 +1,8 @@
 """Writes of the task API: enqueue (with Idempotency-Key) and changes to unstarted tasks.
 
 Each write is one Lua script on the queue's slot: the XADD, the task's read-model
-record, the index entry and the stored Idempotency-Key response commit together.
+record (a compact accepted record, see records.py), the index entry and the stored
+Idempotency-Key response commit together.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from conveyor.lua import register
 from conveyor.timers import TimerKind, timer_fields
 from conveyor_ingest.coalesce import TickBatcher
 from conveyor_ingest.models import TaskStatus
+from conveyor_ingest.records import bucket_key, bucket_of, bucket_ttl_ms, register_with_records
 from conveyor_ingest.writer import ScriptWriter
 
 # Order of a record's states within one attempt (attempt * 10 + rank): later wins.
@@ -85,7 +87,7 @@ def index_member(created_ms: int, task_id: str) -> str:
 _STR = json.encoder.encode_basestring_ascii
 
 
-def _item(task: NewTask) -> str:
+def _item(task: NewTask, bucket: int = 1) -> str:
     """One task as the enqueue script's JSON argument reads it (JSON text)."""
     env = task.envelope
     if task.due_ms is None:
@@ -97,6 +99,8 @@ def _item(task: NewTask) -> str:
         tail = '],"d":1,"t":' + _STR(json.dumps(env.to_fields(), separators=(",", ":")))
     if task.replay_of:
         tail += ',"r":' + _STR(task.replay_of)
+    if bucket != 1:
+        tail += f',"b":{bucket:d}'
     return '{"f":[' + ",".join(map(_STR, chain.from_iterable(fields.items()))) + tail + "}"
 
 
@@ -111,7 +115,7 @@ class TaskStore:
         self._retention_ms = int(retention_s * 1000)
         self._idem_ttl_ms = int(idem_ttl_s * 1000)
         self._enqueue = register(client, "ingest_enqueue")
-        self._change = register(client, "ingest_change")
+        self._change = register_with_records(client, "ingest_change")
         self._singles: TickBatcher[str, NewTask, None] = TickBatcher(self._enqueue_many)
 
     async def enqueue(
@@ -144,11 +148,18 @@ class TaskStore:
         qk = self._keys.queue(queue)
         idem_key = qk.idempotency(idem.subject, idem.key) if idem else qk.status_index
         keys = [qk.status_index, idem_key, qk.tasks, qk.timers_in]
-        keys += qk.task_statuses([task.envelope.id for task in tasks])
         stored = f"{idem.fingerprint}\n{response[0]}\n{response[1]}" if idem else ""
-        items = "[" + ",".join(map(_item, tasks)) + "]"
+        at = now_ms()
+        buckets: dict[int, int] = {}  # bucket -> its number in the script (1-based)
+        items = []
+        for task in tasks:
+            bucket = bucket_of(task.envelope.id) or 0
+            number = buckets.setdefault(bucket, len(buckets) + 1)
+            items.append(_item(task, number))
+        keys += [qk.accepted(bucket) for bucket in buckets]
         ttl = self._idem_ttl_ms if idem else 0
-        args = [now_ms(), self._retention_ms, ttl, stored, items]
+        args = [at, self._retention_ms, ttl, stored, "[" + ",".join(items) + "]"]
+        args += [bucket_ttl_ms(bucket, at, self._retention_ms) for bucket in buckets]
         reply = await self._writer.call(self._enqueue, keys, args)
         if int(reply[0]) == 1:
             head, status, text = bytes(reply[1]).decode().split("\n", 2)
@@ -183,9 +194,8 @@ class TaskStore:
         fields: dict[str, str],
         record: list[str],
     ) -> str:
-        args: list[str | int] = [allowed, rank, len(fields) * 2]
+        args: list[str | int] = [allowed, rank, task_id, qk.queue, len(fields) * 2]
         args += [item for pair in fields.items() for item in pair]
-        reply = await self._writer.call(
-            self._change, [qk.task_status(task_id), qk.control], [*args, *record]
-        )
+        keys = [qk.task_status(task_id), qk.control, bucket_key(qk, task_id)]
+        reply = await self._writer.call(self._change, keys, [*args, *record])
         return bytes(reply).decode()
