@@ -152,7 +152,7 @@ async def store_tasks(
     else:
         stored = await svc.store.enqueue(queue, tasks, idem, (202, text))
     if stored is None:
-        svc.metrics.tasks.labels(queue).inc(len(tasks))
+        svc.metrics.count_accepted(queue, len(tasks))
         return raw(text, 202)
     if idem is None or stored.fingerprint != idem.fingerprint:
         raise ApiError(422, f"{IDEMPOTENCY_HEADER} was already used with a different request body")
