@@ -42,6 +42,7 @@ _OPTIONAL_TEXT = (
     "traceparent",
     "tracestate",
 )
+OPTIONAL_TEXT_FIELDS = _OPTIONAL_TEXT  # in to_fields() order, after max_attempts and timeout
 
 
 @dataclass(frozen=True, slots=True)
