@@ -24,8 +24,9 @@ for k = 3, #KEYS, 2 do
   for i = 1, nu do update[i] = ARGV[a + i] end
   a = a + 1 + nu
   local current = redis.call('HGET', key, 'order')
-  if not current and materialise(key, KEYS[k + 1], task_id, ARGV[4]) then
-    current = redis.call('HGET', key, 'order')
+  if not current then
+    local accepted = materialise(key, KEYS[k + 1], task_id, ARGV[4], false)
+    if accepted then current = tonumber(accepted[3]) * 10 + 1 end
   end
   if not current then
     redis.call('HSET', key, unpack(create))

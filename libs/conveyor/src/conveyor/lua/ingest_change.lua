@@ -5,8 +5,9 @@
 -- ARGV[3] task id, ARGV[4] queue, ARGV[5] n, n control fields, then record field pairs.
 -- Returns 'ok', 'missing', or the status that forbids the change.
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status and materialise(KEYS[1], KEYS[3], ARGV[3], ARGV[4]) then
-  status = redis.call('HGET', KEYS[1], 'status')
+if not status then
+  local accepted = materialise(KEYS[1], KEYS[3], ARGV[3], ARGV[4], true)
+  if accepted then status = accepted[1] end
 end
 if not status then return 'missing' end
 if not string.find(' ' .. ARGV[1] .. ' ', ' ' .. status .. ' ', 1, true) then return status end
