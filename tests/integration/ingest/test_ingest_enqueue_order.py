@@ -1,4 +1,4 @@
-"""The enqueue script reads a task's first fields by position: out-of-order fields write nothing."""
+"""The enqueue script: fields read by position (out of order: no write), per-second records."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from conveyor.envelope import new_envelope
+from conveyor.ids import new_task_id
 from conveyor.keys import Keys
 from conveyor.lua import register
-from conveyor_ingest.records import bucket_key, expand
+from conveyor_ingest.readmodel import find_record
+from conveyor_ingest.records import BUCKET_MS, bucket_key, expand
+from conveyor_ingest.store import NewTask, TaskStore, now_ms
+from conveyor_ingest.writer import ScriptWriter
 
 
 def _item(fields: dict[str, str]) -> dict[str, object]:
@@ -53,3 +57,21 @@ async def test_ingest_enqueue_records_tasks_in_wire_order(redis: Redis, keys: Ke
     assert record[b"attempt"] == b"1"
     assert 0 < await redis.pttl(bucket) <= 60_000
     assert await redis.xlen(qk.tasks) == 1
+
+
+async def test_ingest_enqueue_spreads_one_call_over_the_ids_seconds(
+    redis: Redis, keys: Keys
+) -> None:
+    store = TaskStore(redis, ScriptWriter(redis), keys, retention_s=60, idem_ttl_s=60)
+    second = now_ms() // 1000 * 1000
+    ids = [new_task_id(second - 1), new_task_id(second), new_task_id(second + 1)]
+    tasks = [NewTask(new_envelope("demo.echo", n, "default", task_id=i)) for n, i in enumerate(ids)]
+    await store.enqueue("default", tasks, None, (202, ""))
+    qk = keys.queue("default")
+    buckets = {bucket_key(qk, task_id) for task_id in ids}
+    assert len(buckets) == 2  # one call, two buckets
+    for task_id in ids:
+        record = await find_record(redis, keys, task_id)
+        assert record is not None
+        assert record[b"status"] == b"pending"
+        assert 0 < await redis.pttl(bucket_key(qk, task_id)) <= 60_000 + BUCKET_MS
