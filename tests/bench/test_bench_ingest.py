@@ -205,6 +205,17 @@ def _raw_xadd_rate(redis_url: str, keys: Keys) -> float:
         client.close()
 
 
+def _print_targets(targets: dict[str, bool]) -> None:
+    """Print issue 4's targets, met or not.
+
+    Only RSS is asserted: throughput on this shared 2-core machine swings with the
+    neighbours' load, so a missed throughput target is reported (its figures are
+    recorded above), not failed.
+    """
+    for name, met in targets.items():
+        print(f"target {name}: {'met' if met else 'NOT met'}")  # noqa: T201 - the report
+
+
 def test_bench_ingest_single_post_and_batch(
     ingest: tuple[int, int],
     bare: int,
@@ -243,6 +254,15 @@ def test_bench_ingest_single_post_and_batch(
         record(f"ingest.{server}: peak RSS", rss, "MB"),
     ]  # fmt: skip
     print("\n" + table(rows))  # noqa: T201 - the benchmark's report
+    batch_rate = batches["rps"] * BATCH_SIZE
+    _print_targets(
+        {
+            "single POST >= 0.5 of bare aiohttp": measured["rps"] >= 0.5 * baseline["rps"],
+            "batch >= 50,000 events/s": batch_rate >= 50_000,
+            "batch >= 0.5 of raw pipelined XADD": batch_rate >= 0.5 * raw_rate,
+            "peak RSS < 200 MB (asserted)": rss < 200,
+        }
+    )
     assert measured["errors"] == 0
     assert batches["errors"] == 0
     assert rss < 200

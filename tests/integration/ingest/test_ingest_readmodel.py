@@ -8,6 +8,7 @@ from typing import Any
 
 from conveyor.envelope import TaskEnvelope, new_envelope
 from conveyor.events import TaskEventType, event_fields
+from conveyor_ingest.records import BUCKET_MS, bucket_key
 from conveyor_ingest.store import now_ms
 from integration.ingest.ingest_support import Api, auth, get_json, make_token, post_task, until
 
@@ -87,8 +88,9 @@ async def test_task_first_seen_through_an_event_is_created(api: Api) -> None:
 async def test_records_expire_and_the_index_is_trimmed(api: Api) -> None:
     env = await _posted(api)
     qk = api.keys.queue("default")
-    ttl = await api.redis.pttl(qk.task_status(env.id))
-    assert 0 < ttl <= api.settings.status_retention * 1000
+    # Until its first event the record is a field of its second's accepted bucket.
+    ttl = await api.redis.pttl(bucket_key(qk, env.id))
+    assert 0 < ttl <= api.settings.status_retention * 1000 + BUCKET_MS
     old = "0000000000001:old-task"
     await api.redis.zadd(qk.status_index, {old: 0})
     await post_task(api, {"type": "demo.echo"})
@@ -125,3 +127,20 @@ async def test_server_sent_events_follow_the_task_until_it_finishes(api: Api) ->
             elif statuses[-1] == "running":
                 await _emit(api, TaskEventType.SUCCEEDED, env, result="1")
     assert statuses == ["pending", "running", "succeeded"]
+
+
+async def test_first_event_turns_the_accepted_record_into_the_record_hash(api: Api) -> None:
+    env = await _posted(api)
+    qk = api.keys.queue("default")
+    _, before = await get_json(api, f"/api/v1/tasks/{env.id}", ADMIN)
+    assert before["data"]["status"] == "pending"
+    assert await api.redis.hexists(bucket_key(qk, env.id), env.id)
+    await _emit(api, TaskEventType.STARTED, env)
+    running = await until(lambda: _status_is(api, env.id, "running"), "running")
+    assert running["created_at"] == before["data"]["created_at"]  # the accept time, kept
+    assert running["subject"] == "alice"
+    assert not await api.redis.hexists(bucket_key(qk, env.id), env.id)
+    assert await api.redis.pttl(qk.task_status(env.id)) > 0
+    _, page = await get_json(api, "/api/v1/tasks?status=running", ADMIN)
+    assert [item["id"] for item in page["data"]["items"]] == [env.id]  # one index entry
+    assert await api.redis.zcard(qk.status_index) == 1

@@ -43,6 +43,7 @@ _OPTIONAL_TEXT = (
     "tracestate",
     "partition_key",
 )
+OPTIONAL_TEXT_FIELDS = _OPTIONAL_TEXT  # in to_fields() order, after max_attempts and timeout
 
 
 @dataclass(frozen=True, slots=True)

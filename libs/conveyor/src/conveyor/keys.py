@@ -135,6 +135,10 @@ class QueueKeys:
             for task_id in task_ids
         ]
 
+    def accepted(self, bucket: int) -> str:
+        """Read-model hash of the tasks accepted in one time bucket: task id -> compact record."""
+        return f"{self.tag}:i:accepted:{bucket:d}"
+
     @property
     def status_index(self) -> str:
         """Read-model sorted set of task ids by creation time, for listings."""

@@ -28,6 +28,7 @@ from conveyor.lua import register
 from conveyor.schedules import ChangeOp, decode_change
 from conveyor.streams import Entry, Group, ensure_group, read_reply_entries
 from conveyor_ingest.models import TaskStatus
+from conveyor_ingest.records import bucket_key, register_with_records
 from conveyor_ingest.store import (
     RANK_FINAL,
     RANK_QUEUED,
@@ -103,7 +104,7 @@ class ReadModelConsumer:
         self._client = client
         self._keys = keys
         self._retention_ms = int(retention_s * 1000)
-        self._apply = register(client, "ingest_apply_events")
+        self._apply = register_with_records(client, "ingest_apply_events")
         self._schedules = register(client, "ingest_schedules")
         self._consumer = consumer_name()
         # Events stream -> its shard name (the queue name, or <queue>~<p> for a partition).
@@ -176,9 +177,9 @@ class ReadModelConsumer:
         return await self._apply_events(stream, entries)
 
     async def _apply_events(self, stream: bytes, entries: Sequence[Entry]) -> int:
-        index = self._keys.queue(self._queue_of[stream]).status_index
-        keys: list[Any] = [stream, index]
-        args: list[Any] = [Group.INGEST.value, self._retention_ms, now_ms()]
+        qk = self._keys.queue(self._queue_of[stream])
+        keys: list[Any] = [stream, qk.status_index]
+        args: list[Any] = [Group.INGEST.value, self._retention_ms, now_ms(), qk.queue]
         bad: list[bytes] = []
         for entry_id, fields in entries:
             try:
@@ -188,9 +189,8 @@ class ReadModelConsumer:
                 bad.append(entry_id)
                 continue
             order, create, update = event_change(event)
-            qk = self._keys.queue(self._queue_of[stream])
-            keys.append(qk.task_status(event.task_id))
-            args += [entry_id, order, index_member(event.at_ms, event.task_id)]
+            keys += [qk.task_status(event.task_id), bucket_key(qk, event.task_id)]
+            args += [entry_id, order, index_member(event.at_ms, event.task_id), event.task_id]
             args += [len(create), *create, len(update), *update]
         if len(keys) > 2:
             await self._apply(keys=keys, args=args)

@@ -39,6 +39,14 @@ class Metrics:
     children: dict[tuple[str, int], tuple[Counter, Histogram]] = field(
         default_factory=dict, repr=False
     )
+    queue_children: dict[str, Counter] = field(default_factory=dict, repr=False)
+
+    def count_accepted(self, queue: str, tasks: int) -> None:
+        """Count tasks enqueued on ``queue`` (configured queues only: bounded)."""
+        child = self.queue_children.get(queue)
+        if child is None:
+            child = self.queue_children[queue] = self.tasks.labels(queue)
+        child.inc(tasks)
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         """Count and time one answered request."""

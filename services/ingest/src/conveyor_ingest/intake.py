@@ -157,7 +157,7 @@ async def store_tasks(
     for shard, shard_tasks_ in by_shard.items():
         stored = await _enqueue_shard(svc, shard, shard_tasks_, idem, text)
     if stored is None:
-        svc.metrics.tasks.labels(queue).inc(len(tasks))
+        svc.metrics.count_accepted(queue, len(tasks))
         return raw(text, 202)
     if idem is None or stored.fingerprint != idem.fingerprint:
         raise ApiError(422, f"{IDEMPOTENCY_HEADER} was already used with a different request body")

@@ -1,9 +1,10 @@
 """Reads of the task read model: one task by id (looked up in every queue) and listings.
 
-A task's record lives in its queue partition's slot. GET by id asks every
-partition of every configured queue in one pipeline, so no separate id -> queue
-index is kept. Listings merge the partitions' status indexes (members
-``<ms>:<id>``) newest first.
+A task's record lives in its queue partition's slot: a record hash, or until its
+first event a compact accepted record (records.py). GET by id asks every partition
+of every configured queue in one pipeline, so no separate id -> queue index is
+kept. Listings merge the partitions' status indexes (members ``<ms>:<id>``) newest
+first.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from conveyor.envelope import format_time
 from conveyor.keys import Keys, QueueKeys
 from conveyor_ingest.models import TaskStatus
+from conveyor_ingest.records import bucket_of, expand
 
 SCAN_FACTOR = 5
 
@@ -83,14 +86,33 @@ async def find_shard_record(
     """The record of ``task_id`` and the queue partition (shard) that holds it."""
     if "{" in task_id or "}" in task_id:
         return None  # no key can hold it (braces would move it to another slot)
+    bucket = bucket_of(task_id)
     shards = keys.all_queues()
     async with client.pipeline(transaction=False) as pipe:
         for qk in shards:
-            pipe.hgetall(qk.task_status(task_id))
+            _ask_record(pipe, qk, task_id, bucket)
         replies = await pipe.execute()
-    for qk, reply in zip(shards, replies, strict=True):
-        if reply:
-            return qk, dict(reply)
+    step = len(replies) // len(shards)
+    for index, qk in enumerate(shards):
+        record = _record_of(qk, task_id, replies[index * step : (index + 1) * step])
+        if record is not None:
+            return qk, record
+    return None
+
+
+def _ask_record(pipe: Pipeline, qk: QueueKeys, task_id: str, bucket: int | None) -> None:
+    # The compact record first: if an event turns it into the hash in between, the
+    # HGETALL after it sees the hash, so a reader never finds neither.
+    if bucket is not None:
+        pipe.hget(qk.accepted(bucket), task_id)
+    pipe.hgetall(qk.task_status(task_id))
+
+
+def _record_of(qk: QueueKeys, task_id: str, replies: list[Any]) -> dict[bytes, bytes] | None:
+    if replies[-1]:
+        return dict(replies[-1])
+    if len(replies) > 1 and replies[0]:
+        return expand(task_id, qk.queue, replies[0])
     return None
 
 
@@ -118,11 +140,7 @@ async def list_tasks(client: Redis, keys: Keys, query: ListQuery) -> dict[str, A
         candidates += [(_bytes(member), qk) for member in members]
     candidates.sort(key=lambda candidate: candidate[0], reverse=True)
     candidates = candidates[:fetch]
-    async with client.pipeline(transaction=False) as pipe:
-        for member, qk in candidates:
-            task_id = member.split(b":", 1)[1].decode()
-            pipe.hgetall(qk.task_status(task_id))
-        records = await pipe.execute()
+    records = await _records(client, candidates)
     items: list[dict[str, Any]] = []
     last: bytes | None = None
     for (member, _), record in zip(candidates, records, strict=True):
@@ -134,6 +152,26 @@ async def list_tasks(client: Redis, keys: Keys, query: ListQuery) -> dict[str, A
     scanned_all = len(candidates) < fetch and (last is None or last == candidates[-1][0])
     next_cursor = None if scanned_all or last is None else encode_cursor(last)
     return {"items": items, "next_cursor": next_cursor}
+
+
+async def _records(
+    client: Redis, candidates: list[tuple[bytes, QueueKeys]]
+) -> list[dict[bytes, bytes] | None]:
+    """The record of each index candidate (None where it expired), in one pipeline."""
+    asked = []
+    async with client.pipeline(transaction=False) as pipe:
+        for member, qk in candidates:
+            task_id = member.split(b":", 1)[1].decode()
+            bucket = bucket_of(task_id)
+            _ask_record(pipe, qk, task_id, bucket)
+            asked.append((qk, task_id, 1 if bucket is None else 2))
+        replies = await pipe.execute()
+    records = []
+    at = 0
+    for qk, task_id, count in asked:
+        records.append(_record_of(qk, task_id, replies[at : at + count]))
+        at += count
+    return records
 
 
 def _matches(record: dict[bytes, bytes], query: ListQuery) -> bool:

@@ -49,11 +49,15 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+# The C string encoder (as dumps() writes a str, non-ASCII kept) without a json.dumps call.
+_STR = json.encoder.encode_basestring
+
+
 def body_text(status: int, data: Any, message: str | None = None) -> str:
     """The envelope's JSON text."""
     phrase = message or HTTPStatus(status).phrase
     if isinstance(data, RawJson):
-        return f'{{"code":{status:d},"message":{dumps(phrase)},"data":{data.text}}}'
+        return f'{{"code":{status:d},"message":{_STR(phrase)},"data":{data.text}}}'
     return dumps({"code": status, "message": phrase, "data": data})
 
 

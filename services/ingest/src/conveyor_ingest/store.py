@@ -1,7 +1,8 @@
 """Writes of the task API: enqueue (with Idempotency-Key) and changes to unstarted tasks.
 
 Each write is one Lua script on the queue's slot: the XADD, the task's read-model
-record, the index entry and the stored Idempotency-Key response commit together.
+record (a compact accepted record, see records.py), the index entry and the stored
+Idempotency-Key response commit together.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from itertools import chain
 from redis.asyncio import Redis
 
 from conveyor.control import cancel_fields, update_fields
-from conveyor.envelope import TaskEnvelope
+from conveyor.envelope import JSON_CONTENT_TYPE, OPTIONAL_TEXT_FIELDS, WIRE_VERSION, TaskEnvelope
 from conveyor.keys import Keys, QueueKeys
 from conveyor.lua import register
 from conveyor.timers import TimerKind, timer_fields
 from conveyor_ingest.coalesce import TickBatcher
 from conveyor_ingest.models import TaskStatus
+from conveyor_ingest.records import bucket_key, bucket_of, bucket_ttl_ms, register_with_records
 from conveyor_ingest.writer import ScriptWriter
 
 # Order of a record's states within one attempt (attempt * 10 + rank): later wins.
@@ -83,21 +85,47 @@ def index_member(created_ms: int, task_id: str) -> str:
 # The C string encoder of json: the script's argument is assembled from encoded strings
 # (every field is a str), which costs a fraction of json.dumps over nested containers.
 _STR = json.encoder.encode_basestring_ascii
+_HEAD = ",".join(map(_STR, ("v", WIRE_VERSION, "id"))) + ","
+_CONTENT_TYPE = _STR(JSON_CONTENT_TYPE)
+_OPTIONAL = tuple((name, f",{_STR(name)},") for name in OPTIONAL_TEXT_FIELDS)
 
 
-def _item(task: NewTask) -> str:
+def wire_fields_json(env: TaskEnvelope) -> str:
+    """``env.to_fields()`` flattened, as the items of a JSON array (no brackets).
+
+    Rendered from the envelope's attributes in to_fields() order, without building
+    the dict: this runs once per accepted task (a unit test pins it to to_fields()).
+    """
+    parts = [_HEAD, _STR(env.id), ',"type",', _STR(env.type), ',"queue",', _STR(env.queue),
+             ',"datacontenttype",', _CONTENT_TYPE, ',"data",', _STR(env.data),
+             ',"attempt","', str(env.attempt), '"']  # fmt: skip
+    if env.max_attempts is not None:
+        parts += (',"max_attempts","', str(env.max_attempts), '"')
+    if env.timeout is not None:
+        parts += (',"timeout",', _STR(repr(env.timeout)))
+    for name, encoded in _OPTIONAL:
+        value = getattr(env, name)
+        if value:
+            parts += (encoded, _STR(value))
+    return "".join(parts)
+
+
+def _item(task: NewTask, bucket: int = 1) -> str:
     """One task as the enqueue script's JSON argument reads it (JSON text)."""
     env = task.envelope
     if task.due_ms is None:
-        fields = env.to_fields()
+        head = '{"f":[' + wire_fields_json(env)
         tail = "]"
     else:
         fields = timer_fields(env, task.due_ms, TimerKind.DELAYED)
+        head = '{"f":[' + ",".join(map(_STR, chain.from_iterable(fields.items())))
         # Kept in the record so PUT can send the scheduler the whole changed task.
         tail = '],"d":1,"t":' + _STR(json.dumps(env.to_fields(), separators=(",", ":")))
     if task.replay_of:
         tail += ',"r":' + _STR(task.replay_of)
-    return '{"f":[' + ",".join(map(_STR, chain.from_iterable(fields.items()))) + tail + "}"
+    if bucket != 1:
+        tail += f',"b":{bucket:d}'
+    return head + tail + "}"
 
 
 class TaskStore:
@@ -111,7 +139,7 @@ class TaskStore:
         self._retention_ms = int(retention_s * 1000)
         self._idem_ttl_ms = int(idem_ttl_s * 1000)
         self._enqueue = register(client, "ingest_enqueue")
-        self._change = register(client, "ingest_change")
+        self._change = register_with_records(client, "ingest_change")
         self._singles: TickBatcher[str, NewTask, None] = TickBatcher(self._enqueue_many)
 
     async def enqueue(
@@ -144,11 +172,18 @@ class TaskStore:
         qk = self._keys.queue(queue)
         idem_key = qk.idempotency(idem.subject, idem.key) if idem else qk.status_index
         keys = [qk.status_index, idem_key, qk.tasks, qk.timers_in]
-        keys += qk.task_statuses([task.envelope.id for task in tasks])
         stored = f"{idem.fingerprint}\n{response[0]}\n{response[1]}" if idem else ""
-        items = "[" + ",".join(map(_item, tasks)) + "]"
+        at = now_ms()
+        buckets: dict[int, int] = {}  # bucket -> its number in the script (1-based)
+        items = []
+        for task in tasks:
+            bucket = bucket_of(task.envelope.id) or 0
+            number = buckets.setdefault(bucket, len(buckets) + 1)
+            items.append(_item(task, number))
+        keys += [qk.accepted(bucket) for bucket in buckets]
         ttl = self._idem_ttl_ms if idem else 0
-        args = [now_ms(), self._retention_ms, ttl, stored, items]
+        args = [at, self._retention_ms, ttl, stored, "[" + ",".join(items) + "]"]
+        args += [bucket_ttl_ms(bucket, at, self._retention_ms) for bucket in buckets]
         reply = await self._writer.call(self._enqueue, keys, args)
         if int(reply[0]) == 1:
             head, status, text = bytes(reply[1]).decode().split("\n", 2)
@@ -183,9 +218,8 @@ class TaskStore:
         fields: dict[str, str],
         record: list[str],
     ) -> str:
-        args: list[str | int] = [allowed, rank, len(fields) * 2]
+        args: list[str | int] = [allowed, rank, task_id, qk.queue, len(fields) * 2]
         args += [item for pair in fields.items() for item in pair]
-        reply = await self._writer.call(
-            self._change, [qk.task_status(task_id), qk.control], [*args, *record]
-        )
+        keys = [qk.task_status(task_id), qk.control, bucket_key(qk, task_id)]
+        reply = await self._writer.call(self._change, keys, [*args, *record])
         return bytes(reply).decode()

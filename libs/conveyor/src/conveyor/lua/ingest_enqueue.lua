@@ -1,13 +1,16 @@
--- Enqueue tasks of one queue: Idempotency-Key check, XADDs, read-model records,
--- index trim and the stored response, as one atomic step.
+-- Enqueue tasks of one queue: Idempotency-Key check, XADDs, accepted records,
+-- index entries, index trim and the stored response, as one atomic step.
 -- KEYS[1] status index, KEYS[2] idempotency key (or the index again when none),
--- KEYS[3] task stream, KEYS[4] timers-in stream, KEYS[4 + i] the record of task i.
+-- KEYS[3] task stream, KEYS[4] timers-in stream, KEYS[4 + b] accepted bucket b.
 -- ARGV[1] now_ms, ARGV[2] retention_ms, ARGV[3] idempotency ttl ms (0: none),
 -- ARGV[4] value stored under the key (fingerprint, status, response),
 -- ARGV[5] JSON array of tasks: {"f": [field, value, ...] in TaskEnvelope.to_fields() order
--- (timer fields after), "d": 1 when delayed,
--- "t": the task's JSON (delayed only, for PUT), "r": replayed task id (optional)}.
+-- (timer fields after), "b": bucket number b (default 1), "d": 1 when delayed,
+-- "t": the task's JSON (delayed only, for PUT), "r": replayed task id (optional)},
+-- ARGV[5 + b] PEXPIRE of bucket b.
 -- One JSON argument instead of thousands keeps the client's encoding cost low.
+-- A task's record is one field of its bucket (records.py): id -> JSON array
+-- [status, created_ms, attempt, type, origin, due_ms, replay_of, task, subject].
 -- Returns {1, stored} for a replayed key, else {0}.
 local index = KEYS[1]
 local idem_ttl = tonumber(ARGV[3])
@@ -19,7 +22,10 @@ local now = tonumber(ARGV[1])
 local retention = tonumber(ARGV[2])
 local tasks = cjson.decode(ARGV[5])
 local stamp = string.format('%013d', now) .. ':'
+local encode = cjson.encode
 local members = {}
+local records = {}
+for b = 5, #KEYS do records[b - 4] = {} end
 -- to_fields() starts v, id, type, queue, datacontenttype, data, attempt: those are read by
 -- position and only the optional rest is scanned (a table of every field cost more per
 -- task). Checked for every task before anything is written: the script stays all-or-nothing.
@@ -28,14 +34,19 @@ for _, task in ipairs(tasks) do
   if f[3] ~= 'id' or f[5] ~= 'type' or f[7] ~= 'queue' or f[13] ~= 'attempt' then
     return redis.error_reply('ERR task fields are not in wire order')
   end
+  if not records[task.b or 1] then
+    return redis.error_reply('ERR task names no given bucket')
+  end
 end
-for i, task in ipairs(tasks) do
-  local key = KEYS[4 + i]
+local function flush(bucket)
+  redis.call('HSET', KEYS[4 + bucket], unpack(records[bucket]))
+  records[bucket] = {}
+end
+for _, task in ipairs(tasks) do
   local fields = task.f
   local delayed = task.d == 1
   local id = fields[4]
-  local attempt = tonumber(fields[14])
-  local subject, origin, due = '', '', nil
+  local subject, origin, due = '', '', ''
   for j = 15, #fields, 2 do
     local name = fields[j]
     if name == 'subject' then subject = fields[j + 1]
@@ -43,29 +54,24 @@ for i, task in ipairs(tasks) do
     elseif name == 'due_ms' then due = fields[j + 1] end
   end
   redis.call('XADD', delayed and KEYS[4] or KEYS[3], '*', unpack(fields))
-  if delayed then
-    redis.call('HSET', key, 'id', id, 'type', fields[6], 'queue', fields[8],
-      'status', 'scheduled', 'attempt', attempt, 'attempts', 0,
-      'subject', subject, 'origin', origin, 'created_ms', ARGV[1],
-      'order', attempt * 10 + 1, 'due_ms', due, 'task', task.t)
-  else
-    redis.call('HSET', key, 'id', id, 'type', fields[6], 'queue', fields[8],
-      'status', 'pending', 'attempt', attempt, 'attempts', 0,
-      'subject', subject, 'origin', origin, 'created_ms', ARGV[1],
-      'order', attempt * 10 + 1)
-  end
-  if task.r then
-    redis.call('HSET', key, 'replay_of', task.r)
-  end
-  redis.call('PEXPIRE', key, retention)
+  local bucket = task.b or 1
+  local pairs_ = records[bucket]
+  pairs_[#pairs_ + 1] = id
+  pairs_[#pairs_ + 1] = encode({delayed and 'scheduled' or 'pending', ARGV[1], fields[14],
+    fields[6], origin, due, task.r or '', task.t or '', subject})
+  if #pairs_ >= 1000 then flush(bucket) end  -- unpack has an argument limit
   members[#members + 1] = 0
   members[#members + 1] = stamp .. id
-  if #members >= 1000 then  -- one ZADD per 500 tasks (unpack has an argument limit)
+  if #members >= 1000 then
     redis.call('ZADD', index, unpack(members))
     members = {}
   end
 end
 if #members > 0 then redis.call('ZADD', index, unpack(members)) end
+for b = 1, #KEYS - 4 do
+  if #records[b] > 0 then flush(b) end
+  redis.call('PEXPIRE', KEYS[4 + b], ARGV[5 + b])
+end
 -- Members start with the zero-padded creation ms: trimming by that bound keeps memory bounded.
 redis.call('ZREMRANGEBYLEX', index, '-', '(' .. string.format('%013d', now - retention))
 if idem_ttl > 0 then
