@@ -16,7 +16,9 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import parse_url
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
+from redis.backoff import NoBackoff
 
 from conveyor.errors import RedisUnavailableError, UnsupportedServerError
 from conveyor.settings import RedisSettings
@@ -101,12 +103,19 @@ def _sentinel_client(settings: RedisSettings, options: dict[str, Any]) -> Redis:
     for name in ("host", "port", "connection_class", "path"):
         url.pop(name, None)
     tls = settings.redis_url.startswith("rediss://")
-    sentinel_options: dict[str, Any] = {"socket_connect_timeout": 2.0, "ssl": tls}
+    sentinel_options: dict[str, Any] = {
+        "socket_connect_timeout": 2.0,
+        "ssl": tls,
+        # The other Sentinels are the retry: one more try (a pooled connection may be
+        # stale), not redis-py's ten with backoff per Sentinel per discovery, which made
+        # a Sentinel refusing the handshake look like a hang (~12 s).
+        "retry": Retry(NoBackoff(), 1),
+    }
     if tls:
         sentinel_options.update(_tls_options(settings))
     if settings.redis_sentinel_password is not None:
         sentinel_options["password"] = settings.redis_sentinel_password.get_secret_value()
-    sentinel = Sentinel(settings.sentinel_addresses(), sentinel_kwargs=sentinel_options)
+    sentinel = _Sentinels(settings.sentinel_addresses(), sentinel_kwargs=sentinel_options)
     client: SentinelManagedRedis = sentinel.master_for(
         settings.redis_sentinel_service,
         redis_class=SentinelManagedRedis,
@@ -116,6 +125,39 @@ def _sentinel_client(settings: RedisSettings, options: dict[str, Any]) -> Redis:
     )
     client.sentinel_manager = sentinel
     return client
+
+
+class _Sentinels(Sentinel):
+    """redis-py's Sentinel manager, whose "no primary" error says why each Sentinel failed.
+
+    redis-py lists the failures with ``repr``, which for its errors is only the class
+    name (``network:ConnectionError``): an untrusted certificate, a refused connection
+    and a wrong password all read the same.
+    """
+
+    def __init__(self, sentinels: list[tuple[str, int]], sentinel_kwargs: dict[str, Any]) -> None:
+        # Named rather than super(): mypy's untyped-call exclusion for redis goes by name.
+        Sentinel.__init__(self, sentinels, sentinel_kwargs=sentinel_kwargs)
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        """The primary's (ip, port) from the first Sentinel that knows a healthy one."""
+        reasons: list[str] = []
+        for index, sentinel in enumerate(self.sentinels):
+            kwargs = sentinel.connection_pool.connection_kwargs
+            address = f"{kwargs.get('host')}:{kwargs.get('port')}"
+            try:
+                masters = cast(dict[str, dict[str, Any]], await sentinel.sentinel_masters())
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+                reasons.append(f"{address}: {exc}")
+                continue
+            state = masters.get(service_name)
+            if state and self.check_master_state(state, service_name):
+                # Ask the Sentinel that answered first next time (what redis-py does).
+                self.sentinels[0], self.sentinels[index] = sentinel, self.sentinels[0]
+                return state["ip"], state["port"]
+            reasons.append(f"{address}: knows no healthy primary {service_name!r}")
+        msg = f"no Sentinel gave the address of primary {service_name!r}: {'; '.join(reasons)}"
+        raise MasterNotFoundError(msg)
 
 
 class SentinelManagedRedis(Redis):

