@@ -1,43 +1,82 @@
-"""Spans of the task path: PRODUCER ``send <stream>`` and CONSUMER ``process <type>``.
+"""Spans of the task path: PRODUCER ``send <stream>`` and the scheduler's spans.
 
-Both check whether an SDK provider is installed. When
-none is (the default), every method returns at its first line: the worker's hot
-path pays one attribute check per task, not the cost of building attributes for
-a no-op span.
+(The worker's CONSUMER spans are in ``consuming``.) Each helper first checks
+whether an SDK provider is installed: when none is (the default), it returns at
+its first line, without building attributes for a no-op span.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Literal
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace.sampling import ParentBased
 from opentelemetry.trace import (
     NoOpTracerProvider,
     ProxyTracerProvider,
     Span,
+    SpanContext,
     SpanKind,
     Status,
     StatusCode,
     Tracer,
+    TracerProvider,
 )
 from opentelemetry.util.types import AttributeValue
 
 from conveyor.envelope import TaskEnvelope
 from conveyor.telemetry.messaging import Operation, messaging_attributes
-from conveyor.telemetry.propagation import context_from_fields, link_from_fields, trace_fields
-
-ConsumerContext = Literal["parent", "link"]
+from conveyor.telemetry.propagation import format_traceparent, trace_fields
 
 
 def tracing_installed() -> bool:
     """True when a real (SDK) tracer provider is installed globally."""
     return not isinstance(trace.get_tracer_provider(), ProxyTracerProvider | NoOpTracerProvider)
+
+
+def tracer_for(name: str) -> Tracer:
+    """The global provider's tracer ``name``, made once per provider (the SDK makes a new
+    Tracer, with its scope, on every get_tracer call: a measurable share of a request)."""
+    return _tracer(trace.get_tracer_provider(), name)
+
+
+@functools.lru_cache(maxsize=32)
+def _tracer(provider: TracerProvider, name: str) -> Tracer:
+    return provider.get_tracer(name)
+
+
+# ParentBased's description names the sampler it applies to each kind of parent.
+_DROPS_UNSAMPLED = {
+    True: "remoteParentNotSampled:AlwaysOffSampler",
+    False: "localParentNotSampled:AlwaysOffSampler",
+}
+
+
+def drops_unsampled_parents(sampler: object, remote: bool) -> bool:
+    """True when ``sampler`` never samples a child of an unsampled (remote or local) parent.
+
+    Then the decision for such a child is known from the parent's flags alone, and
+    the callers skip the SDK (span object, sampler call, id generation) entirely.
+    """
+    if not isinstance(sampler, ParentBased):
+        return False
+    description: str = sampler.get_description()  # type: ignore[no-untyped-call] # SDK: unannotated
+    return _DROPS_UNSAMPLED[remote] in description
+
+
+def follows_unsampled_parent(tracer: Tracer, parent: Span) -> bool:
+    """True when ``parent`` is a valid, unsampled span whose children ``tracer`` drops."""
+    context = parent.get_span_context()
+    return (
+        context.is_valid
+        and not context.trace_flags.sampled
+        and drops_unsampled_parents(getattr(tracer, "sampler", None), context.is_remote)
+    )
 
 
 def _task_attributes(envelope: TaskEnvelope) -> dict[str, AttributeValue]:
@@ -66,23 +105,14 @@ def send_spans(
     if not tracing_installed() and tracer is None:
         yield list(envelopes)
         return
-    tracer = tracer or trace.get_tracer("conveyor")
-    groups: dict[str, list[int]] = {}
-    for index, stream in enumerate(streams):
-        groups.setdefault(stream, []).append(index)
-    stamped = list(envelopes)
-    spans: list[Span] = []
-    for stream, indexes in groups.items():
-        span = tracer.start_span(
-            f"send {stream}",
-            kind=SpanKind.PRODUCER,
-            attributes=_send_attributes(stream, [envelopes[i] for i in indexes]),
-        )
-        spans.append(span)
-        traceparent, tracestate = trace_fields(trace.set_span_in_context(span))
-        if traceparent:
-            for i in indexes:
-                stamped[i] = replace(envelopes[i], traceparent=traceparent, tracestate=tracestate)
+    tracer = tracer or tracer_for("conveyor")
+    current = trace.get_current_span()
+    if not current.is_recording() and follows_unsampled_parent(tracer, current):
+        # The sampler drops children of an unsampled parent: no spans; the tasks carry
+        # the request's (unsampled) context, so the worker follows the same decision.
+        yield _stamped_with(envelopes, current.get_span_context())
+        return
+    spans, stamped = _start_sends(tracer, streams, envelopes)
     try:
         yield stamped
     except Exception as exc:
@@ -95,6 +125,34 @@ def send_spans(
             span.end()
 
 
+def _start_sends(
+    tracer: Tracer, streams: Sequence[str], envelopes: Sequence[TaskEnvelope]
+) -> tuple[list[Span], list[TaskEnvelope]]:
+    """One started span per distinct stream, and the envelopes stamped with their span."""
+    groups: dict[str, list[int]] = {}
+    for index, stream in enumerate(streams):
+        groups.setdefault(stream, []).append(index)
+    stamped = list(envelopes)
+    spans: list[Span] = []
+    for stream, indexes in groups.items():
+        span = tracer.start_span(f"send {stream}", kind=SpanKind.PRODUCER)
+        if span.is_recording():
+            span.set_attributes(_send_attributes(stream, [envelopes[i] for i in indexes]))
+        spans.append(span)
+        traceparent, tracestate = trace_fields(trace.set_span_in_context(span))
+        if traceparent:
+            for i in indexes:
+                stamped[i] = replace(envelopes[i], traceparent=traceparent, tracestate=tracestate)
+    return spans, stamped
+
+
+def _stamped_with(envelopes: Sequence[TaskEnvelope], context: SpanContext) -> list[TaskEnvelope]:
+    if not context.is_valid:
+        return list(envelopes)
+    traceparent, tracestate = format_traceparent(context), context.trace_state.to_header()
+    return [replace(e, traceparent=traceparent, tracestate=tracestate) for e in envelopes]
+
+
 def _send_attributes(stream: str, envelopes: Sequence[TaskEnvelope]) -> dict[str, AttributeValue]:
     attributes = messaging_attributes(Operation.SEND, stream)
     if len(envelopes) == 1:
@@ -104,91 +162,6 @@ def _send_attributes(stream: str, envelopes: Sequence[TaskEnvelope]) -> dict[str
         attributes["messaging.batch.message_count"] = len(envelopes)
         attributes["conveyor.queue"] = envelopes[0].queue
     return attributes
-
-
-class ConsumerSpans:
-    """``process <type>`` CONSUMER spans, one per attempt, for one queue's worker."""
-
-    def __init__(
-        self,
-        stream: str,
-        group: str,
-        mode: ConsumerContext = "parent",
-        tracer: Tracer | None = None,
-    ) -> None:
-        self.enabled = tracer is not None or tracing_installed()
-        self._tracer = tracer or trace.get_tracer("conveyor.worker")
-        self._stream = stream
-        self._group = group
-        self._mode = mode
-
-    def start(self, envelope: TaskEnvelope, entry_id: str, deliveries: int) -> Span | None:
-        """Start the attempt's span, parented or linked to the envelope's producer context.
-
-        None when tracing is off or the sampler dropped the span: the handler then
-        runs without a current span (its log lines carry no trace ids).
-
-        Attributes are set only on a sampled span, and kept few: the SDK validates
-        each one, which is most of a span's cost on the worker's hot path. The
-        task type is in the span name; the delivery count appears from the second
-        delivery on.
-        """
-        if not self.enabled:
-            return None
-        parent: Context | None = Context()  # a new trace unless parented below
-        links = []
-        if self._mode == "parent":
-            parent = context_from_fields(envelope.traceparent, envelope.tracestate) or Context()
-        else:
-            link = link_from_fields(envelope.traceparent, envelope.tracestate)
-            links = [link] if link is not None else []
-        span = self._tracer.start_span(
-            f"process {envelope.type}", context=parent, kind=SpanKind.CONSUMER, links=links
-        )
-        if not span.is_recording():
-            return None  # sampled out: nothing to attach, record or end
-        attributes = messaging_attributes(
-            Operation.PROCESS, self._stream, message_id=entry_id, group=self._group
-        )
-        attributes["conveyor.task.id"] = envelope.id
-        attributes["conveyor.task.attempt"] = envelope.attempt
-        if deliveries > 1:
-            attributes["conveyor.delivery_count"] = deliveries
-        span.set_attributes(attributes)
-        return span
-
-    @staticmethod
-    @contextmanager
-    def active(span: Span | None) -> Iterator[None]:
-        """Make ``span`` current (handler code and tasks it creates inherit it)."""
-        if span is None:
-            yield
-            return
-        token = otel_context.attach(trace.set_span_in_context(span))
-        try:
-            yield
-        finally:
-            otel_context.detach(token)
-
-    @staticmethod
-    def failed(span: Span | None, exc: BaseException) -> None:
-        """Record the handler's exception on the attempt's span."""
-        if span is None:
-            return
-        span.record_exception(exc)
-        span.set_attribute("error.type", type(exc).__qualname__)
-        span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
-
-    @staticmethod
-    def finished(span: Span | None, outcome: str, committed: bool = True) -> None:
-        """Add the committed outcome as an event (or ``outcome_not_committed``) and end."""
-        if span is None:
-            return
-        if committed:
-            span.add_event(outcome)
-        else:
-            span.add_event("outcome_not_committed", {"outcome": outcome})
-        span.end()
 
 
 @contextmanager
@@ -211,7 +184,7 @@ def promotion_span(queue: str, stream: str) -> Iterator[Callable[[int, int], Non
         attributes = messaging_attributes(Operation.SEND, stream, batch=promoted)
         attributes["conveyor.queue"] = queue
         attributes["conveyor.promotion.lateness_max_ms"] = lateness_max_ms
-        span = trace.get_tracer("conveyor.scheduler").start_span(
+        span = tracer_for("conveyor.scheduler").start_span(
             f"promote {queue}", kind=SpanKind.INTERNAL, attributes=attributes, start_time=started
         )
         span.end()
@@ -238,7 +211,7 @@ def fire_span(
     attributes = _send_attributes(stream, [envelope])
     attributes["conveyor.schedule.id"] = schedule_id
     attributes["conveyor.fire.instant_ms"] = instant_ms
-    span = trace.get_tracer("conveyor.scheduler").start_span(
+    span = tracer_for("conveyor.scheduler").start_span(
         f"send {stream}", context=Context(), kind=SpanKind.PRODUCER, attributes=attributes
     )
     traceparent, tracestate = trace_fields(trace.set_span_in_context(span))
