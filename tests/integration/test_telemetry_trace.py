@@ -141,6 +141,11 @@ async def test_one_trace_from_request_through_delay_and_retry_to_success(
     assert producer.attributes["messaging.destination.name"] == qk.timers_in
     assert producer.attributes["messaging.message.id"] == task_id
 
+    # Each promotion (the delay, then the retry) links to the task's producer context.
+    for promotion in promotions:
+        assert [link.context.span_id for link in promotion.links] == [producer.context.span_id]
+        assert hex_trace(promotion) != CLIENT_TRACE
+
     consumers = sorted(by_kind(spans, SpanKind.CONSUMER), key=attempt_of)
     assert [span.name for span in consumers] == ["process demo.fail"] * 2
     assert producer.context is not None

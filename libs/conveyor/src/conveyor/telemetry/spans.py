@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -17,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import ParentBased
 from opentelemetry.trace import (
+    Link,
     NoOpTracerProvider,
     ProxyTracerProvider,
     Span,
@@ -31,7 +32,7 @@ from opentelemetry.util.types import AttributeValue
 
 from conveyor.envelope import TaskEnvelope
 from conveyor.telemetry.messaging import Operation, messaging_attributes
-from conveyor.telemetry.propagation import format_traceparent, trace_fields
+from conveyor.telemetry.propagation import format_traceparent, remote_span_context, trace_fields
 
 
 def tracing_installed() -> bool:
@@ -90,7 +91,11 @@ def _task_attributes(envelope: TaskEnvelope) -> dict[str, AttributeValue]:
 
 @contextmanager
 def send_spans(
-    streams: Sequence[str], envelopes: Sequence[TaskEnvelope], tracer: Tracer | None = None
+    streams: Sequence[str],
+    envelopes: Sequence[TaskEnvelope],
+    tracer: Tracer | None = None,
+    *,
+    link_existing: bool = False,
 ) -> Iterator[list[TaskEnvelope]]:
     """PRODUCER ``send <stream>`` spans around one write of ``envelopes``.
 
@@ -100,7 +105,9 @@ def send_spans(
     traceparent, to be written instead. ``messaging.message.id`` is the task id
     of a single task: entry ids are assigned inside the write script. A failure
     sets ``error.type`` and is re-raised. Without an SDK provider nothing is
-    created and the envelopes are yielded unchanged.
+    created and the envelopes are yielded unchanged. ``link_existing`` (a task
+    written again: replayed, changed) links each span to the trace context the
+    envelopes carried before they are re-stamped.
     """
     if not tracing_installed() and tracer is None:
         yield list(envelopes)
@@ -112,7 +119,7 @@ def send_spans(
         # the request's (unsampled) context, so the worker follows the same decision.
         yield _stamped_with(envelopes, current.get_span_context())
         return
-    spans, stamped = _start_sends(tracer, streams, envelopes)
+    spans, stamped = _start_sends(tracer, streams, envelopes, link_existing)
     try:
         yield stamped
     except Exception as exc:
@@ -126,7 +133,7 @@ def send_spans(
 
 
 def _start_sends(
-    tracer: Tracer, streams: Sequence[str], envelopes: Sequence[TaskEnvelope]
+    tracer: Tracer, streams: Sequence[str], envelopes: Sequence[TaskEnvelope], link_existing: bool
 ) -> tuple[list[Span], list[TaskEnvelope]]:
     """One started span per distinct stream, and the envelopes stamped with their span."""
     groups: dict[str, list[int]] = {}
@@ -135,9 +142,15 @@ def _start_sends(
     stamped = list(envelopes)
     spans: list[Span] = []
     for stream, indexes in groups.items():
-        span = tracer.start_span(f"send {stream}", kind=SpanKind.PRODUCER)
+        group = [envelopes[i] for i in indexes]
+        links = (
+            _links([f for e in group for f in (e.traceparent, e.tracestate)])
+            if link_existing
+            else ()
+        )
+        span = tracer.start_span(f"send {stream}", kind=SpanKind.PRODUCER, links=links)
         if span.is_recording():
-            span.set_attributes(_send_attributes(stream, [envelopes[i] for i in indexes]))
+            span.set_attributes(_send_attributes(stream, group))
         spans.append(span)
         traceparent, tracestate = trace_fields(trace.set_span_in_context(span))
         if traceparent:
@@ -164,36 +177,57 @@ def _send_attributes(stream: str, envelopes: Sequence[TaskEnvelope]) -> dict[str
     return attributes
 
 
-@contextmanager
-def promotion_span(queue: str, stream: str) -> Iterator[Callable[[int, int], None]]:
-    """An INTERNAL ``promote <queue>`` span for one promotion batch that promoted anything.
+class Promotion:
+    """Records one promotion batch as an INTERNAL ``promote <queue>`` span.
 
-    Yields ``record(promoted, lateness_max_ms)``, called once the batch is done;
-    empty batches (most scheduler passes) make no span. The promoted tasks keep
-    the traceparent they were written with, so their CONSUMER spans join the
-    original request's trace; this span shows the scheduler's own work.
+    ``wanted`` says whether a span is made at all (an SDK provider is installed);
+    then the promotion script returns the promoted tasks' trace contexts, and the
+    span links to each of them (the SDK keeps the first 128 links of a span). The
+    tasks keep the traceparent they were written with, so their CONSUMER spans
+    join the original request's trace; the links lead from the scheduler's work to
+    those traces. Empty batches (most scheduler passes) make no span.
     """
-    if not tracing_installed():
-        yield _ignore
-        return
-    started = time.time_ns()
 
-    def record(promoted: int, lateness_max_ms: int) -> None:
-        if promoted == 0:
+    def __init__(self, queue: str, stream: str, tracer: Tracer | None = None) -> None:
+        self.wanted = tracer is not None or tracing_installed()
+        self._tracer = tracer
+        self._queue = queue
+        self._stream = stream
+        self._started = time.time_ns()
+
+    def record(
+        self, promoted: int, lateness_max_ms: int, contexts: Sequence[str | bytes] = ()
+    ) -> None:
+        """End the batch: ``contexts`` is the script's flat [traceparent, tracestate, ...]."""
+        if not self.wanted or promoted == 0:
             return
-        attributes = messaging_attributes(Operation.SEND, stream, batch=promoted)
-        attributes["conveyor.queue"] = queue
+        attributes = messaging_attributes(Operation.SEND, self._stream, batch=promoted)
+        attributes["conveyor.queue"] = self._queue
         attributes["conveyor.promotion.lateness_max_ms"] = lateness_max_ms
-        span = tracer_for("conveyor.scheduler").start_span(
-            f"promote {queue}", kind=SpanKind.INTERNAL, attributes=attributes, start_time=started
+        tracer = self._tracer or tracer_for("conveyor.scheduler")
+        span = tracer.start_span(
+            f"promote {self._queue}",
+            context=Context(),
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            links=_links(contexts),
+            start_time=self._started,
         )
         span.end()
 
-    yield record
+
+def _links(contexts: Sequence[str | bytes]) -> list[Link]:
+    links = []
+    for i in range(0, len(contexts) - 1, 2):
+        parent, state = (_text(value) for value in contexts[i : i + 2])
+        span_context = remote_span_context(parent, state)
+        if span_context is not None:
+            links.append(Link(span_context))
+    return links
 
 
-def _ignore(_promoted: int, _lateness_max_ms: int) -> None:
-    return
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def fire_span(

@@ -9,6 +9,7 @@ the dead-letter entry id, in the same atomic step as its XADD.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from redis import exceptions as redis_errors
 from conveyor.deadletter import DeadLetter, decode_dead_letter
 from conveyor.envelope import decode_envelope, format_time, new_envelope
 from conveyor.errors import EnvelopeDecodeError
+from conveyor.telemetry.spans import send_spans
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, check_queue, query_int, read_model, services
 from conveyor_ingest.intake import accepted
@@ -113,7 +115,10 @@ async def _replay(request: web.Request, queue: str, letter: DeadLetter) -> dict[
     data = {**accepted(task), "replay_of": original.id, "dead_entry_id": letter.entry_id}
     idem = Idempotency(REPLAY_SUBJECT, letter.entry_id, "replay")
     text = body_text(202, data, "accepted")
-    stored = await services(request).store.enqueue(queue, [task], idem, (202, text))
+    svc = services(request)
+    # A new PRODUCER span (in the replay request's trace) linked to the original trace.
+    with send_spans([svc.keys.queue(queue).tasks], [envelope], link_existing=True) as (sent,):
+        stored = await svc.store.enqueue(queue, [replace(task, envelope=sent)], idem, (202, text))
     if stored is not None:
         replayed: dict[str, Any] = json.loads(stored.text)["data"]
         return replayed
