@@ -28,6 +28,7 @@ _VERSION_00 = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 _NO_STATE = TraceState()
+_FLAGS = {"00": TraceFlags(0), "01": TraceFlags(1)}
 
 
 def trace_fields(context: Context | None = None) -> tuple[str, str]:
@@ -71,7 +72,7 @@ def remote_span_context(traceparent: str, tracestate: str = "") -> SpanContext |
         int(trace_id, 16),
         int(span_id, 16),
         is_remote=True,
-        trace_flags=TraceFlags(int(flags, 16)),
+        trace_flags=_FLAGS.get(flags) or TraceFlags(int(flags, 16)),
         trace_state=TraceState.from_header([tracestate]) if tracestate else _NO_STATE,
     )
 

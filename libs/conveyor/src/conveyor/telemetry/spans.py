@@ -64,10 +64,14 @@ def drops_unsampled_parents(sampler: object, remote: bool) -> bool:
     Then the decision for such a child is known from the parent's flags alone, and
     the callers skip the SDK (span object, sampler call, id generation) entirely.
     """
-    if not isinstance(sampler, ParentBased):
-        return False
+    return isinstance(sampler, ParentBased) and _DROPS_UNSAMPLED[remote] in _description(sampler)
+
+
+@functools.lru_cache(maxsize=32)
+def _description(sampler: ParentBased) -> str:
+    """The sampler's description (built anew, from its parts, on every call)."""
     description: str = sampler.get_description()  # type: ignore[no-untyped-call] # SDK: unannotated
-    return _DROPS_UNSAMPLED[remote] in description
+    return description
 
 
 def follows_unsampled_parent(tracer: Tracer, parent: Span) -> bool:
