@@ -10,8 +10,11 @@ Modes:
 - ``always_on``: SDK provider, every task sampled, BatchSpanProcessor into an
   exporter that drops spans (the cost of making and batching spans, not of a
   network).
-- ``ratio_10``: SDK provider with ``parentbased_traceidratio`` at 0.1 (tasks
-  without a sampled parent are sampled at 10%).
+- ``ratio_10``: SDK provider with ``parentbased_traceidratio`` at 0.1; the tasks
+  carry no trace context, so each starts a trace, sampled at 10%.
+- ``parent_10``: the same provider; every task carries a producer's
+  ``traceparent``, every tenth one sampled (what an ingest sampling at 10%
+  writes): the worker follows its parent's decision.
 
 The ingest test runs wrk (64 connections, 10 s, single-task POSTs) against an
 ingest process in each mode: SERVER and PRODUCER spans per request.
@@ -42,7 +45,8 @@ from results import record, table
 
 HERE = Path(__file__).resolve().parent
 TASKS = 20_000
-MODES = ("off", "always_on", "ratio_10")
+MODES = ("off", "always_on", "ratio_10", "parent_10")
+INGEST_MODES = ("off", "always_on", "ratio_10")
 ROUNDS = 3
 
 pytestmark = pytest.mark.bench
@@ -65,10 +69,24 @@ def install(mode: str) -> None:
         def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
-    sampler = ALWAYS_ON if mode == "always_on" else ParentBased(TraceIdRatioBased(0.1))
+    sampler = ALWAYS_ON if mode == "always_on" else ParentBased(TraceIdRatioBased(0.1))  # *_10
     provider = TracerProvider(sampler=sampler)
     provider.add_span_processor(BatchSpanProcessor(Drop()))
     trace.set_tracer_provider(provider)
+
+
+async def _enqueue_with_parents(redis: Redis, stream: str, count: int) -> None:
+    """``count`` no-op tasks, each with its own trace's traceparent; one in ten sampled."""
+    from conveyor.envelope import new_envelope
+
+    for start in range(0, count, 1000):
+        async with redis.pipeline(transaction=False) as pipe:
+            for n in range(start, min(start + 1000, count)):
+                flags = "01" if n % 10 == 0 else "00"
+                traceparent = f"00-{n + 1:032x}-{n + 1:016x}-{flags}"
+                fields = new_envelope("bench.noop", None, "default", traceparent=traceparent)
+                pipe.xadd(stream, fields.to_fields())  # type: ignore[arg-type]
+            await pipe.execute()
 
 
 async def drain(redis: Redis, redis_url: str, keys: Keys, mode: str, n: int) -> tuple[float, float]:
@@ -79,7 +97,10 @@ async def drain(redis: Redis, redis_url: str, keys: Keys, mode: str, n: int) -> 
     run_keys = Keys(f"{keys.prefix}-{mode}-{n}")
     q = run_keys.queue("default")
     await ensure_group(redis, q.tasks, Group.WORKERS.value)
-    await _enqueue(redis, q.tasks, TASKS, "bench.noop")
+    if mode == "parent_10":
+        await _enqueue_with_parents(redis, q.tasks, TASKS)
+    else:
+        await _enqueue(redis, q.tasks, TASKS, "bench.noop")
     env = _env(redis_url, run_keys, CONVEYOR_WORKER_CONCURRENCY="2000", CONVEYOR_WORKER_BATCH="500")
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(HERE / "test_bench_tracing.py"), mode, env=env,
@@ -119,8 +140,9 @@ async def test_bench_tracing_overhead_on_the_worker(
     assert all(best.values())
 
 
-def ingest_rate(redis_url: str, keys: Keys, mode: str, tmp_path: Path) -> float:
-    """Requests/s of single-task POSTs (wrk, 64 connections) to an ingest process in ``mode``."""
+def ingest_rate(redis_url: str, keys: Keys, mode: str, tmp_path: Path) -> tuple[float, float]:
+    """(requests/s, requests per CPU-second of ingest) of single-task POSTs (wrk, 64
+    connections) to an ingest process in ``mode``."""
     from test_bench_ingest import (
         SECRET,
         _stop,
@@ -148,9 +170,18 @@ def ingest_rate(redis_url: str, keys: Keys, mode: str, tmp_path: Path) -> float:
         try:
             _wait_port(port)
             body = json.dumps({"type": "bench.noop", "payload": {"n": 1}})
-            return float(_wrk(port, "/api/v1/tasks", body, tmp_path, 64)["rps"])
+            cpu_before = _cpu_seconds(process.pid)
+            figures = _wrk(port, "/api/v1/tasks", body, tmp_path, 64)
+            cpu = _cpu_seconds(process.pid) - cpu_before
+            return float(figures["rps"]), figures["requests"] / cpu
         finally:
             _stop(process)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
@@ -158,11 +189,19 @@ def test_bench_tracing_overhead_on_ingest(
     redis_url: str, keys: Keys, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     server = request.node.callspec.params.get("redis_url", "server")
-    rates = {mode: ingest_rate(redis_url, keys, mode, tmp_path) for mode in MODES}
+    figures = {mode: ingest_rate(redis_url, keys, mode, tmp_path) for mode in INGEST_MODES}
+    rates = {mode: rate for mode, (rate, _) in figures.items()}
+    per_cpu = {mode: value for mode, (_, value) in figures.items()}
     name = f"tracing.ingest.{server}"
-    rows = [record(f"{name}.off", rates["off"], "req/s")]
-    for mode in MODES[1:]:
+    rows = [
+        record(f"{name}.off", rates["off"], "req/s"),
+        record(f"{name}.off_per_cpu", per_cpu["off"], "req/cpu-s"),
+    ]
+    for mode in INGEST_MODES[1:]:
         rows.append(record(f"{name}.{mode}", rates[mode], "req/s", "off", rates["off"]))
+        rows.append(
+            record(f"{name}.{mode}_per_cpu", per_cpu[mode], "req/cpu-s", "off", per_cpu["off"])
+        )
     print("\n" + table(rows))  # noqa: T201 - the benchmark's report
     assert all(rates.values())
 

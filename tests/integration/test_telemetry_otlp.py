@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind
 
 from conveyor.envelope import new_envelope
 from conveyor.localserver import free_port
-from conveyor.telemetry.spans import ConsumerSpans
+from conveyor.telemetry.consuming import ConsumerSpans
 from conveyor.telemetry.tracing import TracingSettings, configure_tracing
 from waiting import wait_for
 

@@ -24,7 +24,6 @@ from conveyor.keys import Keys
 from conveyor.schedules import ScheduleDefinition
 from conveyor.settings import RedisSettings
 from conveyor.telemetry.propagation import trace_fields
-from conveyor.telemetry.spans import tracing_installed
 from conveyor_ingest.app import create_app
 from conveyor_ingest.settings import IngestSettings
 from conveyor_scheduler.firer import Firer, FirerConfig
@@ -33,6 +32,7 @@ from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_worker.examples import registry
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.worker import Worker
+from tracing_globals import installed_provider
 from waiting import wait_for
 
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -42,15 +42,19 @@ CLIENT_PARENT = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
 
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
-    """An in-memory exporter on the process's SDK provider (installed once per process)."""
-    if not tracing_installed():
-        trace.set_tracer_provider(TracerProvider())
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
+    """An in-memory exporter on an SDK provider installed globally for this test only."""
     exporter = InMemorySpanExporter()
+    provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    exporter.shutdown()  # later spans of this process are dropped, not kept
+    with installed_provider(provider):
+        yield exporter
+
+
+def test_a_tests_provider_is_gone_after_it() -> None:
+    before = trace.get_tracer_provider()
+    with installed_provider(TracerProvider()) as provider:
+        assert trace.get_tracer_provider() is provider
+    assert trace.get_tracer_provider() is before
 
 
 def wall_ms() -> int:
@@ -136,6 +140,11 @@ async def test_one_trace_from_request_through_delay_and_retry_to_success(
     assert producer.attributes["messaging.operation.type"] == "send"
     assert producer.attributes["messaging.destination.name"] == qk.timers_in
     assert producer.attributes["messaging.message.id"] == task_id
+
+    # Each promotion (the delay, then the retry) links to the task's producer context.
+    for promotion in promotions:
+        assert [link.context.span_id for link in promotion.links] == [producer.context.span_id]
+        assert hex_trace(promotion) != CLIENT_TRACE
 
     consumers = sorted(by_kind(spans, SpanKind.CONSUMER), key=attempt_of)
     assert [span.name for span in consumers] == ["process demo.fail"] * 2

@@ -48,7 +48,7 @@ async def _handle(
     # 32 random hex digits, as uuid4().hex was, without building a UUID.
     request_id = incoming if REQUEST_ID.match(incoming) else os.urandom(16).hex()
     started = time.perf_counter()
-    if span is not None:
+    if span is not None and span.is_recording():
         span.set_attribute("conveyor.request_id", request_id)
     response = await _answer(request, handler)
     if span is not None:

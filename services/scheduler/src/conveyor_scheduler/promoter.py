@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from conveyor.keys import QueueKeys
 from conveyor.lua import register
-from conveyor.telemetry.spans import promotion_span
+from conveyor.telemetry.spans import Promotion
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +38,14 @@ class Promoter:
     async def promote_batch(self, now_ms: int) -> PromotionResult:
         """Promote up to one batch of timers due at ``now_ms``."""
         keys = self._keys
-        with promotion_span(keys.queue, keys.tasks) as record:
-            promoted, late_sum, late_max = await self._script(
-                keys=[keys.timer_index, keys.timer_entries, keys.tasks, keys.events],
-                args=[now_ms, self._batch],
-            )
-            record(int(promoted), int(late_max))
-        return PromotionResult(int(promoted), int(late_sum), int(late_max))
+        span = Promotion(keys.queue, keys.tasks)
+        reply = await self._script(
+            keys=[keys.timer_index, keys.timer_entries, keys.tasks, keys.events],
+            args=[now_ms, self._batch, 1 if span.wanted else 0],
+        )
+        promoted, late_sum, late_max = (int(value) for value in reply[:3])
+        span.record(promoted, late_max, reply[3] if len(reply) > 3 else ())
+        return PromotionResult(promoted, late_sum, late_max)
 
     async def promote_due(self, now_ms: int, max_batches: int = 100) -> PromotionResult:
         """Promote every timer due at ``now_ms`` (up to ``max_batches`` batches, to stay fair)."""

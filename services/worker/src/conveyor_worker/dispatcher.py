@@ -25,7 +25,7 @@ from conveyor.errors import ControlSignal, EnvelopeDecodeError
 from conveyor.handlers import Handler, InvalidPayloadError, Registry, TaskContext
 from conveyor.keys import QueueKeys
 from conveyor.streams import Entry, entry_time_ms
-from conveyor.telemetry.spans import ConsumerSpans
+from conveyor.telemetry.consuming import ConsumerSpans
 from conveyor_worker import outcomes
 from conveyor_worker.breaker import Breakers, BreakerState
 from conveyor_worker.committer import Committer
@@ -216,12 +216,16 @@ class Dispatcher:
         envelope = job.ctx.envelope
         lag_ms = self._clock() - entry_time_ms(job.ctx.entry_id)
         self._timings(envelope.type)[0].values.append(lag_ms / 1000)
-        if not self._spans.enabled:
+        span = self._spans.start(envelope, job.ctx.entry_id, job.ctx.delivery_count)
+        if span is None:
             self._start_handler(job)
             return
-        job.span = self._spans.start(envelope, job.ctx.entry_id, job.ctx.delivery_count)
-        with self._spans.active(job.span):
+        job.span = span
+        token = ConsumerSpans.attach(span)
+        try:
             self._start_handler(job)
+        finally:
+            ConsumerSpans.detach(token)
 
     def _start_handler(self, job: Job) -> None:
         # The coroutine's first step runs inline; a task is made only if it really awaits.
@@ -350,8 +354,11 @@ class Dispatcher:
         if job.span is None:
             self._attempt_log.info("task_attempt_finished", **fields)
             return
-        with ConsumerSpans.active(job.span):
+        token = ConsumerSpans.attach(job.span)
+        try:
             self._attempt_log.info("task_attempt_finished", **fields)
+        finally:
+            ConsumerSpans.detach(token)
 
     def _release(self, entry_id: str, kind: OpKind | None) -> None:
         self.in_flight.pop(entry_id, None)

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from conveyor.handlers import Registry
 from conveyor.keys import Keys, QueueKeys
 from conveyor.streams import Group
-from conveyor.telemetry.spans import ConsumerContext, ConsumerSpans
+from conveyor.telemetry.consuming import ConsumerContext, ConsumerSpans
 from conveyor_worker.breaker import BreakerPolicy, Breakers
 from conveyor_worker.committer import Committer
 from conveyor_worker.consumer import QueueConsumer

@@ -1,43 +1,87 @@
-"""Spans of the task path: PRODUCER ``send <stream>`` and CONSUMER ``process <type>``.
+"""Spans of the task path: PRODUCER ``send <stream>`` and the scheduler's spans.
 
-Both check whether an SDK provider is installed. When
-none is (the default), every method returns at its first line: the worker's hot
-path pays one attribute check per task, not the cost of building attributes for
-a no-op span.
+(The worker's CONSUMER spans are in ``consuming``.) Each helper first checks
+whether an SDK provider is installed: when none is (the default), it returns at
+its first line, without building attributes for a no-op span.
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Literal
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace.sampling import ParentBased
 from opentelemetry.trace import (
+    Link,
     NoOpTracerProvider,
     ProxyTracerProvider,
     Span,
+    SpanContext,
     SpanKind,
     Status,
     StatusCode,
     Tracer,
+    TracerProvider,
 )
 from opentelemetry.util.types import AttributeValue
 
 from conveyor.envelope import TaskEnvelope
 from conveyor.telemetry.messaging import Operation, messaging_attributes
-from conveyor.telemetry.propagation import context_from_fields, link_from_fields, trace_fields
-
-ConsumerContext = Literal["parent", "link"]
+from conveyor.telemetry.propagation import format_traceparent, remote_span_context, trace_fields
 
 
 def tracing_installed() -> bool:
     """True when a real (SDK) tracer provider is installed globally."""
     return not isinstance(trace.get_tracer_provider(), ProxyTracerProvider | NoOpTracerProvider)
+
+
+def tracer_for(name: str) -> Tracer:
+    """The global provider's tracer ``name``, made once per provider (the SDK makes a new
+    Tracer, with its scope, on every get_tracer call: a measurable share of a request)."""
+    return _tracer(trace.get_tracer_provider(), name)
+
+
+@functools.lru_cache(maxsize=32)
+def _tracer(provider: TracerProvider, name: str) -> Tracer:
+    return provider.get_tracer(name)
+
+
+# ParentBased's description names the sampler it applies to each kind of parent.
+_DROPS_UNSAMPLED = {
+    True: "remoteParentNotSampled:AlwaysOffSampler",
+    False: "localParentNotSampled:AlwaysOffSampler",
+}
+
+
+def drops_unsampled_parents(sampler: object, remote: bool) -> bool:
+    """True when ``sampler`` never samples a child of an unsampled (remote or local) parent.
+
+    Then the decision for such a child is known from the parent's flags alone, and
+    the callers skip the SDK (span object, sampler call, id generation) entirely.
+    """
+    return isinstance(sampler, ParentBased) and _DROPS_UNSAMPLED[remote] in _description(sampler)
+
+
+@functools.lru_cache(maxsize=32)
+def _description(sampler: ParentBased) -> str:
+    """The sampler's description (built anew, from its parts, on every call)."""
+    description: str = sampler.get_description()  # type: ignore[no-untyped-call] # SDK: unannotated
+    return description
+
+
+def follows_unsampled_parent(tracer: Tracer, parent: Span) -> bool:
+    """True when ``parent`` is a valid, unsampled span whose children ``tracer`` drops."""
+    context = parent.get_span_context()
+    return (
+        context.is_valid
+        and not context.trace_flags.sampled
+        and drops_unsampled_parents(getattr(tracer, "sampler", None), context.is_remote)
+    )
 
 
 def _task_attributes(envelope: TaskEnvelope) -> dict[str, AttributeValue]:
@@ -51,7 +95,11 @@ def _task_attributes(envelope: TaskEnvelope) -> dict[str, AttributeValue]:
 
 @contextmanager
 def send_spans(
-    streams: Sequence[str], envelopes: Sequence[TaskEnvelope], tracer: Tracer | None = None
+    streams: Sequence[str],
+    envelopes: Sequence[TaskEnvelope],
+    tracer: Tracer | None = None,
+    *,
+    link_existing: bool = False,
 ) -> Iterator[list[TaskEnvelope]]:
     """PRODUCER ``send <stream>`` spans around one write of ``envelopes``.
 
@@ -61,28 +109,21 @@ def send_spans(
     traceparent, to be written instead. ``messaging.message.id`` is the task id
     of a single task: entry ids are assigned inside the write script. A failure
     sets ``error.type`` and is re-raised. Without an SDK provider nothing is
-    created and the envelopes are yielded unchanged.
+    created and the envelopes are yielded unchanged. ``link_existing`` (a task
+    written again: replayed, changed) links each span to the trace context the
+    envelopes carried before they are re-stamped.
     """
     if not tracing_installed() and tracer is None:
         yield list(envelopes)
         return
-    tracer = tracer or trace.get_tracer("conveyor")
-    groups: dict[str, list[int]] = {}
-    for index, stream in enumerate(streams):
-        groups.setdefault(stream, []).append(index)
-    stamped = list(envelopes)
-    spans: list[Span] = []
-    for stream, indexes in groups.items():
-        span = tracer.start_span(
-            f"send {stream}",
-            kind=SpanKind.PRODUCER,
-            attributes=_send_attributes(stream, [envelopes[i] for i in indexes]),
-        )
-        spans.append(span)
-        traceparent, tracestate = trace_fields(trace.set_span_in_context(span))
-        if traceparent:
-            for i in indexes:
-                stamped[i] = replace(envelopes[i], traceparent=traceparent, tracestate=tracestate)
+    tracer = tracer or tracer_for("conveyor")
+    current = trace.get_current_span()
+    if not current.is_recording() and follows_unsampled_parent(tracer, current):
+        # The sampler drops children of an unsampled parent: no spans; the tasks carry
+        # the request's (unsampled) context, so the worker follows the same decision.
+        yield _stamped_with(envelopes, current.get_span_context())
+        return
+    spans, stamped = _start_sends(tracer, streams, envelopes, link_existing)
     try:
         yield stamped
     except Exception as exc:
@@ -93,6 +134,40 @@ def send_spans(
     finally:
         for span in spans:
             span.end()
+
+
+def _start_sends(
+    tracer: Tracer, streams: Sequence[str], envelopes: Sequence[TaskEnvelope], link_existing: bool
+) -> tuple[list[Span], list[TaskEnvelope]]:
+    """One started span per distinct stream, and the envelopes stamped with their span."""
+    groups: dict[str, list[int]] = {}
+    for index, stream in enumerate(streams):
+        groups.setdefault(stream, []).append(index)
+    stamped = list(envelopes)
+    spans: list[Span] = []
+    for stream, indexes in groups.items():
+        group = [envelopes[i] for i in indexes]
+        links = (
+            _links([f for e in group for f in (e.traceparent, e.tracestate)])
+            if link_existing
+            else ()
+        )
+        span = tracer.start_span(f"send {stream}", kind=SpanKind.PRODUCER, links=links)
+        if span.is_recording():
+            span.set_attributes(_send_attributes(stream, group))
+        spans.append(span)
+        traceparent, tracestate = trace_fields(trace.set_span_in_context(span))
+        if traceparent:
+            for i in indexes:
+                stamped[i] = replace(envelopes[i], traceparent=traceparent, tracestate=tracestate)
+    return spans, stamped
+
+
+def _stamped_with(envelopes: Sequence[TaskEnvelope], context: SpanContext) -> list[TaskEnvelope]:
+    if not context.is_valid:
+        return list(envelopes)
+    traceparent, tracestate = format_traceparent(context), context.trace_state.to_header()
+    return [replace(e, traceparent=traceparent, tracestate=tracestate) for e in envelopes]
 
 
 def _send_attributes(stream: str, envelopes: Sequence[TaskEnvelope]) -> dict[str, AttributeValue]:
@@ -106,121 +181,57 @@ def _send_attributes(stream: str, envelopes: Sequence[TaskEnvelope]) -> dict[str
     return attributes
 
 
-class ConsumerSpans:
-    """``process <type>`` CONSUMER spans, one per attempt, for one queue's worker."""
+class Promotion:
+    """Records one promotion batch as an INTERNAL ``promote <queue>`` span.
 
-    def __init__(
-        self,
-        stream: str,
-        group: str,
-        mode: ConsumerContext = "parent",
-        tracer: Tracer | None = None,
-    ) -> None:
-        self.enabled = tracer is not None or tracing_installed()
-        self._tracer = tracer or trace.get_tracer("conveyor.worker")
-        self._stream = stream
-        self._group = group
-        self._mode = mode
-
-    def start(self, envelope: TaskEnvelope, entry_id: str, deliveries: int) -> Span | None:
-        """Start the attempt's span, parented or linked to the envelope's producer context.
-
-        None when tracing is off or the sampler dropped the span: the handler then
-        runs without a current span (its log lines carry no trace ids).
-
-        Attributes are set only on a sampled span, and kept few: the SDK validates
-        each one, which is most of a span's cost on the worker's hot path. The
-        task type is in the span name; the delivery count appears from the second
-        delivery on.
-        """
-        if not self.enabled:
-            return None
-        parent: Context | None = Context()  # a new trace unless parented below
-        links = []
-        if self._mode == "parent":
-            parent = context_from_fields(envelope.traceparent, envelope.tracestate) or Context()
-        else:
-            link = link_from_fields(envelope.traceparent, envelope.tracestate)
-            links = [link] if link is not None else []
-        span = self._tracer.start_span(
-            f"process {envelope.type}", context=parent, kind=SpanKind.CONSUMER, links=links
-        )
-        if not span.is_recording():
-            return None  # sampled out: nothing to attach, record or end
-        attributes = messaging_attributes(
-            Operation.PROCESS, self._stream, message_id=entry_id, group=self._group
-        )
-        attributes["conveyor.task.id"] = envelope.id
-        attributes["conveyor.task.attempt"] = envelope.attempt
-        if deliveries > 1:
-            attributes["conveyor.delivery_count"] = deliveries
-        span.set_attributes(attributes)
-        return span
-
-    @staticmethod
-    @contextmanager
-    def active(span: Span | None) -> Iterator[None]:
-        """Make ``span`` current (handler code and tasks it creates inherit it)."""
-        if span is None:
-            yield
-            return
-        token = otel_context.attach(trace.set_span_in_context(span))
-        try:
-            yield
-        finally:
-            otel_context.detach(token)
-
-    @staticmethod
-    def failed(span: Span | None, exc: BaseException) -> None:
-        """Record the handler's exception on the attempt's span."""
-        if span is None:
-            return
-        span.record_exception(exc)
-        span.set_attribute("error.type", type(exc).__qualname__)
-        span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
-
-    @staticmethod
-    def finished(span: Span | None, outcome: str, committed: bool = True) -> None:
-        """Add the committed outcome as an event (or ``outcome_not_committed``) and end."""
-        if span is None:
-            return
-        if committed:
-            span.add_event(outcome)
-        else:
-            span.add_event("outcome_not_committed", {"outcome": outcome})
-        span.end()
-
-
-@contextmanager
-def promotion_span(queue: str, stream: str) -> Iterator[Callable[[int, int], None]]:
-    """An INTERNAL ``promote <queue>`` span for one promotion batch that promoted anything.
-
-    Yields ``record(promoted, lateness_max_ms)``, called once the batch is done;
-    empty batches (most scheduler passes) make no span. The promoted tasks keep
-    the traceparent they were written with, so their CONSUMER spans join the
-    original request's trace; this span shows the scheduler's own work.
+    ``wanted`` says whether a span is made at all (an SDK provider is installed);
+    then the promotion script returns the promoted tasks' trace contexts, and the
+    span links to each of them (the SDK keeps the first 128 links of a span). The
+    tasks keep the traceparent they were written with, so their CONSUMER spans
+    join the original request's trace; the links lead from the scheduler's work to
+    those traces. Empty batches (most scheduler passes) make no span.
     """
-    if not tracing_installed():
-        yield _ignore
-        return
-    started = time.time_ns()
 
-    def record(promoted: int, lateness_max_ms: int) -> None:
-        if promoted == 0:
+    def __init__(self, queue: str, stream: str, tracer: Tracer | None = None) -> None:
+        self.wanted = tracer is not None or tracing_installed()
+        self._tracer = tracer
+        self._queue = queue
+        self._stream = stream
+        self._started = time.time_ns()
+
+    def record(
+        self, promoted: int, lateness_max_ms: int, contexts: Sequence[str | bytes] = ()
+    ) -> None:
+        """End the batch: ``contexts`` is the script's flat [traceparent, tracestate, ...]."""
+        if not self.wanted or promoted == 0:
             return
-        attributes = messaging_attributes(Operation.SEND, stream, batch=promoted)
-        attributes["conveyor.queue"] = queue
+        attributes = messaging_attributes(Operation.SEND, self._stream, batch=promoted)
+        attributes["conveyor.queue"] = self._queue
         attributes["conveyor.promotion.lateness_max_ms"] = lateness_max_ms
-        span = trace.get_tracer("conveyor.scheduler").start_span(
-            f"promote {queue}", kind=SpanKind.INTERNAL, attributes=attributes, start_time=started
+        tracer = self._tracer or tracer_for("conveyor.scheduler")
+        span = tracer.start_span(
+            f"promote {self._queue}",
+            context=Context(),
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            links=_links(contexts),
+            start_time=self._started,
         )
         span.end()
 
-    yield record
+
+def _links(contexts: Sequence[str | bytes]) -> list[Link]:
+    links = []
+    for i in range(0, len(contexts) - 1, 2):
+        parent, state = (_text(value) for value in contexts[i : i + 2])
+        span_context = remote_span_context(parent, state)
+        if span_context is not None:
+            links.append(Link(span_context))
+    return links
 
 
-def _ignore(_promoted: int, _lateness_max_ms: int) -> None:
-    return
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def fire_span(
@@ -238,7 +249,7 @@ def fire_span(
     attributes = _send_attributes(stream, [envelope])
     attributes["conveyor.schedule.id"] = schedule_id
     attributes["conveyor.fire.instant_ms"] = instant_ms
-    span = trace.get_tracer("conveyor.scheduler").start_span(
+    span = tracer_for("conveyor.scheduler").start_span(
         f"send {stream}", context=Context(), kind=SpanKind.PRODUCER, attributes=attributes
     )
     traceparent, tracestate = trace_fields(trace.set_span_in_context(span))

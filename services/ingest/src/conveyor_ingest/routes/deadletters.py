@@ -13,6 +13,7 @@ one is given. A replay goes back to the partition its dead letter came from.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from conveyor.deadletter import DeadLetter, decode_dead_letter
 from conveyor.envelope import decode_envelope, format_time, new_envelope
 from conveyor.errors import EnvelopeDecodeError
 from conveyor.keys import QueueKeys
+from conveyor.telemetry.spans import send_spans
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, check_queue, query_int, read_model, services
 from conveyor_ingest.intake import accepted
@@ -130,8 +132,13 @@ async def _replay(request: web.Request, qk: QueueKeys, letter: DeadLetter) -> di
     data = {**accepted(task), "replay_of": original.id, "dead_entry_id": letter.entry_id}
     idem = Idempotency(REPLAY_SUBJECT, letter.entry_id, "replay")
     text = body_text(202, data, "accepted")
-    # Back to the partition it died in: the key's partition, whatever N is now.
-    stored = await services(request).store.enqueue(qk.shard, [task], idem, (202, text))
+    svc = services(request)
+    # Back to the partition it died in (the key's partition, whatever N is now), as a new
+    # PRODUCER span in the replay request's trace, linked to the original trace.
+    with send_spans([qk.tasks], [envelope], link_existing=True) as (sent,):
+        stored = await svc.store.enqueue(
+            qk.shard, [replace(task, envelope=sent)], idem, (202, text)
+        )
     if stored is not None:
         replayed: dict[str, Any] = json.loads(stored.text)["data"]
         return replayed

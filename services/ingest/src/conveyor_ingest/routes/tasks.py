@@ -12,6 +12,7 @@ from aiohttp import web
 from conveyor.envelope import decode_envelope
 from conveyor.errors import EnvelopeDecodeError
 from conveyor.keys import QueueKeys
+from conveyor.telemetry.spans import send_spans
 from conveyor_ingest.auth import Principal, Scope
 from conveyor_ingest.context import (
     authorize,
@@ -158,7 +159,10 @@ async def put_task(request: web.Request) -> web.Response:
     due = due_ms(request, change, "body")
     if due is None and not ({"delay", "run_at"} & fields):
         due = int(record.get(b"due_ms", b"0")) or None
-    outcome = await services(request).store.update(shard.shard, NewTask(updated, due))
+    svc = services(request)
+    # The changed timer goes through the control stream: a PRODUCER span linked to the task's trace.
+    with send_spans([shard.control], [updated], link_existing=True) as (sent,):
+        outcome = await svc.store.update(shard.shard, NewTask(sent, due))
     if outcome != "ok":
         raise ApiError(409, f"task is {outcome}: only a scheduled task can be changed")
     return ok({"id": updated.id, "queue": queue, "status": TaskStatus.SCHEDULED.value}, 202)
