@@ -30,7 +30,8 @@ from conveyor.streams import Group
 from conveyor_worker.testing import xrange
 from waiting import wait_for
 
-TASKS = 5_000
+TASKS = 5_000  # at least this many; more while the harm is still going on
+MAX_TASKS = 40_000
 ACCOUNTS = 25
 CHUNK = 50
 VISIBILITY = 1.0
@@ -85,12 +86,18 @@ class WorkerProcess:
             await self.signal(signal.SIGTERM)
 
 
-async def produce(redis: Redis, q: QueueKeys, amounts: dict[str, tuple[str, int]]) -> None:
-    """Add the ledger tasks in chunks, spread over a few seconds."""
+async def produce(
+    redis: Redis, q: QueueKeys, amounts: dict[str, tuple[str, int]], done: asyncio.Event
+) -> None:
+    """Add ledger tasks in chunks until the harm is ``done`` (at least TASKS, at most MAX_TASKS).
+
+    Producing for as long as the harm lasts keeps work in flight whenever a worker is
+    hit, however slowly a busy machine runs the workers.
+    """
     rng = random.Random(7)  # noqa: S311 - reproducible test data, not security
-    for start in range(0, TASKS, CHUNK):
+    while len(amounts) < TASKS or (not done.is_set() and len(amounts) < MAX_TASKS):
         async with redis.pipeline(transaction=False) as pipe:
-            for _ in range(start, min(start + CHUNK, TASKS)):
+            for _ in range(CHUNK):
                 account, amount = f"acct{rng.randrange(ACCOUNTS)}", rng.randint(-50, 100)
                 task = new_envelope(
                     "demo.ledger", {"account": account, "amount": amount}, "default"
@@ -112,9 +119,9 @@ async def pending_of(redis: Redis, q: QueueKeys, process: WorkerProcess) -> int:
     return sum(int(str(row["pending"])) for row in rows if marker in bytes(row["name"]))
 
 
-async def drained(redis: Redis, q: QueueKeys) -> bool:
+async def drained(redis: Redis, q: QueueKeys, produced: int) -> bool:
     """Every task entry delivered to the workers group and acknowledged."""
-    if await redis.xlen(q.tasks) < TASKS:
+    if await redis.xlen(q.tasks) < produced:
         return False
     groups = await redis.xinfo_groups(q.tasks)
     workers = next(g for g in groups if g["name"] == Group.WORKERS.value.encode())
@@ -168,11 +175,14 @@ async def run_ledger(
     await steady.start()
     await harmed.start()
     amounts: dict[str, tuple[str, int]] = {}
-    producer = asyncio.create_task(produce(redis, q, amounts))
+    done = asyncio.Event()
+    producer = asyncio.create_task(produce(redis, q, amounts, done))
     try:
         held = await disturb(harmed, q)
+        done.set()
         await producer
-        await eventually(lambda: drained(redis, q), "all tasks acknowledged", within=90)
+        produced = len(amounts)
+        await eventually(lambda: drained(redis, q, produced), "all tasks acknowledged", within=90)
         await check_exactly_once(redis, q, amounts)
         return held
     finally:
