@@ -64,6 +64,8 @@ class TaskEnvelope:
     traceparent: str = ""
     tracestate: str = ""
     partition_key: str = ""
+    # Bumped by each change (PUT) of a task that has not started; 0 for an unchanged task.
+    revision: int = 0
     payload: Any = field(default=None, compare=False, repr=False)
 
     def to_fields(self) -> dict[str, str]:
@@ -85,6 +87,8 @@ class TaskEnvelope:
             value = getattr(self, name)
             if value:
                 fields[name] = value
+        if self.revision:
+            fields["revision"] = str(self.revision)
         return fields
 
     def next_attempt(self) -> TaskEnvelope:
@@ -230,8 +234,19 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         traceparent=get("traceparent", ""),
         tracestate=get("tracestate", ""),
         partition_key=get("partition_key", ""),
+        revision=_revision(fields),
         payload=payload,
     )
+
+
+def _revision(fields: dict[str, str]) -> int:
+    raw = fields.get("revision")
+    if not raw:
+        return 0  # entries written before revisions existed, and unchanged tasks
+    if not raw.isascii() or not raw.isdigit():
+        msg = f"field 'revision' must be a non-negative integer, got {raw!r}"
+        raise _InvalidFieldError(msg)
+    return int(raw)
 
 
 @functools.lru_cache(maxsize=1024)

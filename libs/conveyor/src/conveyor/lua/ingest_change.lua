@@ -1,17 +1,34 @@
--- Cancel or update a task that has not started: check its read-model status, XADD the
+-- Cancel or change a task that has not started: check its read-model status, XADD the
 -- control message and record the change, as one atomic step.
 -- KEYS[1] record, KEYS[2] control stream.
 -- ARGV[1] allowed statuses (space separated), ARGV[2] rank to set within the attempt,
--- ARGV[3] n, n control fields, then record field pairs to set.
--- Returns 'ok', 'missing', or the status that forbids the change.
+-- ARGV[3] a replace's changes as a JSON object ('' = not a replace), ARGV[4] n,
+-- n control fields, then record field pairs to set.
+-- A replace bumps the record's revision and merges its changes into the record's
+-- cumulative ones; the control message gets both (revision, changes), so the changed
+-- task can be rebuilt from any older entry of it. The record's copy of a delayed task is
+-- dropped: from now on the task's changes travel as replaces.
+-- Returns 'ok' ('ok:<revision>' for a replace), 'missing', or the status that forbids it.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
 if not string.find(' ' .. ARGV[1] .. ' ', ' ' .. status .. ' ', 1, true) then return status end
-local n = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
 local fields = {}
-for i = 1, n do fields[i] = ARGV[3 + i] end
+for i = 1, n do fields[i] = ARGV[4 + i] end
 local record = {}
-for i = 4 + n, #ARGV do record[#record + 1] = ARGV[i] end
+for i = 5 + n, #ARGV do record[#record + 1] = ARGV[i] end
+local reply = 'ok'
+if ARGV[3] ~= '' then
+  local revision = redis.call('HINCRBY', KEYS[1], 'revision', 1)
+  local merged = cjson.decode(redis.call('HGET', KEYS[1], 'changes') or '{}')
+  for name, value in pairs(cjson.decode(ARGV[3])) do merged[name] = value end
+  local changes = cjson.encode(merged)
+  redis.call('HSET', KEYS[1], 'changes', changes)
+  redis.call('HDEL', KEYS[1], 'task')
+  fields[#fields + 1] = 'revision'; fields[#fields + 1] = revision
+  fields[#fields + 1] = 'changes'; fields[#fields + 1] = changes
+  reply = 'ok:' .. revision
+end
 redis.call('XADD', KEYS[2], '*', unpack(fields))
 local order = tonumber(redis.call('HGET', KEYS[1], 'order') or '0')
 local rank = tonumber(ARGV[2])
@@ -19,4 +36,4 @@ if rank >= 0 then
   order = order - (order % 10) + rank
 end
 redis.call('HSET', KEYS[1], 'order', order, unpack(record))
-return 'ok'
+return reply
