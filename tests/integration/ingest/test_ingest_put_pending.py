@@ -9,6 +9,9 @@ from redis.asyncio import Redis
 
 from conveyor.handlers import Registry, TaskContext
 from conveyor.keys import Keys
+from conveyor_ingest.store import now_ms
+from conveyor_scheduler.scheduler import Scheduler
+from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.testing import StreamView
 from conveyor_worker.worker import Worker
@@ -83,7 +86,7 @@ async def test_put_racing_a_worker_that_started_the_task_is_shown_rejected(api: 
     assert runs == [("old", 0)]  # nothing else ever runs
 
 
-async def test_put_with_a_delay_turns_the_pending_task_into_a_scheduled_one(api: Api) -> None:
+async def test_put_with_a_delay_makes_a_timer_that_a_later_put_moves(api: Api) -> None:
     registry, runs = recording()
     _, body = await post_task(api, {"type": "t.rec", "payload": "old"})
     task_id = body["data"]["id"]
@@ -100,5 +103,14 @@ async def test_put_with_a_delay_turns_the_pending_task_into_a_scheduled_one(api:
     assert data["due_at"] is not None
     (timer,) = await StreamView(api.redis, api.keys.queue("default")).timers()
     assert (timer.envelope.payload, timer.envelope.revision) == ("later", 1)
-    # It has no stored copy for the scheduler: a later change travels as a replace too.
-    assert (await put(api, task_id, {"payload": "again"}))["revision"] == 2
+    # It has no stored copy for the scheduler: a later change travels as a replace too,
+    # and the scheduler applies it to the timer, so "now" holds now, not in an hour.
+    assert (await put(api, task_id, {"payload": "again", "delay": 0}))["revision"] == 2
+    scheduler = Scheduler(api.redis, api.keys, SchedulerSettings(consumer="s"))
+    result = await scheduler.tick(now_ms())
+    assert (result.filed, result.replaced, result.promoted) == (1, 1, 1)
+    await worker(api.redis, api.keys, registry).run(burst=True)
+    assert runs == [("again", 2)]
+    done = await finished(api, task_id)
+    assert (done["status"], done["result"], done["revision"]) == ("succeeded", "again", 2)
+    assert done["change_rejected"] is False

@@ -218,6 +218,7 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         msg = "field 'idempotency_key' must not contain '{' or '}'"
         raise _InvalidFieldError(msg)
     get = fields.get
+    revision = get("revision")
     return TaskEnvelope(
         id=task_id,
         type=task_type,
@@ -234,15 +235,12 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         traceparent=get("traceparent", ""),
         tracestate=get("tracestate", ""),
         partition_key=get("partition_key", ""),
-        revision=_revision(fields),
+        revision=_revision(revision) if revision else 0,  # no call for unchanged tasks
         payload=payload,
     )
 
 
-def _revision(fields: dict[str, str]) -> int:
-    raw = fields.get("revision")
-    if not raw:
-        return 0  # entries written before revisions existed, and unchanged tasks
+def _revision(raw: str) -> int:
     if not raw.isascii() or not raw.isdigit():
         msg = f"field 'revision' must be a non-negative integer, got {raw!r}"
         raise _InvalidFieldError(msg)
