@@ -19,9 +19,12 @@ T0 = 1_795_766_400_000  # 2026-11-27T08:00:00Z
 UNTIL = T0 + 86_400_000
 
 
-async def timer(redis: Redis, keys: Keys, due_ms: int, **changes: int) -> TaskEnvelope:
+async def timer(
+    redis: Redis, keys: Keys, due_ms: int, revision: int = 0, attempt: int = 1
+) -> TaskEnvelope:
     """XADD a delayed (or, with attempt=2, retry) timer of a fresh task."""
-    envelope = replace(new_envelope("demo.echo", "old", "default"), **changes)
+    fresh = new_envelope("demo.echo", "old", "default")
+    envelope = replace(fresh, revision=revision, attempt=attempt)
     kind = TimerKind.RETRY if envelope.attempt > 1 else TimerKind.DELAYED
     await xadd(redis, keys.queue("default").timers_in, timer_fields(envelope, due_ms, kind))
     return envelope
