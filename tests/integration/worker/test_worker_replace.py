@@ -188,6 +188,7 @@ async def test_change_arriving_after_the_start_is_never_applied(
     await redis.xadd(q.tasks, timer.envelope.to_fields())  # type: ignore[arg-type]
     await make_worker(registry=registry).run(burst=True)
     assert runs == [("old", 0, 1), ("old", 0, 2)]
+    assert await redis.hget(q.replaced, task.id) == b"1"  # the unusable changes are dropped
     events = await task_events(view, task.id)
     assert _E.UPDATED not in [e.event for e in events]
     assert {e.revision for e in events} == {0}

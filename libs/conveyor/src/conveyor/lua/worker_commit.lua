@@ -227,6 +227,8 @@ local function start(entry)
   local mark_rev, changes = string.match(change, '^(%d+) ?(.*)$')
   -- Only a first attempt is replaced: a retry means the task had started, too late.
   if attempt ~= '1' or tonumber(mark_rev) <= rev then
+    -- The changes will never apply here: keep only the revision (they can be large).
+    if changes ~= '' then redis.call('HSET', KEYS[6], task_id, mark_rev) end
     add_event(ev)
     return 0
   end
