@@ -6,7 +6,6 @@
 | ``op`` | a :class:`ControlOp` |
 | ``task_id`` | the task concerned |
 | ``at_ms`` | when ingest accepted the change (Unix ms) |
-| ``until_ms`` | cancel: how long the cancel mark must be kept (at least the longest delay) |
 | ``until_ms`` | cancel, replace: how long the mark must be kept (at least the longest delay) |
 | task fields + ``due_ms`` | update: the task's new envelope and due time, as a timer message |
 | ``revision`` | replace: the task's new revision (1, 2, ...) |
