@@ -6,16 +6,24 @@
 | ``op`` | a :class:`ControlOp` |
 | ``task_id`` | the task concerned |
 | ``at_ms`` | when ingest accepted the change (Unix ms) |
-| ``until_ms`` | cancel: how long the cancel mark must be kept (at least the longest delay) |
+| ``until_ms`` | cancel, replace: how long the mark must be kept (at least the longest delay) |
 | task fields + ``due_ms`` | update: the task's new envelope and due time, as a timer message |
+| ``revision`` | replace: the task's new revision (1, 2, ...) |
+| ``changes`` | replace: JSON object of the changed task fields (see CHANGEABLE) |
 
 A cancel reaches the worker group (which marks the task so no worker runs it)
 and the scheduler group (which drops a pending timer). An update reaches the
 scheduler, which replaces the pending timer if the task has not been promoted.
+A replace (a change of a task already on its task stream) reaches the worker
+group: the worker that takes an entry of the task with a lower revision skips it
+and enqueues the changed task instead, in the same atomic step. ``changes`` holds
+every change since the task was enqueued (cumulative), so it applies to any
+older entry of the task; a value ``""`` removes the field.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,6 +31,9 @@ from enum import StrEnum
 from conveyor.envelope import as_text
 
 CONTROL_VERSION = "1"
+# Task fields a replace may change, in the order the worker writes them; ``due_ms``
+# (Unix ms) makes the changed task a delayed one (a timer) instead of a runnable one.
+CHANGEABLE = ("data", "max_attempts", "timeout", "due_ms")
 
 
 class ControlOp(StrEnum):
@@ -30,6 +41,7 @@ class ControlOp(StrEnum):
 
     CANCEL = "cancel"
     UPDATE = "update"
+    REPLACE = "replace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +52,8 @@ class ControlMessage:
     task_id: str
     at_ms: int
     until_ms: int | None = None
+    revision: int = 0
+    changes: str = ""  # replace: the JSON object, as sent (checked by decode_control)
 
 
 def cancel_fields(task_id: str, at_ms: int, until_ms: int) -> dict[str, str]:
@@ -51,6 +65,31 @@ def cancel_fields(task_id: str, at_ms: int, until_ms: int) -> dict[str, str]:
         "at_ms": str(at_ms),
         "until_ms": str(until_ms),
     }
+
+
+def replace_fields(
+    task_id: str,
+    at_ms: int,
+    until_ms: int,
+    revision: int | None = None,
+    changes: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """XADD fields of a replace: ``changes`` maps CHANGEABLE field names to new values.
+
+    Without ``revision`` the two last fields are left out: ingest's change script adds
+    them, since it alone knows the task's next revision and cumulative changes.
+    """
+    fields = {
+        "v": CONTROL_VERSION,
+        "op": ControlOp.REPLACE.value,
+        "task_id": task_id,
+        "at_ms": str(at_ms),
+        "until_ms": str(until_ms),
+    }
+    if revision is not None:
+        fields["revision"] = str(revision)
+        fields["changes"] = json.dumps(dict(changes or {}), separators=(",", ":"))
+    return fields
 
 
 def update_fields(task_id: str, at_ms: int, timer: Mapping[str, str]) -> dict[str, str]:
@@ -77,9 +116,30 @@ def decode_control(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> ControlMes
         msg = f"unsupported control message version {version!r}"
         raise ValueError(msg)
     until = fields.get("until_ms")
-    return ControlMessage(
+    message = ControlMessage(
         op=op,
         task_id=fields["task_id"],
         at_ms=int(fields["at_ms"]),
         until_ms=int(until) if until else None,
     )
+    if op is ControlOp.REPLACE:
+        return _replace(message, fields)
+    return message
+
+
+def _replace(message: ControlMessage, fields: dict[str, str]) -> ControlMessage:
+    """A replace's revision and changes, checked: the worker's script trusts them."""
+    revision = int(fields["revision"])
+    changes = json.loads(fields["changes"])
+    if revision < 1 or message.until_ms is None:
+        msg = "a replace needs a revision of at least 1 and until_ms"
+        raise ValueError(msg)
+    if not isinstance(changes, dict) or not all(
+        name in CHANGEABLE and isinstance(value, str) for name, value in changes.items()
+    ):
+        msg = f"replace changes must map {', '.join(CHANGEABLE)} to strings"
+        raise ValueError(msg)
+    return ControlMessage(
+        message.op, message.task_id, message.at_ms, message.until_ms, revision,
+        json.dumps(changes, separators=(",", ":")),
+    )  # fmt: skip

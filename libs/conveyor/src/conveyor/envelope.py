@@ -65,6 +65,8 @@ class TaskEnvelope:
     traceparent: str = ""
     tracestate: str = ""
     partition_key: str = ""
+    # Bumped by each change (PUT) of a task that has not started; 0 for an unchanged task.
+    revision: int = 0
     payload: Any = field(default=None, compare=False, repr=False)
 
     def to_fields(self) -> dict[str, str]:
@@ -86,6 +88,8 @@ class TaskEnvelope:
             value = getattr(self, name)
             if value:
                 fields[name] = value
+        if self.revision:
+            fields["revision"] = str(self.revision)
         return fields
 
     def next_attempt(self) -> TaskEnvelope:
@@ -215,6 +219,7 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         msg = "field 'idempotency_key' must not contain '{' or '}'"
         raise _InvalidFieldError(msg)
     get = fields.get
+    revision = get("revision")
     return TaskEnvelope(
         id=task_id,
         type=task_type,
@@ -231,8 +236,16 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         traceparent=get("traceparent", ""),
         tracestate=get("tracestate", ""),
         partition_key=get("partition_key", ""),
+        revision=_revision(revision) if revision else 0,  # no call for unchanged tasks
         payload=payload,
     )
+
+
+def _revision(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit():
+        msg = f"field 'revision' must be a non-negative integer, got {raw!r}"
+        raise _InvalidFieldError(msg)
+    return int(raw)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -12,6 +12,7 @@ Flat string fields, like the task envelope:
 | ``attempt`` | always | attempt number |
 | ``at_ms`` | always | when it happened (Unix ms) |
 | ``subject``, ``origin`` | when known | who submitted it, what created it |
+| ``revision`` | a changed task | the task's revision (envelope ``revision``), left out when 0 |
 | ``due_ms`` | scheduled, retrying | when the task is due |
 | ``result`` | succeeded | the handler's return value as JSON text |
 | ``error`` | retrying, dead, dropped | the last error, one line |
@@ -58,6 +59,7 @@ class TaskEvent:
     due_ms: int | None = None
     result: str | None = None
     error: str | None = None
+    revision: int = 0
 
 
 def event_fields(
@@ -80,6 +82,8 @@ def event_fields(
         fields["subject"] = envelope.subject
     if envelope.origin:
         fields["origin"] = envelope.origin
+    if envelope.revision:
+        fields["revision"] = str(envelope.revision)
     for name, value in extra.items():
         if value is not None:
             fields[name] = str(value)
@@ -115,6 +119,8 @@ def event_tokens(
         tokens += ("subject", envelope.subject)
     if envelope.origin:
         tokens += ("origin", envelope.origin)
+    if envelope.revision:
+        tokens += ("revision", str(envelope.revision))
     if extra:
         tokens += extra
     tokens[0] = str(len(tokens) - 1)
@@ -140,4 +146,5 @@ def decode_event(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> TaskEvent:
         due_ms=int(due) if due else None,
         result=fields.get("result"),
         error=fields.get("error"),
+        revision=int(fields.get("revision") or "0"),
     )

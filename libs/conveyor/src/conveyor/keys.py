@@ -114,6 +114,15 @@ class QueueKeys:
         return f"{self.tag}:w:cancelled"
 
     @property
+    def replaced(self) -> str:
+        """Worker's hash of task id -> ``<revision> <changes JSON>`` of changed tasks.
+
+        Each id is also a member of ``cancelled`` (same expiry): the set's size stays
+        the one number that tells a worker whether any start needs checking.
+        """
+        return f"{self.tag}:w:replaced"
+
+    @property
     def janitor_lease(self) -> str:
         """Lease that lets one worker process at a time run the janitor for this queue."""
         return f"{self.tag}:w:janitor"

@@ -83,6 +83,8 @@ def event_change(event: TaskEvent) -> tuple[int, list[str], list[str]]:
         update["attempts"] = str(event.attempt)
     if event.event is TaskEventType.STARTED:
         update["started_ms"] = str(event.at_ms)
+        # The revision that ran: below the record's, a change (PUT) came too late.
+        update["run_revision"] = str(event.revision)
     if event.due_ms is not None:
         update["due_ms"] = str(event.due_ms)
     if rank == RANK_FINAL:

@@ -82,7 +82,7 @@ class BatchRequest(StrictModel):
 
 
 class TaskUpdate(TaskOptions):
-    """PUT /api/v1/tasks/{id}: the fields to change (a scheduled task only)."""
+    """PUT /api/v1/tasks/{id}: the fields to change (a task that has not started only)."""
 
     payload: JsonValue = Field(default=None, description="New payload (omit to keep).")
 
@@ -93,6 +93,9 @@ class Accepted(BaseModel):
     id: str
     queue: str
     status: TaskStatus
+    revision: int | None = Field(
+        default=None, description="PUT of a task on its task stream: the change's revision."
+    )
 
 
 class TaskView(BaseModel):
@@ -112,6 +115,11 @@ class TaskView(BaseModel):
     finished_at: str | None = None
     due_at: str | None = None
     replay_of: str | None = None
+    revision: int = Field(default=0, description="Changes (PUT) accepted so far.")
+    change_rejected: bool = Field(
+        default=False,
+        description="The last accepted change came after a worker had started the task.",
+    )
 
 
 class TaskPage(BaseModel):

@@ -71,7 +71,20 @@ def view(record: dict[bytes, bytes]) -> dict[str, Any]:
         "finished_at": _time(record.get(b"finished_ms")),
         "due_at": _time(record.get(b"due_ms")),
         "replay_of": _text(record, "replay_of"),
+        **_revision(record),
     }
+
+
+def _revision(record: dict[bytes, bytes]) -> dict[str, Any]:
+    """The task's revision (changes accepted by PUT) and whether the last one came too late.
+
+    A worker decides at the start whether a change applies; the started event names
+    the revision that ran, so a lower one than the record's means the change was not
+    applied (the task ran, or runs, as it was before).
+    """
+    revision = int(record.get(b"revision", b"0"))
+    ran = record.get(b"run_revision")
+    return {"revision": revision, "change_rejected": ran is not None and int(ran) < revision}
 
 
 async def find_record(client: Redis, keys: Keys, task_id: str) -> dict[bytes, bytes] | None:

@@ -16,7 +16,7 @@ from itertools import chain
 
 from redis.asyncio import Redis
 
-from conveyor.control import cancel_fields, update_fields
+from conveyor.control import cancel_fields, replace_fields, update_fields
 from conveyor.envelope import JSON_CONTENT_TYPE, OPTIONAL_TEXT_FIELDS, WIRE_VERSION, TaskEnvelope
 from conveyor.keys import Keys, QueueKeys
 from conveyor.lua import register
@@ -209,6 +209,24 @@ class TaskStore:
         record = ["due_ms", str(due), "type", env.type, "task", json.dumps(env.to_fields())]
         return await self._run_change(qk, env.id, "scheduled", KEEP_RANK, fields, record)
 
+    async def replace(
+        self, queue: str, task_id: str, changes: dict[str, str], until_ms: int
+    ) -> tuple[str, int]:
+        """Change a task already on its task stream (the workers apply it at its start).
+
+        ``changes`` maps control.CHANGEABLE names to new values ("" removes one).
+        Returns ('ok', new revision), or ('missing' | the forbidding status, 0).
+        """
+        qk = self._keys.queue(queue)
+        fields = replace_fields(task_id, now_ms(), until_ms)
+        record = ["due_ms", changes["due_ms"]] if "due_ms" in changes else []
+        text = json.dumps(changes, separators=(",", ":"))
+        outcome = await self._run_change(
+            qk, task_id, "pending scheduled", KEEP_RANK, fields, record, text
+        )
+        status, _, revision = outcome.partition(":")
+        return status, int(revision or "0")
+
     async def _run_change(
         self,
         qk: QueueKeys,
@@ -217,8 +235,9 @@ class TaskStore:
         rank: int,
         fields: dict[str, str],
         record: list[str],
+        changes: str = "",
     ) -> str:
-        args: list[str | int] = [allowed, rank, task_id, qk.queue, len(fields) * 2]
+        args: list[str | int] = [allowed, rank, task_id, qk.queue, changes, len(fields) * 2]
         args += [item for pair in fields.items() for item in pair]
         keys = [qk.task_status(task_id), qk.control, bucket_key(qk, task_id)]
         reply = await self._writer.call(self._change, keys, [*args, *record])

@@ -6,6 +6,11 @@ replaces the timer only while it is still pending: once promoted, the task
 belongs to the workers and the update is too late (ingest reports that). A
 cancel for a task with no pending timer is a no-op here; the workers' cancel
 mark stops it there.
+
+A replace (a change of a task that was pending when ingest accepted it) is mostly
+the workers' business; it changes a pending timer only when the timer is the task
+with an older revision (a task that a worker delayed for an earlier change), so a
+new due time, earlier or later, holds at once instead of at the old one.
 """
 
 from __future__ import annotations
@@ -64,6 +69,9 @@ class ControlConsumer:
             message = decode_control(raw)
             if message.op is ControlOp.CANCEL:
                 return ["C", entry_id, message.task_id]
+            if message.op is ControlOp.REPLACE:
+                revision, at = str(message.revision), str(message.at_ms)
+                return ["R", entry_id, message.task_id, revision, message.changes, at]
             timer = decode_timer(entry_id, raw, self._keys.queue)
         except (ValueError, KeyError, EnvelopeDecodeError) as exc:
             # Not ours to dead-letter: the control stream has no dead letters, and the worker

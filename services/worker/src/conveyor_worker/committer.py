@@ -130,6 +130,7 @@ class Committer:
             self._keys.timers_in,
             self._keys.dead,
             self._keys.cancelled,
+            self._keys.replaced,
         ]
         index: dict[str, int] = {}
 

@@ -1,4 +1,9 @@
-"""The control consumer: records cancellations so no worker starts a cancelled task."""
+"""The control consumer: records cancels and changes so no worker starts a stale entry.
+
+A cancel marks the task; a replace (a change of a task already on its task stream)
+marks it too and keeps the changed fields, which the start op applies (see
+``worker_commit.lua``). Updates of scheduled tasks are the scheduler's business.
+"""
 
 from __future__ import annotations
 
@@ -49,20 +54,24 @@ class ControlConsumer:
         return len(entries)
 
     async def apply(self, entries: list[Entry]) -> None:
-        """Record the cancels among ``entries`` and XACK all of them, in one step."""
+        """Record the cancels and replaces among ``entries`` and XACK all of them, in one step."""
         args: list[str] = [Group.WORKERS.value, str(self._clock())]
         for raw_id, raw in entries:
-            entry_id = raw_id.decode()
-            try:
-                message = decode_control(raw)
-            except (KeyError, ValueError):
-                log.warning("control_message_invalid", entry_id=entry_id)
-                args += [entry_id, "", ""]
-                continue
-            if message.op is ControlOp.CANCEL and message.until_ms is not None:
-                args += [entry_id, message.task_id, str(message.until_ms)]
-                self._committer.cancel_recorded()
-            else:
-                args += [entry_id, "", ""]  # updates are the scheduler's business
-        keys = [self._keys.control, self._keys.cancelled]
+            args += self._tokens(raw_id.decode(), raw)
+        keys = [self._keys.control, self._keys.cancelled, self._keys.replaced]
         await self._script(keys=keys, args=args, client=self._client)
+
+    def _tokens(self, entry_id: str, raw: dict[bytes, bytes]) -> list[str]:
+        """One message's five script tokens: entry id, task id, until, revision, changes."""
+        try:
+            message = decode_control(raw)
+        except (KeyError, ValueError):
+            log.warning("control_message_invalid", entry_id=entry_id)
+            return [entry_id, "", "", "", ""]
+        if message.until_ms is None or message.op is ControlOp.UPDATE:
+            return [entry_id, "", "", "", ""]  # updates are the scheduler's business
+        self._committer.cancel_recorded()
+        until = str(message.until_ms)
+        if message.op is ControlOp.CANCEL:
+            return [entry_id, message.task_id, until, "", ""]
+        return [entry_id, message.task_id, until, str(message.revision), message.changes]

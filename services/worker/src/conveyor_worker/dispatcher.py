@@ -206,7 +206,8 @@ class Dispatcher:
     def begin(self, job: Job, state: Reply) -> None:
         """Run ``job`` once its start op is committed (``state``: the script's reply)."""
         if state != 0:
-            # 1: cancelled (already acked with a cancelled event); None: not committed.
+            # 1: cancelled (already acked with a cancelled event); 2: a newer revision of the
+            # task replaced this entry (acked, the changed task enqueued); None: not committed.
             self._release(job.ctx.entry_id, OpKind.START if state == 1 else None)
             return
         self._run(job)

@@ -23,7 +23,7 @@ Reply = int | bytes | str | None
 class OpKind(StrEnum):
     """The op codes the commit script understands."""
 
-    START = "S"  # started event, unless the task was cancelled
+    START = "S"  # started event, unless the task was cancelled or changed
     PUBLISH_START = "P"  # started event only: no task was cancelled a moment ago
     ACK = "A"  # XACK + event
     TIMER = "T"  # XACK + timers-in entry + event

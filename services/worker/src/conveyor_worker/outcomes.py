@@ -109,11 +109,13 @@ def dead(
 
 
 def started(entry_id: str, envelope: TaskEnvelope, now_ms: int, *, checked: bool) -> Op:
-    """The start op: a started event, or XACK + cancelled event if the task was cancelled.
+    """The start op: a started event, or XACK + cancelled event if the task was cancelled,
+    or XACK + the changed task if a newer revision of it was recorded.
 
     ``checked=False``: the started event only (the caller knows nothing is cancelled).
     """
     event = event_tokens(_STARTED, envelope, now_ms)
     if not checked:
         return Op(_PUBLISH_START, entry_id, event)
-    return Op(OpKind.START, entry_id, [envelope.id, *event])
+    parts = [envelope.id, str(envelope.revision), str(envelope.attempt), *event]
+    return Op(OpKind.START, entry_id, parts)

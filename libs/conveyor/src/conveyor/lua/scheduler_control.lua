@@ -3,11 +3,59 @@
 -- ARGV[1] group, then the ops:
 --   C entry task_id             cancel: drop the pending timer, if any
 --   U entry task_id due doc     update: replace the pending timer, only if it is still pending
+--   R entry task_id rev changes at
+--                               replace: change a pending timer whose task has an older revision
+--                               (a task a worker delayed for an earlier change): the changes
+--                               (JSON, CHANGEABLE fields, '' removes; due_ms '' = due at `at`)
+--                               and the revision apply to its fields and its pending event
 --   A entry                     acknowledge only (not for the scheduler, or malformed)
 -- Reply: {timers dropped, timers replaced}.
 local group = ARGV[1]
 local i = 2
 local dropped, replaced = 0, 0
+
+local CHANGEABLE = {'data', 'max_attempts', 'timeout'}
+
+local function field(fields, name, default)
+  for j = 1, #fields - 1, 2 do
+    if fields[j] == name then return fields[j + 1] end
+  end
+  return default
+end
+
+-- ``fields`` without the changed names and the revision, then the changes and the revision.
+local function changed(fields, changes, names, rev)
+  local out = {}
+  for j = 1, #fields - 1, 2 do
+    if changes[fields[j]] == nil and fields[j] ~= 'revision' then
+      out[#out + 1] = fields[j]; out[#out + 1] = fields[j + 1]
+    end
+  end
+  for _, name in ipairs(names) do
+    local value = changes[name]
+    if value and value ~= '' then out[#out + 1] = name; out[#out + 1] = value end
+  end
+  out[#out + 1] = 'revision'; out[#out + 1] = rev
+  return out
+end
+
+local function replace(id, rev, text, at)
+  local doc = redis.call('HGET', KEYS[3], id)
+  if not doc then return 0 end
+  local entry = cjson.decode(doc)
+  local f = entry['f']
+  -- A retry's timer is never changed: the task had started (as the workers decide too).
+  if field(f, 'attempt', '1') ~= '1' or tonumber(field(f, 'revision', '0')) >= tonumber(rev) then
+    return 0
+  end
+  local changes = cjson.decode(text)
+  entry['f'] = changed(f, changes, CHANGEABLE, rev)
+  entry['e'] = changed(entry['e'], {}, {}, rev)
+  redis.call('HSET', KEYS[3], id, cjson.encode(entry))
+  local due = changes['due_ms']
+  if due then redis.call('ZADD', KEYS[2], due == '' and at or due, id) end
+  return 1
+end
 while i <= #ARGV do
   local op, entry = ARGV[i], ARGV[i + 1]
   i = i + 2
@@ -15,6 +63,9 @@ while i <= #ARGV do
     local id = ARGV[i]; i = i + 1
     dropped = dropped + redis.call('ZREM', KEYS[2], id)
     redis.call('HDEL', KEYS[3], id)
+  elseif op == 'R' then
+    replaced = replaced + replace(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+    i = i + 4
   elseif op == 'U' then
     local id, due, doc = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     i = i + 3

@@ -1,18 +1,22 @@
 -- Commit many task outcomes of one queue in one atomic step.
 -- KEYS[1] tasks stream, KEYS[2] events, KEYS[3] timers-in, KEYS[4] dead letters,
--- KEYS[5] cancelled set, KEYS[6..] effect marks and effect keys (referenced by index).
+-- KEYS[5] cancelled set, KEYS[6] replaced hash (see worker_control.lua),
+-- KEYS[7..] effect marks and effect keys (referenced by index).
 -- ARGV[1] group, ARGV[2] mark TTL (ms), ARGV[3] now (ms), ARGV[4] events MAXLEN (~, 0 = none),
 -- ARGV[5] a JSON array of the ops' tokens (one argument: cheap to send from Python), then
 -- ARGV[6..] the tokens of ops that carry raw bytes (dead letters keep undecodable fields).
 -- Ops, as token sequences:
---   S entry task_id n fields...           started event, unless cancelled (then XACK + cancelled)
+--   S entry task_id rev attempt n fields...
+--                                         started event, unless cancelled (then XACK + cancelled)
+--                                         or changed (then XACK + the changed task + event)
 --   P entry n fields...                   started event only (the worker knew no task was cancelled)
 --   A entry n fields...                   XACK + event
 --   T entry n timer... n event...         XACK + timer + event
 --   D entry n dead... n event...          XACK + dead letter (+ event when n > 0)
 --   E entry mark n_fx fx... n_lit lit0 (ref lit)... n event...
 --                                         effects + mark + XACK + succeeded event, once per mark
--- Reply: one element per op (JSON ops first, then the others): 0/1 for S (1 = cancelled), a string for E
+-- Reply: one element per op (JSON ops first, then the others): 0/1/2 for S (1 = cancelled,
+-- 2 = skipped for a newer revision of the task), a string for E
 -- ('n' .. result when committed now, 'd' .. result when the mark existed, 'f' .. error), else 0;
 -- then one last element: the size of the cancelled set, so workers know when it is empty.
 local group, ttl, now, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -140,11 +144,79 @@ local function commit_effects(entry)
   return 'n' .. result
 end
 
+-- The task that replaces an entry: the entry's fields (read back from the stream) with
+-- the changes applied and the new revision; nil when the entry is gone from the stream.
+local CHANGEABLE = {'data', 'max_attempts', 'timeout'}
+local NOT_KEPT = {revision = true, due_ms = true, timer_kind = true}
+local function changed_fields(entry, rev, changes)
+  local rows = redis.call('XRANGE', KEYS[1], entry, entry)
+  if #rows == 0 then return nil end
+  local old, out = rows[1][2], {}
+  for j = 1, #old, 2 do
+    if changes[old[j]] == nil and not NOT_KEPT[old[j]] then
+      out[#out + 1] = old[j]; out[#out + 1] = old[j + 1]
+    end
+  end
+  for _, name in ipairs(CHANGEABLE) do
+    local value = changes[name]
+    if value and value ~= '' then out[#out + 1] = name; out[#out + 1] = value end
+  end
+  out[#out + 1] = 'revision'; out[#out + 1] = rev
+  return out
+end
+
+-- The start event turned into the changed task's event: 'updated', or 'scheduled' with
+-- its due time when the change delays it; the revision is the new one.
+local function changed_event(ev, rev, due)
+  local out = {}
+  for j = 1, #ev - 1, 2 do
+    local name, value = ev[j], ev[j + 1]
+    if name == 'event' then value = due and 'scheduled' or 'updated' end
+    if name ~= 'revision' then out[#out + 1] = name; out[#out + 1] = value end
+  end
+  out[#out + 1] = 'revision'; out[#out + 1] = rev
+  if due then out[#out + 1] = 'due_ms'; out[#out + 1] = due end
+  return out
+end
+
+-- Skip an entry of an older revision: XACK it and, unless an earlier start already did,
+-- enqueue the changed task (a timer when it is delayed). The replaced hash then keeps
+-- only the revision, so a redelivered old entry is skipped without a second copy.
+local function replace(entry, task_id, rev, changes, ev)
+  if changes == '' then
+    ack(entry)
+    return 2
+  end
+  local c = cjson.decode(changes)
+  local fields = changed_fields(entry, rev, c)
+  if not fields then
+    add_event(ev)
+    return 0
+  end
+  local due = c['due_ms']
+  if due == '' then due = nil end
+  if due then
+    fields[#fields + 1] = 'due_ms'; fields[#fields + 1] = due
+    fields[#fields + 1] = 'timer_kind'; fields[#fields + 1] = 'delayed'
+  end
+  redis.call('XADD', due and KEYS[3] or KEYS[1], '*', unpack(fields))
+  redis.call('HSET', KEYS[6], task_id, rev)
+  ack(entry)
+  add_event(changed_event(ev, rev, due))
+  return 2
+end
+
 local function start(entry)
-  local task_id = src[i]; i = i + 1
+  local task_id, rev, attempt = src[i], tonumber(src[i + 1]), src[i + 2]
+  i = i + 3
   local ev = take_list()
   local until_ms = redis.call('ZSCORE', KEYS[5], task_id)
-  if until_ms and tonumber(until_ms) >= now then
+  if not until_ms or tonumber(until_ms) < now then
+    add_event(ev)
+    return 0
+  end
+  local change = redis.call('HGET', KEYS[6], task_id)
+  if not change then
     for j = 1, #ev - 1, 2 do
       if ev[j] == 'event' then ev[j + 1] = 'cancelled' end
     end
@@ -152,8 +224,15 @@ local function start(entry)
     add_event(ev)
     return 1
   end
-  add_event(ev)
-  return 0
+  local mark_rev, changes = string.match(change, '^(%d+) ?(.*)$')
+  -- Only a first attempt is replaced: a retry means the task had started, too late.
+  if attempt ~= '1' or tonumber(mark_rev) <= rev then
+    -- The changes will never apply here: keep only the revision (they can be large).
+    if changes ~= '' then redis.call('HSET', KEYS[6], task_id, mark_rev) end
+    add_event(ev)
+    return 0
+  end
+  return replace(entry, task_id, mark_rev, changes, ev)
 end
 
 local function run_op()

@@ -137,13 +137,22 @@ async def get_tasks(request: web.Request) -> web.Response:
 
 @routes.put("/api/v1/tasks/{task_id}")
 async def put_task(request: web.Request) -> web.Response:
-    """Change a scheduled task (payload, due time, options); 409 once it is runnable."""
+    """Change a task that has not started (payload, due time, options); 409 once it has."""
     principal = authorize(request, Scope.TASKS_WRITE, "task.update")
     change, _ = await read_model(request, TaskUpdate)
     shard, record = await _shard_record(request, principal)
     status = record.get(b"status", b"").decode()
-    if status != TaskStatus.SCHEDULED.value or b"task" not in record:
-        raise ApiError(409, f"task is {status}: only a scheduled task can be changed")
+    if status == TaskStatus.SCHEDULED.value and b"task" in record:
+        return await _update_timer(request, change, shard, record)
+    if status not in (TaskStatus.PENDING.value, TaskStatus.SCHEDULED.value):
+        raise ApiError(409, f"task is {status}: only a task that has not started can be changed")
+    return await _replace_entry(request, change, shard, record)
+
+
+async def _update_timer(
+    request: web.Request, change: TaskUpdate, shard: QueueKeys, record: dict[bytes, bytes]
+) -> web.Response:
+    """A delayed task still in the scheduler: the scheduler replaces its timer."""
     queue = record[b"queue"].decode()
     try:
         current = decode_envelope("put", json.loads(record[b"task"]), queue)
@@ -164,8 +173,44 @@ async def put_task(request: web.Request) -> web.Response:
     with send_spans([shard.control], [updated], link_existing=True) as (sent,):
         outcome = await svc.store.update(shard.shard, NewTask(sent, due))
     if outcome != "ok":
-        raise ApiError(409, f"task is {outcome}: only a scheduled task can be changed")
+        raise ApiError(409, f"task is {outcome}: only a task that has not started can be changed")
     return ok({"id": updated.id, "queue": queue, "status": TaskStatus.SCHEDULED.value}, 202)
+
+
+async def _replace_entry(
+    request: web.Request, change: TaskUpdate, shard: QueueKeys, record: dict[bytes, bytes]
+) -> web.Response:
+    """A task on its task stream: the worker that takes it runs the changed task instead.
+
+    Whether it is too late (a worker started it already) is decided by the worker, at
+    the start; the read model then shows ``change_rejected``.
+    """
+    svc = services(request)
+    task_id = request.match_info["task_id"]
+    changes = _changes(request, change)
+    until = now_ms() + int(svc.settings.max_delay * 1000)
+    outcome, revision = await svc.store.replace(shard.shard, task_id, changes, until)
+    if outcome != "ok":
+        raise ApiError(409, f"task is {outcome}: only a task that has not started can be changed")
+    status = record.get(b"status", b"").decode()
+    data = {"id": task_id, "queue": record[b"queue"].decode(), "status": status}
+    return ok({**data, "revision": revision}, 202)
+
+
+def _changes(request: web.Request, change: TaskUpdate) -> dict[str, str]:
+    """The PUT body as wire-field changes ("" removes an option or the due time)."""
+    fields = change.model_fields_set
+    changes: dict[str, str] = {}
+    if "payload" in fields:
+        changes["data"] = json.dumps(change.payload)
+    if "max_attempts" in fields:
+        changes["max_attempts"] = "" if change.max_attempts is None else str(change.max_attempts)
+    if "timeout" in fields:
+        changes["timeout"] = "" if change.timeout is None else repr(change.timeout)
+    if {"delay", "run_at"} & fields:
+        due = due_ms(request, change, "body")
+        changes["due_ms"] = "" if due is None else str(due)
+    return changes
 
 
 @routes.delete("/api/v1/tasks/{task_id}")
