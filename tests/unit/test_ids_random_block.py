@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from conveyor.ids import new_task_id
+from conveyor.ids import new_task_id, random_hex
 
 
 def _ids(count: int) -> list[str]:
@@ -34,3 +34,9 @@ def test_a_forked_child_does_not_repeat_the_parents_ids() -> None:
     parent = _ids(50)
     assert len(child) == 50
     assert not set(child) & set(parent)
+
+
+def test_random_hex_has_the_asked_length_and_does_not_repeat() -> None:
+    values = {random_hex(16) for _ in range(2_000)}
+    assert len(values) == 2_000
+    assert all(len(value) == 32 and int(value, 16) >= 0 for value in values)

@@ -27,7 +27,9 @@ class _RandomBytes:
         os.register_at_fork(after_in_child=self._forget)
 
     def take(self, count: int) -> bytes:
-        """``count`` (<= BLOCK) random bytes nobody else got."""
+        """``count`` random bytes nobody else got."""
+        if count > self.BLOCK:
+            return os.urandom(count)
         with self._lock:
             used = self._used
             if used + count > self.BLOCK:
@@ -41,6 +43,11 @@ class _RandomBytes:
 
 
 _RANDOM = _RandomBytes()
+
+
+def random_hex(count: int) -> str:
+    """``count`` random bytes as hex, from the same blocks as task ids."""
+    return _RANDOM.take(count).hex()
 
 
 def new_task_id(now_ms: int | None = None) -> str:

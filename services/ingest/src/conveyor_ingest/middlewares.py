@@ -7,7 +7,6 @@ HTTP errors (404, 405, 413 from the body size limit) and Redis being unreachable
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -17,6 +16,7 @@ from aiohttp.typedefs import Handler
 from opentelemetry.trace import Span
 
 from conveyor.connection import TRANSIENT_ERRORS
+from conveyor.ids import random_hex
 from conveyor.logging import InfoLine
 from conveyor.telemetry.http import server_span, set_status_code
 from conveyor_ingest.context import ACTION, PRINCIPAL, services
@@ -53,8 +53,8 @@ async def _handle(
     request: web.Request, handler: Handler, route_name: str, span: Span | None
 ) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-ID", "")
-    # 32 random hex digits, as uuid4().hex was, without building a UUID.
-    request_id = incoming if REQUEST_ID.match(incoming) else os.urandom(16).hex()
+    # 32 random hex digits, as uuid4().hex was, without building a UUID or a syscall.
+    request_id = incoming if REQUEST_ID.match(incoming) else random_hex(16)
     started = time.perf_counter()
     if span is not None and span.is_recording():
         span.set_attribute("conveyor.request_id", request_id)
