@@ -137,6 +137,24 @@ async def post_until_accepted(
     return accepted[0]
 
 
+async def run_across_failover(
+    http: aiohttp.ClientSession, fail: Callable[[], Awaitable[None]]
+) -> None:
+    """A task runs, ``fail`` kills the primary, then a task and a retried task run again.
+
+    The same service processes must carry on: ingest answers 503 until there is a new
+    primary, and the worker and the scheduler (which files the retry) reconnect.
+    """
+    before = await post_task(http, {"type": "demo.echo", "payload": "before"})
+    assert (await final_state(http, before))["status"] == "succeeded"
+    await fail()
+    after = await post_until_accepted(http, {"type": "demo.echo", "payload": "after"})
+    flaky = await post_task(http, {"type": "demo.fail", "payload": {"times": 1}})
+    assert (await final_state(http, after))["status"] == "succeeded"
+    retried = await final_state(http, flaky)  # the scheduler's timer, on the new primary
+    assert (retried["status"], retried["attempts"]) == ("succeeded", 2)
+
+
 async def final_state(http: aiohttp.ClientSession, task_id: str) -> dict[str, Any]:
     """The task's read-model view once it has finished (succeeded, dead or cancelled)."""
 

@@ -22,9 +22,7 @@ from conveyor.keys import Keys
 from conveyor.localserver import LocalCluster, LocalServer, ServerKind
 from e2e.e2e_harness import (
     api_session,
-    final_state,
-    post_task,
-    post_until_accepted,
+    run_across_failover,
     running_services,
 )
 
@@ -57,17 +55,12 @@ async def test_services_carry_on_after_the_queues_primary_fails_over(
     urls = dict.fromkeys(("ingest", "worker", "scheduler"), cluster.url)
     with running_services(tmp_path, urls, extra) as deployment:
         async with api_session(deployment) as http:
-            before = await post_task(http, {"type": "demo.echo", "payload": "before"})
-            assert (await final_state(http, before))["status"] == "succeeded"
             primary = cluster.primary_of(stream)
 
-            primary.kill()
+            async def kill_primary() -> None:
+                primary.kill()
 
-            after = await post_until_accepted(http, {"type": "demo.echo", "payload": "after"})
-            flaky = await post_task(http, {"type": "demo.fail", "payload": {"times": 1}})
-            assert (await final_state(http, after))["status"] == "succeeded"
-            retried = await final_state(http, flaky)  # the scheduler's timer, on the new primary
-            assert (retried["status"], retried["attempts"]) == ("succeeded", 2)
+            await run_across_failover(http, kill_primary)
             promoted: LocalServer = cluster.primary_of(stream)
             assert promoted is not primary
     for name, path in deployment.logs.items():

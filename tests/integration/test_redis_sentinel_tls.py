@@ -29,9 +29,7 @@ from conveyor.settings import RedisSettings, load_settings
 from conveyor_worker.testing import xrange
 from e2e.e2e_harness import (
     api_session,
-    final_state,
-    post_task,
-    post_until_accepted,
+    run_across_failover,
     running_services,
     until,
 )
@@ -247,17 +245,12 @@ async def test_services_as_processes_carry_on_over_tls_after_the_primary_is_kill
     }
     with running_services(tmp_path, "rediss://ignored:6379/0", extra) as deployment:
         async with api_session(deployment) as http:
-            before = await post_task(http, {"type": "demo.echo", "payload": "before"})
-            assert (await final_state(http, before))["status"] == "succeeded"
-            await until(lambda: _sentinels_ready(tls_ha), 30, "sentinels know each other")
 
-            tls_ha.primary.kill()
+            async def kill_primary() -> None:
+                await until(lambda: _sentinels_ready(tls_ha), 30, "sentinels know each other")
+                tls_ha.primary.kill()
 
-            after = await post_until_accepted(http, {"type": "demo.echo", "payload": "after"})
-            flaky = await post_task(http, {"type": "demo.fail", "payload": {"times": 1}})
-            assert (await final_state(http, after))["status"] == "succeeded"
-            retried = await final_state(http, flaky)  # the scheduler reconnected too
-            assert (retried["status"], retried["attempts"]) == ("succeeded", 2)
+            await run_across_failover(http, kill_primary)
             assert await _primary_port(tls_ha) == tls_ha.replica.port
     for name, path in deployment.logs.items():
         assert "Traceback" not in path.read_text(errors="replace"), f"{name} crashed"
