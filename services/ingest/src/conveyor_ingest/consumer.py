@@ -28,7 +28,7 @@ from conveyor.lua import register
 from conveyor.schedules import ChangeOp, decode_change
 from conveyor.streams import Entry, Group, ensure_group, read_reply_entries
 from conveyor_ingest.models import TaskStatus
-from conveyor_ingest.records import bucket_key, register_with_records
+from conveyor_ingest.records import bucket_key
 from conveyor_ingest.store import (
     RANK_FINAL,
     RANK_QUEUED,
@@ -106,7 +106,7 @@ class ReadModelConsumer:
         self._client = client
         self._keys = keys
         self._retention_ms = int(retention_s * 1000)
-        self._apply = register_with_records(client, "ingest_apply_events")
+        self._apply = register(client, "ingest_apply_events")
         self._schedules = register(client, "ingest_schedules")
         self._consumer = consumer_name()
         # Events stream -> its shard name (the queue name, or <queue>~<p> for a partition).

@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import json
 
-from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
-
 from conveyor.keys import QueueKeys
-from conveyor.lua import script_source
 
 BUCKET_MS = 1000
 
@@ -75,8 +71,3 @@ def expand(task_id: str, queue: str, packed: bytes) -> dict[bytes, bytes]:
         if value != "":
             record[name] = str(value).encode()
     return record
-
-
-def register_with_records(client: Redis, name: str) -> AsyncScript:
-    """Script ``name`` with ``ingest_record.lua`` (its ``materialise`` function) before it."""
-    return client.register_script(script_source("ingest_record") + script_source(name))

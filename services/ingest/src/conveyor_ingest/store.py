@@ -23,7 +23,7 @@ from conveyor.lua import register
 from conveyor.timers import TimerKind, timer_fields
 from conveyor_ingest.coalesce import TickBatcher
 from conveyor_ingest.models import TaskStatus
-from conveyor_ingest.records import bucket_key, bucket_of, bucket_ttl_ms, register_with_records
+from conveyor_ingest.records import bucket_key, bucket_of, bucket_ttl_ms
 from conveyor_ingest.writer import ScriptWriter
 
 # Order of a record's states within one attempt (attempt * 10 + rank): later wins.
@@ -139,7 +139,7 @@ class TaskStore:
         self._retention_ms = int(retention_s * 1000)
         self._idem_ttl_ms = int(idem_ttl_s * 1000)
         self._enqueue = register(client, "ingest_enqueue")
-        self._change = register_with_records(client, "ingest_change")
+        self._change = register(client, "ingest_change")
         self._singles: TickBatcher[str, NewTask, None] = TickBatcher(self._enqueue_many)
 
     async def enqueue(

@@ -1,11 +1,14 @@
 """Lua scripts (``*.lua`` beside this file) and the helper that loads them.
 
 Every multi-step state change in Conveyor is one script, wrapped by a typed
-Python function in the module that uses it.
+Python function in the module that uses it. Scripts cannot call each other, so
+code two scripts share lives in a library script: a first line
+``-- requires: <name> ...`` puts those scripts' text before the script's own.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 
@@ -19,6 +22,18 @@ def script_source(name: str) -> str:
     return resources.files(__package__).joinpath(f"{name}.lua").read_text(encoding="utf-8")
 
 
+_REQUIRES = re.compile(r"\A-- requires: ([a-z_ ]+)\n")
+
+
+@cache
+def script_text(name: str) -> str:
+    """``<name>.lua`` with the library scripts its ``-- requires:`` line names before it."""
+    source = script_source(name)
+    found = _REQUIRES.match(source)
+    libraries = found.group(1).split() if found else []
+    return "".join(script_text(library) for library in libraries) + source
+
+
 def register(client: Redis, name: str) -> AsyncScript:
     """Register script ``name`` on ``client`` (EVALSHA with EVAL fallback on NOSCRIPT)."""
-    return client.register_script(script_source(name))
+    return client.register_script(script_text(name))

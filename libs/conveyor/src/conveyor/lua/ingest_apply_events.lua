@@ -1,3 +1,4 @@
+-- requires: ingest_record
 -- Apply lifecycle events of one queue to the read model and XACK them, atomically.
 -- KEYS[1] events stream, KEYS[2] status index, then per event: the task's record and
 -- its accepted bucket.

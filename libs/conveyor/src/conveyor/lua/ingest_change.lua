@@ -1,3 +1,4 @@
+-- requires: ingest_record
 -- Cancel or change a task that has not started: check its read-model status, XADD the
 -- control message and record the change, as one atomic step.
 -- KEYS[1] record, KEYS[2] control stream, KEYS[3] the task's accepted bucket.

@@ -1,3 +1,4 @@
+-- requires: task_changes
 -- Apply a batch of control messages to the timer index, acknowledging each in the same step.
 -- KEYS[1] control stream, KEYS[2] timer index (zset), KEYS[3] timer entries (hash).
 -- ARGV[1] group, then the ops:
@@ -14,29 +15,11 @@ local group = ARGV[1]
 local i = 2
 local dropped, replaced = 0, 0
 
-local CHANGEABLE = {'data', 'max_attempts', 'timeout'}
-
 local function field(fields, name, default)
   for j = 1, #fields - 1, 2 do
     if fields[j] == name then return fields[j + 1] end
   end
   return default
-end
-
--- ``fields`` without the changed names and the revision, then the changes and the revision.
-local function changed(fields, changes, names, rev)
-  local out = {}
-  for j = 1, #fields - 1, 2 do
-    if changes[fields[j]] == nil and fields[j] ~= 'revision' then
-      out[#out + 1] = fields[j]; out[#out + 1] = fields[j + 1]
-    end
-  end
-  for _, name in ipairs(names) do
-    local value = changes[name]
-    if value and value ~= '' then out[#out + 1] = name; out[#out + 1] = value end
-  end
-  out[#out + 1] = 'revision'; out[#out + 1] = rev
-  return out
 end
 
 local function replace(id, rev, text, at)
@@ -49,8 +32,8 @@ local function replace(id, rev, text, at)
     return 0
   end
   local changes = cjson.decode(text)
-  entry['f'] = changed(f, changes, CHANGEABLE, rev)
-  entry['e'] = changed(entry['e'], {}, {}, rev)
+  entry['f'] = with_changes(f, changes, CHANGEABLE, {}, rev)
+  entry['e'] = with_changes(entry['e'], {}, {}, {}, rev)
   redis.call('HSET', KEYS[3], id, cjson.encode(entry))
   local due = changes['due_ms']
   if due then redis.call('ZADD', KEYS[2], due == '' and at or due, id) end

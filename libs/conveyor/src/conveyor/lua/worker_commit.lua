@@ -1,3 +1,4 @@
+-- requires: task_changes
 -- Commit many task outcomes of one queue in one atomic step.
 -- KEYS[1] tasks stream, KEYS[2] events, KEYS[3] timers-in, KEYS[4] dead letters,
 -- KEYS[5] cancelled set, KEYS[6] replaced hash (see worker_control.lua),
@@ -146,23 +147,11 @@ end
 
 -- The task that replaces an entry: the entry's fields (read back from the stream) with
 -- the changes applied and the new revision; nil when the entry is gone from the stream.
-local CHANGEABLE = {'data', 'max_attempts', 'timeout'}
-local NOT_KEPT = {revision = true, due_ms = true, timer_kind = true}
+local NOT_KEPT = {due_ms = true, timer_kind = true}
 local function changed_fields(entry, rev, changes)
   local rows = redis.call('XRANGE', KEYS[1], entry, entry)
   if #rows == 0 then return nil end
-  local old, out = rows[1][2], {}
-  for j = 1, #old, 2 do
-    if changes[old[j]] == nil and not NOT_KEPT[old[j]] then
-      out[#out + 1] = old[j]; out[#out + 1] = old[j + 1]
-    end
-  end
-  for _, name in ipairs(CHANGEABLE) do
-    local value = changes[name]
-    if value and value ~= '' then out[#out + 1] = name; out[#out + 1] = value end
-  end
-  out[#out + 1] = 'revision'; out[#out + 1] = rev
-  return out
+  return with_changes(rows[1][2], changes, CHANGEABLE, NOT_KEPT, rev)
 end
 
 -- The start event turned into the changed task's event: 'updated', or 'scheduled' with
