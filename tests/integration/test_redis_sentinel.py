@@ -8,10 +8,8 @@ what guarantees the write acknowledged before the crash is on the new primary.
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,34 +33,17 @@ from e2e.e2e_harness import (
     run_across_failover,
     running_services,
 )
-from waiting import wait_for
-
-SERVICE = "conveyor-primary"
-
-
-async def _until(probe: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
-    # waiting.wait_for's probe union (value or awaitable) defeats mypy's inference.
-    await wait_for(probe, within=within, interval=0.1, what=what)
-
-
-@dataclass
-class HaSetup:
-    """The processes of one Sentinel set-up."""
-
-    primary: LocalServer
-    replica: LocalServer
-    sentinels: list[LocalSentinel]
-
-    @property
-    def sentinel_list(self) -> str:
-        """CONVEYOR_REDIS_SENTINELS value."""
-        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
-
-
-def server_kinds() -> list[str]:
-    """redis and valkey, narrowed by CONVEYOR_TEST_SERVERS like the session fixture."""
-    wanted = os.environ.get("CONVEYOR_TEST_SERVERS", "redis,valkey").split(",")
-    return [kind for kind in ("redis", "valkey") if kind in wanted]
+from integration.sentinel_support import (
+    SERVICE,
+    HaSetup,
+    primary_port,
+    replica_in_sync,
+    sentinels_ready,
+    server_kinds,
+    until,
+    write_and_wait,
+    write_through_failover,
+)
 
 
 @pytest.fixture(params=server_kinds())
@@ -99,40 +80,6 @@ def _settings(monkeypatch: pytest.MonkeyPatch, ha: HaSetup) -> RedisSettings:
     return load_settings(RedisSettings)
 
 
-async def _sentinels_ready(ha: HaSetup) -> bool:
-    """Every Sentinel knows the replica and the two other Sentinels (needed to fail over)."""
-    for sentinel in ha.sentinels:
-        async with Redis(port=sentinel.port, decode_responses=True) as client:
-            replicas = await client.execute_command("SENTINEL", "REPLICAS", SERVICE)
-            others = await client.execute_command("SENTINEL", "SENTINELS", SERVICE)
-        if len(replicas) != 1 or len(others) != 2:
-            return False
-    return True
-
-
-async def _replica_in_sync(ha: HaSetup) -> bool:
-    async with Redis(port=ha.replica.port, decode_responses=True) as client:
-        info = await client.info("replication")
-    return info.get("master_link_status") == "up"
-
-
-async def _primary_port(ha: HaSetup) -> int:
-    async with Redis(port=ha.sentinels[0].port, decode_responses=True) as client:
-        _, port = await client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
-    return int(port)
-
-
-async def _write_and_wait(client: Redis, stream: str, wait: ReplicaWait) -> bytes:
-    """XADD and WAIT in one pipeline (WAIT counts this connection's writes)."""
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.xadd(stream, {"type": "demo.echo"})
-        wait.append(pipe)
-        replies = await pipe.execute(raise_on_error=False)
-    wait.check(replies[1:])
-    entry_id: bytes = replies[0]
-    return entry_id
-
-
 async def test_client_follows_the_primary_through_a_sentinel_failover(
     ha: HaSetup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,28 +87,7 @@ async def test_client_follows_the_primary_through_a_sentinel_failover(
     stream = Keys(f"t{secrets.token_hex(4)}").queue("default").tasks
     try:
         await check_server(client)
-        await _until(lambda: _replica_in_sync(ha), 30, "replica in sync")
-        before = await _write_and_wait(client, stream, ReplicaWait(replicas=1, timeout_ms=3000))
-        assert await client.execute_command("ROLE") is not None
-        await _until(lambda: _sentinels_ready(ha), 30, "sentinels know each other")
-
-        ha.primary.kill()
-
-        async def write_succeeds() -> bool:
-            try:
-                await client.xadd(stream, {"type": "demo.echo"})
-            except redis_errors.RedisError:
-                return False  # refused, read-only replica or no primary yet: try again
-            return True
-
-        await _until(write_succeeds, 45, "a write after the failover")
-        assert await _primary_port(ha) == ha.replica.port
-        role = await client.execute_command("ROLE")
-        assert role[0] == b"master"
-        entries = await xrange(client, stream)
-        # The write acknowledged by WAIT before the crash survived the failover.
-        assert entries[0][0] == before
-        assert len(entries) == 2
+        await write_through_failover(ha, client, stream)
     finally:
         await client.aclose()
 
@@ -173,13 +99,13 @@ async def test_replica_wait_raises_when_fewer_replicas_acknowledge(
     stream = Keys(f"t{secrets.token_hex(4)}").queue("default").tasks
     try:
         info = await check_server(client)
-        await _until(lambda: _replica_in_sync(ha), 30, "replica in sync")
-        await _write_and_wait(client, stream, ReplicaWait(replicas=1, timeout_ms=3000))
+        await until(lambda: replica_in_sync(ha), 30, "replica in sync")
+        await write_and_wait(client, stream, ReplicaWait(replicas=1, timeout_ms=3000))
         with pytest.raises(ReplicasBehindError, match="1 of 2 replicas"):
-            await _write_and_wait(client, stream, ReplicaWait(replicas=2, timeout_ms=200))
+            await write_and_wait(client, stream, ReplicaWait(replicas=2, timeout_ms=200))
         # WAITAOF: used where the server has it, dropped (after one refusal) where it does not.
         wait = ReplicaWait(replicas=1, timeout_ms=3000, aof=True)
-        await _write_and_wait(client, stream, wait)
+        await write_and_wait(client, stream, wait)
         assert wait.append(client.pipeline()) == (2 if info.has_waitaof else 1)
     finally:
         await client.aclose()
@@ -221,7 +147,7 @@ async def _post_echo(ha: HaSetup, replicas: int, prefix: str) -> tuple[int, dict
 
 
 async def test_ingest_answers_202_only_once_the_replica_has_the_task(ha: HaSetup) -> None:
-    await _until(lambda: _replica_in_sync(ha), 30, "replica in sync")
+    await until(lambda: replica_in_sync(ha), 30, "replica in sync")
     prefix = f"t{secrets.token_hex(4)}"
     status, body = await _post_echo(ha, replicas=1, prefix=prefix)
     assert status == 202, body
@@ -232,7 +158,7 @@ async def test_ingest_answers_202_only_once_the_replica_has_the_task(ha: HaSetup
 
 
 async def test_ingest_answers_503_when_too_few_replicas_acknowledge(ha: HaSetup) -> None:
-    await _until(lambda: _replica_in_sync(ha), 30, "replica in sync")
+    await until(lambda: replica_in_sync(ha), 30, "replica in sync")
     status, body = await _post_echo(ha, replicas=2, prefix=f"t{secrets.token_hex(4)}")
     assert status == 503, body
 
@@ -250,11 +176,11 @@ async def test_services_as_processes_carry_on_after_the_primary_is_killed(
         async with api_session(deployment) as http:
 
             async def kill_primary() -> None:
-                await _until(lambda: _sentinels_ready(ha), 30, "sentinels know each other")
+                await until(lambda: sentinels_ready(ha), 30, "sentinels know each other")
                 ha.primary.kill()
 
             await run_across_failover(http, kill_primary)
-            assert await _primary_port(ha) == ha.replica.port
+            assert await primary_port(ha) == ha.replica.port
     for name, path in deployment.logs.items():
         assert "Traceback" not in path.read_text(errors="replace"), f"{name} crashed"
 

@@ -11,66 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from redis import exceptions as redis_errors
-from redis.asyncio import Redis
 
-from conveyor.connection import ReplicaWait, check_server, create_client
+from conveyor.connection import check_server, create_client
 from conveyor.errors import ConfigurationError, RedisUnavailableError
 from conveyor.keys import Keys
 from conveyor.localserver import LocalSentinel, LocalServer, ServerKind, TlsFiles, free_port
 from conveyor.settings import RedisSettings, load_settings
-from conveyor_worker.testing import xrange
 from e2e.e2e_harness import (
     api_session,
     run_across_failover,
     running_services,
     until,
 )
+from integration.sentinel_support import (
+    SERVICE,
+    HaSetup,
+    primary_port,
+    sentinels_ready,
+    server_kinds,
+    write_through_failover,
+)
 from tls_pki import make_pki, skip_without_tls
 
-SERVICE = "conveyor-tls-primary"
 # The old client spent ~4 s per Sentinel retrying a refused handshake: far above this.
 CLEAR_ERROR_WITHIN = 5.0
-
-
-@dataclass
-class TlsHa:
-    """The processes of one TLS Sentinel set-up and the client's certificate files."""
-
-    primary: LocalServer
-    replica: LocalServer
-    sentinels: list[LocalSentinel]
-    client_files: TlsFiles
-
-    @property
-    def sentinel_list(self) -> str:
-        """CONVEYOR_REDIS_SENTINELS value."""
-        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
-
-    def direct(self, port: int) -> Redis:
-        """A plain TLS client of one process (for probes, not through the Sentinels)."""
-        files = self.client_files
-        return Redis(
-            port=port,
-            ssl=True,
-            ssl_ca_certs=str(files.ca),
-            ssl_certfile=str(files.cert),
-            ssl_keyfile=str(files.key),
-            decode_responses=True,
-        )
-
-
-def server_kinds() -> list[str]:
-    """redis and valkey, narrowed by CONVEYOR_TEST_SERVERS like the session fixture."""
-    wanted = os.environ.get("CONVEYOR_TEST_SERVERS", "redis,valkey").split(",")
-    return [kind for kind in ("redis", "valkey") if kind in wanted]
 
 
 def _start_servers(kind: ServerKind, folder: Path, files: TlsFiles) -> tuple[LocalServer, ...]:
@@ -92,7 +61,7 @@ def _start_servers(kind: ServerKind, folder: Path, files: TlsFiles) -> tuple[Loc
 
 
 @pytest.fixture(params=server_kinds())
-def tls_ha(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TlsHa]:
+def tls_ha(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HaSetup]:
     """Primary + replica + three Sentinels (quorum 2, 1 s down-after), all TLS-only."""
     kind: ServerKind = request.param
     server_files, client_files = make_pki(tmp_path / "pki")
@@ -104,7 +73,7 @@ def tls_ha(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TlsHa]:
                 tmp_path / f"sentinel{index}", primary.port, SERVICE, kind=kind, tls=server_files
             )
             sentinels.append(sentinel.start())
-        yield TlsHa(primary, replica, sentinels, client_files)
+        yield HaSetup(primary, replica, sentinels, client_files)
     finally:
         processes: list[LocalServer | LocalSentinel] = [*reversed(sentinels), replica, primary]
         for process in processes:
@@ -125,74 +94,20 @@ def _settings(
     return load_settings(RedisSettings)
 
 
-async def _replica_in_sync(ha: TlsHa) -> bool:
-    async with ha.direct(ha.replica.port) as client:
-        info = await client.info("replication")
-    return info.get("master_link_status") == "up"
-
-
-async def _sentinels_ready(ha: TlsHa) -> bool:
-    """Every Sentinel knows the replica and the two other Sentinels (needed to fail over)."""
-    for sentinel in ha.sentinels:
-        async with ha.direct(sentinel.port) as client:
-            replicas = await client.execute_command("SENTINEL", "REPLICAS", SERVICE)
-            others = await client.execute_command("SENTINEL", "SENTINELS", SERVICE)
-        if len(replicas) != 1 or len(others) != 2:
-            return False
-    return True
-
-
-async def _primary_port(ha: TlsHa) -> int:
-    async with ha.direct(ha.sentinels[0].port) as client:
-        _, port = await client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
-    return int(port)
-
-
-async def _write_and_wait(client: Redis, stream: str) -> bytes:
-    """XADD and WAIT for the replica in one pipeline (WAIT counts this connection's writes)."""
-    wait = ReplicaWait(replicas=1, timeout_ms=3000)
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.xadd(stream, {"type": "demo.echo"})
-        wait.append(pipe)
-        replies = await pipe.execute(raise_on_error=False)
-    wait.check(replies[1:])
-    entry_id: bytes = replies[0]
-    return entry_id
-
-
 async def test_client_from_settings_follows_the_primary_over_tls_through_a_failover(
-    tls_ha: TlsHa, monkeypatch: pytest.MonkeyPatch
+    tls_ha: HaSetup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = create_client(_settings(monkeypatch, tls_ha.sentinel_list, tls_ha.client_files))
     stream = Keys(f"t{secrets.token_hex(4)}").queue("default").tasks
     try:
         await check_server(client)
-        await until(lambda: _replica_in_sync(tls_ha), 30, "replica in sync over TLS")
-        before = await _write_and_wait(client, stream)
-        await until(lambda: _sentinels_ready(tls_ha), 30, "sentinels know each other")
-
-        tls_ha.primary.kill()
-
-        async def write_succeeds() -> bool:
-            try:
-                await client.xadd(stream, {"type": "demo.echo"})
-            except redis_errors.RedisError:
-                return False  # refused, read-only replica or no primary yet: try again
-            return True
-
-        await until(write_succeeds, 45, "a write after the failover")
-        assert await _primary_port(tls_ha) == tls_ha.replica.port
-        assert (await client.execute_command("ROLE"))[0] == b"master"
-        entries = await xrange(client, stream)
-        # The write acknowledged by the replica (over TLS) before the crash survived.
-        assert [entry_id for entry_id, _ in entries][:1] == [before]
-        assert len(entries) == 2
+        await write_through_failover(tls_ha, client, stream)
     finally:
         await client.aclose()
 
 
 async def test_client_without_the_ca_gets_a_clear_error_at_once(
-    tls_ha: TlsHa, monkeypatch: pytest.MonkeyPatch
+    tls_ha: HaSetup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # rediss:// but no CA file: the system store does not know the throwaway CA.
     client = create_client(_settings(monkeypatch, tls_ha.sentinel_list, files=None))
@@ -232,9 +147,10 @@ async def test_unreachable_sentinels_are_named_with_their_reason_at_once(
 
 
 async def test_services_as_processes_carry_on_over_tls_after_the_primary_is_killed(
-    tls_ha: TlsHa, tmp_path: Path
+    tls_ha: HaSetup, tmp_path: Path
 ) -> None:
     files = tls_ha.client_files
+    assert files is not None  # the fixture's set-up is TLS-only
     extra = {
         "CONVEYOR_REDIS_SENTINELS": tls_ha.sentinel_list,
         "CONVEYOR_REDIS_SENTINEL_SERVICE": SERVICE,
@@ -247,10 +163,10 @@ async def test_services_as_processes_carry_on_over_tls_after_the_primary_is_kill
         async with api_session(deployment) as http:
 
             async def kill_primary() -> None:
-                await until(lambda: _sentinels_ready(tls_ha), 30, "sentinels know each other")
+                await until(lambda: sentinels_ready(tls_ha), 30, "sentinels know each other")
                 tls_ha.primary.kill()
 
             await run_across_failover(http, kill_primary)
-            assert await _primary_port(tls_ha) == tls_ha.replica.port
+            assert await primary_port(tls_ha) == tls_ha.replica.port
     for name, path in deployment.logs.items():
         assert "Traceback" not in path.read_text(errors="replace"), f"{name} crashed"
