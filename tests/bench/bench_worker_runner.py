@@ -19,9 +19,9 @@ import time
 from conveyor.connection import create_client
 from conveyor.keys import Keys
 from conveyor.logging import configure_logging
+from conveyor.service import tune_gc
 from conveyor.settings import LogSettings, RedisSettings, load_settings
 from conveyor.streams import ensure_group, read_reply_entries
-from conveyor_worker.app import tune_gc
 from conveyor_worker.loading import load_registry
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.worker import Worker

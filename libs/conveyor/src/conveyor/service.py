@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -17,6 +18,24 @@ from conveyor.settings import LogSettings, load_settings
 log = structlog.get_logger(__name__)
 
 EXIT_CONFIG = 2
+
+# Young-generation threshold of the cyclic GC while serving. A worker's task or a
+# 1000-task ingest batch allocates many short-lived containers that stay alive until
+# its commit or answer: at the default (700) collections run every few tasks (dozens
+# of times per batch), walking the in-flight objects and promoting them - about 15%
+# of a worker's CPU.
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Freeze start-up objects out of the GC's reach and collect the young generation less often.
+
+    Call once, after imports and settings, before serving.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:

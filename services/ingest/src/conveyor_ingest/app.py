@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator
 
 import structlog
@@ -13,6 +12,7 @@ from redis.asyncio import Redis
 
 from conveyor.connection import ReplicaWait, check_server, create_client
 from conveyor.keys import Keys
+from conveyor.service import tune_gc
 from conveyor.settings import RedisSettings, load_settings
 from conveyor.telemetry.queues import QueueStats, QueueStatsSettings
 from conveyor.telemetry.spans import tracing_installed
@@ -31,10 +31,6 @@ from conveyor_ingest.writer import ScriptWriter
 
 log = structlog.get_logger(__name__)
 
-# Young-generation threshold of the cyclic GC while serving. A 1000-task batch allocates
-# tens of thousands of short-lived objects that stay alive until its answer: at the
-# default (700) collections run dozens of times per batch and keep promoting them.
-GC_GEN0_THRESHOLD = 50_000
 SOCKET_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 2.0
 
@@ -118,17 +114,6 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
-
-
-def tune_gc() -> None:
-    """Freeze start-up objects out of the GC's reach and collect the young generation less often.
-
-    Call once, after imports and settings, before serving.
-    """
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 async def serve(stop: asyncio.Event) -> None:

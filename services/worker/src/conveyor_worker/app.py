@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -11,6 +10,7 @@ from redis.asyncio import Redis
 
 from conveyor.connection import check_server, create_client
 from conveyor.keys import Keys
+from conveyor.service import tune_gc
 from conveyor.settings import RedisSettings, load_settings
 from conveyor.telemetry.probes import ProbeServer
 from conveyor.telemetry.tracing import TracingSettings, configure_tracing
@@ -20,22 +20,6 @@ from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.worker import Worker
 
 log = structlog.get_logger(__name__)
-
-# Young-generation threshold of the cyclic GC while serving. Each task allocates a
-# few dozen short-lived containers; at the default (700) a collection runs every
-# few tasks and walks the thousands of in-flight objects, about 15% of the CPU.
-GC_GEN0_THRESHOLD = 50_000
-
-
-def tune_gc() -> None:
-    """Freeze start-up objects out of the GC's reach and collect the young generation less often.
-
-    Call once, after imports and settings, before serving.
-    """
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 async def serve(stop: asyncio.Event) -> None:
