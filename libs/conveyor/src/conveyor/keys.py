@@ -15,7 +15,6 @@ which is what the per-service ACL patterns in ``deploy/redis/users.acl`` match.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from conveyor.settings import MAX_PARTITIONS, QUEUE_NAME
@@ -135,14 +134,6 @@ class QueueKeys:
     def task_status(self, task_id: str) -> str:
         """Read-model hash of one task."""
         return f"{self.tag}:i:task:{_part(task_id)}"
-
-    def task_statuses(self, task_ids: Iterable[str]) -> list[str]:
-        """``task_status`` of many ids (a batch's records), with one prefix built once."""
-        head = f"{self.tag}:i:task:"
-        return [
-            head + task_id if "{" not in task_id and "}" not in task_id else _part(task_id)
-            for task_id in task_ids
-        ]
 
     def accepted(self, bucket: int) -> str:
         """Read-model hash of the tasks accepted in one time bucket: task id -> compact record."""

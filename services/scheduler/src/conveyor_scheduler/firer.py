@@ -109,6 +109,7 @@ class Firer:
         their instant and sending them when it comes keeps fire lateness low.
         """
         prepared = PreparedFires()
+        changed = retimed or {}
         for gone in self._plans.keys() - definitions.keys():
             # A deleted schedule: forget its cached plan and parsed expression.
             self._plans.pop(gone, None)
@@ -122,7 +123,7 @@ class Firer:
         for shard, group in by_shard.items():
             settled = await self._settled(shard, group, at_ms)
             for definition in group:  # a changed timing starts where the change was made
-                since = (retimed or {}).get(definition.id, 0)
+                since = changed.get(definition.id, 0)
                 settled[definition.id] = max(settled[definition.id], since)
             await self._prepare_queue(shard, group, settled, at_ms, prepared)
         return prepared
