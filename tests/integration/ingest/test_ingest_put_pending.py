@@ -7,28 +7,15 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from conveyor.handlers import Registry, TaskContext
+from conveyor.handlers import Registry
 from conveyor.keys import Keys
 from conveyor_ingest.store import now_ms
 from conveyor_scheduler.scheduler import Scheduler
 from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_worker.settings import WorkerSettings
-from conveyor_worker.testing import StreamView
+from conveyor_worker.testing import StreamView, recording_registry
 from conveyor_worker.worker import Worker
 from integration.ingest.ingest_support import Api, auth, get_json, post_task, until
-
-
-def recording() -> tuple[Registry, list[tuple[Any, int]]]:
-    """A registry whose ``t.rec`` handler records (payload, revision) of every run."""
-    registry = Registry()
-    runs: list[tuple[Any, int]] = []
-
-    @registry.handler("t.rec")
-    async def rec(ctx: TaskContext, payload: Any) -> Any:
-        runs.append((payload, ctx.envelope.revision))
-        return payload
-
-    return registry, runs
 
 
 def worker(redis: Redis, keys: Keys, registry: Registry) -> Worker:
@@ -54,7 +41,7 @@ async def put(api: Api, task_id: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_put_of_a_pending_task_runs_only_the_changed_task_once(api: Api) -> None:
-    registry, runs = recording()
+    registry, runs = recording_registry()
     _, body = await post_task(api, {"type": "t.rec", "payload": "old"})
     task_id = body["data"]["id"]
     assert (await put(api, task_id, {"payload": "first"}))["revision"] == 1
@@ -68,7 +55,7 @@ async def test_put_of_a_pending_task_runs_only_the_changed_task_once(api: Api) -
 
 async def test_put_racing_a_worker_that_started_the_task_is_shown_rejected(api: Api) -> None:
     """The worker's start commits before its control consumer files the change."""
-    registry, runs = recording()
+    registry, runs = recording_registry()
     _, body = await post_task(api, {"type": "t.rec", "payload": "old"})
     task_id = body["data"]["id"]
     consumer = worker(api.redis, api.keys, registry).queues[0]
@@ -87,7 +74,7 @@ async def test_put_racing_a_worker_that_started_the_task_is_shown_rejected(api: 
 
 
 async def test_put_with_a_delay_makes_a_timer_that_a_later_put_moves(api: Api) -> None:
-    registry, runs = recording()
+    registry, runs = recording_registry()
     _, body = await post_task(api, {"type": "t.rec", "payload": "old"})
     task_id = body["data"]["id"]
     await put(api, task_id, {"payload": "later", "delay": 3600})

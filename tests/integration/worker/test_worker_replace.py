@@ -15,7 +15,7 @@ from conveyor.events import TaskEvent, TaskEventType
 from conveyor.handlers import Registry, TaskContext
 from conveyor.keys import Keys
 from conveyor_worker import outcomes
-from conveyor_worker.testing import StreamView, read_as, xrange
+from conveyor_worker.testing import StreamView, read_as, recording_registry, xrange
 from conveyor_worker.worker import Worker
 from waiting import wait_for
 
@@ -23,19 +23,6 @@ MakeWorker = Callable[..., Worker]
 Enqueue = Callable[..., Awaitable[TaskEnvelope]]
 UNTIL = 4_102_444_800_000  # year 2100
 _E = TaskEventType
-
-
-def recording() -> tuple[Registry, list[tuple[Any, int]]]:
-    """A registry whose ``t.rec`` handler records (payload, revision) of every run."""
-    registry = Registry()
-    runs: list[tuple[Any, int]] = []
-
-    @registry.handler("t.rec")
-    async def rec(ctx: TaskContext, payload: Any) -> Any:
-        runs.append((payload, ctx.envelope.revision))
-        return payload
-
-    return registry, runs
 
 
 async def change(redis: Redis, keys: Keys, task_id: str, revision: int, **changes: str) -> None:
@@ -51,7 +38,7 @@ async def task_events(view: StreamView, task_id: str) -> list[TaskEvent]:
 async def test_changed_pending_task_runs_only_the_new_payload_exactly_once(
     redis: Redis, keys: Keys, make_worker: MakeWorker, enqueue: Enqueue, view: StreamView
 ) -> None:
-    registry, runs = recording()
+    registry, runs = recording_registry()
     task = await enqueue("t.rec", "old", max_attempts=4)
     await enqueue("t.rec", "untouched")
     await change(redis, keys, task.id, 1, data=json.dumps("new"), max_attempts="")
@@ -73,7 +60,7 @@ async def test_a_second_start_of_the_old_entry_skips_it_without_a_second_copy(
     redis: Redis, keys: Keys, make_worker: MakeWorker, enqueue: Enqueue, view: StreamView
 ) -> None:
     """As when two workers hold the old entry (one claimed it from the other)."""
-    registry, runs = recording()
+    registry, runs = recording_registry()
     task = await enqueue("t.rec", "old")
     await change(redis, keys, task.id, 1, data=json.dumps("new"))
     await make_worker(registry=registry).run(burst=True)
@@ -91,7 +78,7 @@ async def test_a_second_start_of_the_old_entry_skips_it_without_a_second_copy(
 async def test_two_changes_in_a_row_run_only_the_last(
     redis: Redis, keys: Keys, make_worker: MakeWorker, enqueue: Enqueue, view: StreamView
 ) -> None:
-    registry, runs = recording()
+    registry, runs = recording_registry()
     task = await enqueue("t.rec", 0)
     await change(redis, keys, task.id, 1, data="1")
     await change(redis, keys, task.id, 2, data="2", timeout="9.5")
@@ -106,7 +93,7 @@ async def test_a_change_applied_earlier_is_replaced_again_by_a_newer_one(
     redis: Redis, keys: Keys, make_worker: MakeWorker, enqueue: Enqueue, view: StreamView
 ) -> None:
     """Revision 1 reached the stream, revision 2 came before a worker took it."""
-    registry, runs = recording()
+    registry, runs = recording_registry()
     task = await enqueue("t.rec", 0)
     await change(redis, keys, task.id, 1, data="1")
     first = make_worker(registry=registry, consumer="first").queues[0]
@@ -127,7 +114,7 @@ async def test_a_change_applied_earlier_is_replaced_again_by_a_newer_one(
 async def test_change_with_a_due_time_becomes_a_timer(
     redis: Redis, keys: Keys, make_worker: MakeWorker, enqueue: Enqueue, view: StreamView
 ) -> None:
-    registry, runs = recording()
+    registry, runs = recording_registry()
     task = await enqueue("t.rec", "old")
     due = 1_900_000_000_000
     await change(redis, keys, task.id, 1, data='"later"', due_ms=str(due))
@@ -144,7 +131,7 @@ async def test_change_with_a_due_time_becomes_a_timer(
 async def test_cancel_after_a_change_wins(
     redis: Redis, keys: Keys, make_worker: MakeWorker, enqueue: Enqueue, view: StreamView
 ) -> None:
-    registry, runs = recording()
+    registry, runs = recording_registry()
     task = await enqueue("t.rec", "old")
     await change(redis, keys, task.id, 1, data='"new"')
     q = keys.queue("default")

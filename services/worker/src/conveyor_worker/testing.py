@@ -8,9 +8,23 @@ from redis.asyncio import Redis
 
 from conveyor.deadletter import DeadLetter, decode_dead_letter
 from conveyor.events import TaskEvent, TaskEventType, decode_event
+from conveyor.handlers import Registry, TaskContext
 from conveyor.keys import QueueKeys
 from conveyor.streams import Entry, Group, read_reply_entries
 from conveyor.timers import Timer, decode_timer
+
+
+def recording_registry(task_type: str = "t.rec") -> tuple[Registry, list[tuple[Any, int]]]:
+    """A registry whose ``task_type`` handler records (payload, revision) of every run."""
+    registry = Registry()
+    runs: list[tuple[Any, int]] = []
+
+    @registry.handler(task_type)
+    async def record(ctx: TaskContext, payload: Any) -> Any:
+        runs.append((payload, ctx.envelope.revision))
+        return payload
+
+    return registry, runs
 
 
 class StreamView:
