@@ -7,8 +7,10 @@ A set-up is a primary, a replica and three Sentinels watching ``SERVICE``; with
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
@@ -16,6 +18,7 @@ from redis.asyncio import Redis
 from conveyor.connection import ReplicaWait
 from conveyor.localserver import LocalSentinel, LocalServer, TlsFiles
 from conveyor_worker.testing import xrange
+from e2e.e2e_harness import api_session, run_across_failover, running_services
 from waiting import wait_for
 
 SERVICE = "conveyor-primary"
@@ -32,6 +35,23 @@ def server_kinds() -> list[str]:
     return [kind for kind in ("redis", "valkey") if kind in wanted]
 
 
+def sentinel_environment(
+    sentinels: str, *, tls: bool, files: TlsFiles | None = None
+) -> dict[str, str]:
+    """The Redis variables of a service behind ``sentinels`` (the URL's host is ignored;
+    its scheme turns TLS on, ``files`` are the client's CA, certificate and key)."""
+    environment = {
+        "CONVEYOR_REDIS_URL": f"{'rediss' if tls else 'redis'}://ignored:6379/0",
+        "CONVEYOR_REDIS_SENTINELS": sentinels,
+        "CONVEYOR_REDIS_SENTINEL_SERVICE": SERVICE,
+    }
+    if files is not None:
+        environment["CONVEYOR_REDIS_TLS_CA_FILE"] = str(files.ca)
+        environment["CONVEYOR_REDIS_TLS_CERT_FILE"] = str(files.cert)
+        environment["CONVEYOR_REDIS_TLS_KEY_FILE"] = str(files.key)
+    return environment
+
+
 @dataclass
 class HaSetup:
     """The processes of one Sentinel set-up (and the client's TLS files, if it uses TLS)."""
@@ -45,6 +65,11 @@ class HaSetup:
     def sentinel_list(self) -> str:
         """CONVEYOR_REDIS_SENTINELS value."""
         return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+
+    def environment(self) -> dict[str, str]:
+        """The Redis variables of a service of this set-up."""
+        files = self.client_files
+        return sentinel_environment(self.sentinel_list, tls=files is not None, files=files)
 
     def direct(self, port: int) -> Redis:
         """A client of one process (for probes, not through the Sentinels)."""
@@ -122,3 +147,21 @@ async def write_through_failover(ha: HaSetup, client: Redis, stream: str) -> Non
     entries = await xrange(client, stream)
     assert [entry_id for entry_id, _ in entries][:1] == [before]
     assert len(entries) == 2
+
+
+async def services_carry_on_after_the_primary_dies(ha: HaSetup, tmp_path: Path) -> None:
+    """ingest, worker and scheduler as processes behind the Sentinels: the primary gets
+    SIGKILL and the same processes accept, run and retry tasks on the promoted replica."""
+    environment = {**ha.environment(), "CONVEYOR_KEY_PREFIX": f"t{secrets.token_hex(4)}"}
+    url = environment["CONVEYOR_REDIS_URL"]
+    with running_services(tmp_path, url, environment) as deployment:
+        async with api_session(deployment) as http:
+
+            async def kill_primary() -> None:
+                await until(lambda: sentinels_ready(ha), 30, "sentinels know each other")
+                ha.primary.kill()
+
+            await run_across_failover(http, kill_primary)
+            assert await primary_port(ha) == ha.replica.port
+    for name, path in deployment.logs.items():
+        assert "Traceback" not in path.read_text(errors="replace"), f"{name} crashed"

@@ -28,18 +28,12 @@ from conveyor_ingest.app import create_app
 from conveyor_ingest.settings import IngestSettings
 from conveyor_ingest.tokens import mint_token
 from conveyor_worker.testing import xrange
-from e2e.e2e_harness import (
-    api_session,
-    run_across_failover,
-    running_services,
-)
 from integration.sentinel_support import (
     SERVICE,
     HaSetup,
-    primary_port,
     replica_in_sync,
-    sentinels_ready,
     server_kinds,
+    services_carry_on_after_the_primary_dies,
     until,
     write_and_wait,
     write_through_failover,
@@ -73,10 +67,8 @@ def ha(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HaSetup]:
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, ha: HaSetup) -> RedisSettings:
-    # The URL's host is ignored with Sentinels; it still carries db, user and password.
-    monkeypatch.setenv("CONVEYOR_REDIS_URL", "redis://ignored:6379/0")
-    monkeypatch.setenv("CONVEYOR_REDIS_SENTINELS", ha.sentinel_list)
-    monkeypatch.setenv("CONVEYOR_REDIS_SENTINEL_SERVICE", SERVICE)
+    for name, value in ha.environment().items():
+        monkeypatch.setenv(name, value)
     return load_settings(RedisSettings)
 
 
@@ -166,23 +158,7 @@ async def test_ingest_answers_503_when_too_few_replicas_acknowledge(ha: HaSetup)
 async def test_services_as_processes_carry_on_after_the_primary_is_killed(
     ha: HaSetup, tmp_path: Path
 ) -> None:
-    urls = dict.fromkeys(("ingest", "worker", "scheduler"), "redis://ignored:6379/0")
-    extra = {
-        "CONVEYOR_REDIS_SENTINELS": ha.sentinel_list,
-        "CONVEYOR_REDIS_SENTINEL_SERVICE": SERVICE,
-        "CONVEYOR_KEY_PREFIX": f"t{secrets.token_hex(4)}",
-    }
-    with running_services(tmp_path, urls, extra) as deployment:
-        async with api_session(deployment) as http:
-
-            async def kill_primary() -> None:
-                await until(lambda: sentinels_ready(ha), 30, "sentinels know each other")
-                ha.primary.kill()
-
-            await run_across_failover(http, kill_primary)
-            assert await primary_port(ha) == ha.replica.port
-    for name, path in deployment.logs.items():
-        assert "Traceback" not in path.read_text(errors="replace"), f"{name} crashed"
+    await services_carry_on_after_the_primary_dies(ha, tmp_path)
 
 
 class _Recorder:

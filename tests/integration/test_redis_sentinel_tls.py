@@ -22,18 +22,12 @@ from conveyor.errors import ConfigurationError, RedisUnavailableError
 from conveyor.keys import Keys
 from conveyor.localserver import LocalSentinel, LocalServer, ServerKind, TlsFiles, free_port
 from conveyor.settings import RedisSettings, load_settings
-from e2e.e2e_harness import (
-    api_session,
-    run_across_failover,
-    running_services,
-    until,
-)
 from integration.sentinel_support import (
     SERVICE,
     HaSetup,
-    primary_port,
-    sentinels_ready,
+    sentinel_environment,
     server_kinds,
+    services_carry_on_after_the_primary_dies,
     write_through_failover,
 )
 from tls_pki import make_pki, skip_without_tls
@@ -83,14 +77,8 @@ def tls_ha(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HaSetup]:
 def _settings(
     monkeypatch: pytest.MonkeyPatch, sentinels: str, files: TlsFiles | None
 ) -> RedisSettings:
-    # The URL's host is ignored with Sentinels; its rediss:// scheme turns TLS on.
-    monkeypatch.setenv("CONVEYOR_REDIS_URL", "rediss://ignored:6379/0")
-    monkeypatch.setenv("CONVEYOR_REDIS_SENTINELS", sentinels)
-    monkeypatch.setenv("CONVEYOR_REDIS_SENTINEL_SERVICE", SERVICE)
-    if files is not None:
-        monkeypatch.setenv("CONVEYOR_REDIS_TLS_CA_FILE", str(files.ca))
-        monkeypatch.setenv("CONVEYOR_REDIS_TLS_CERT_FILE", str(files.cert))
-        monkeypatch.setenv("CONVEYOR_REDIS_TLS_KEY_FILE", str(files.key))
+    for name, value in sentinel_environment(sentinels, tls=True, files=files).items():
+        monkeypatch.setenv(name, value)
     return load_settings(RedisSettings)
 
 
@@ -149,24 +137,4 @@ async def test_unreachable_sentinels_are_named_with_their_reason_at_once(
 async def test_services_as_processes_carry_on_over_tls_after_the_primary_is_killed(
     tls_ha: HaSetup, tmp_path: Path
 ) -> None:
-    files = tls_ha.client_files
-    assert files is not None  # the fixture's set-up is TLS-only
-    extra = {
-        "CONVEYOR_REDIS_SENTINELS": tls_ha.sentinel_list,
-        "CONVEYOR_REDIS_SENTINEL_SERVICE": SERVICE,
-        "CONVEYOR_REDIS_TLS_CA_FILE": str(files.ca),
-        "CONVEYOR_REDIS_TLS_CERT_FILE": str(files.cert),
-        "CONVEYOR_REDIS_TLS_KEY_FILE": str(files.key),
-        "CONVEYOR_KEY_PREFIX": f"t{secrets.token_hex(4)}",
-    }
-    with running_services(tmp_path, "rediss://ignored:6379/0", extra) as deployment:
-        async with api_session(deployment) as http:
-
-            async def kill_primary() -> None:
-                await until(lambda: sentinels_ready(tls_ha), 30, "sentinels know each other")
-                tls_ha.primary.kill()
-
-            await run_across_failover(http, kill_primary)
-            assert await primary_port(tls_ha) == tls_ha.replica.port
-    for name, path in deployment.logs.items():
-        assert "Traceback" not in path.read_text(errors="replace"), f"{name} crashed"
+    await services_carry_on_after_the_primary_dies(tls_ha, tmp_path)
