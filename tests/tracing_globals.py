@@ -14,6 +14,8 @@ from contextlib import contextmanager
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util._once import Once
 
 
@@ -28,3 +30,13 @@ def installed_provider(provider: TracerProvider) -> Iterator[TracerProvider]:
     finally:
         provider.shutdown()
         trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE = saved
+
+
+@contextmanager
+def recorded_spans() -> Iterator[InMemorySpanExporter]:
+    """An in-memory exporter on an SDK provider installed globally for the block."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with installed_provider(provider):
+        yield exporter

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
@@ -21,7 +20,7 @@ from conveyor.settings import RedisSettings
 from conveyor_ingest.app import create_app
 from conveyor_ingest.settings import IngestSettings
 from conveyor_ingest.store import now_ms
-from tracing_globals import installed_provider
+from tracing_globals import recorded_spans
 
 ORIGINAL_TRACE = "0af7651916cd43dd8448eb211c80319c"
 ORIGINAL_SPAN = "b7ad6b7169203331"
@@ -30,10 +29,8 @@ ORIGINAL = f"00-{ORIGINAL_TRACE}-{ORIGINAL_SPAN}-01"
 
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with installed_provider(provider):
+    """An in-memory exporter on an SDK provider installed globally for this test only."""
+    with recorded_spans() as exporter:
         yield exporter
 
 

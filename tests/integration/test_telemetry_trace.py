@@ -14,7 +14,6 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
@@ -32,7 +31,7 @@ from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_worker.examples import registry
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.worker import Worker
-from tracing_globals import installed_provider
+from tracing_globals import installed_provider, recorded_spans
 from waiting import wait_for
 
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -43,10 +42,7 @@ CLIENT_PARENT = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
     """An in-memory exporter on an SDK provider installed globally for this test only."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with installed_provider(provider):
+    with recorded_spans() as exporter:
         yield exporter
 
 
