@@ -35,6 +35,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -126,18 +127,22 @@ async def test_bench_tracing_overhead_on_the_worker(
             rate, per_cpu = await drain(redis, redis_url, keys, mode, n)
             best[mode] = max(best[mode], rate)
             best_cpu[mode] = max(best_cpu[mode], per_cpu)
-    name = f"tracing.worker.{server}"
-    rows = [
-        record(f"{name}.off", best["off"], "tasks/s"),
-        record(f"{name}.off_per_cpu", best_cpu["off"], "tasks/cpu-s"),
-    ]
-    for mode in MODES[1:]:
-        rows.append(record(f"{name}.{mode}", best[mode], "tasks/s", "off", best["off"]))
-        rows.append(
-            record(f"{name}.{mode}_per_cpu", best_cpu[mode], "tasks/cpu-s", "off", best_cpu["off"])
-        )
+    rows = overhead_rows(f"tracing.worker.{server}", "tasks", best, best_cpu)
     print("\n" + table(rows))  # noqa: T201 - the benchmark's report
     assert all(best.values())
+
+
+def overhead_rows(
+    name: str, unit: str, rates: dict[str, float], per_cpu: dict[str, float]
+) -> list[dict[str, Any]]:
+    """Recorded rows of each mode's rate and per-CPU rate, traced modes against ``off``."""
+    rows = []
+    for mode in rates:
+        base = "off" if mode != "off" else ""
+        for suffix, figures, per in (("", rates, "s"), ("_per_cpu", per_cpu, "cpu-s")):
+            value, off = figures[mode], figures["off"] if base else None
+            rows.append(record(f"{name}.{mode}{suffix}", value, f"{unit}/{per}", base, off))
+    return rows
 
 
 def ingest_rate(redis_url: str, keys: Keys, mode: str, tmp_path: Path) -> tuple[float, float]:
@@ -192,16 +197,7 @@ def test_bench_tracing_overhead_on_ingest(
     figures = {mode: ingest_rate(redis_url, keys, mode, tmp_path) for mode in INGEST_MODES}
     rates = {mode: rate for mode, (rate, _) in figures.items()}
     per_cpu = {mode: value for mode, (_, value) in figures.items()}
-    name = f"tracing.ingest.{server}"
-    rows = [
-        record(f"{name}.off", rates["off"], "req/s"),
-        record(f"{name}.off_per_cpu", per_cpu["off"], "req/cpu-s"),
-    ]
-    for mode in INGEST_MODES[1:]:
-        rows.append(record(f"{name}.{mode}", rates[mode], "req/s", "off", rates["off"]))
-        rows.append(
-            record(f"{name}.{mode}_per_cpu", per_cpu[mode], "req/cpu-s", "off", per_cpu["off"])
-        )
+    rows = overhead_rows(f"tracing.ingest.{server}", "req", rates, per_cpu)
     print("\n" + table(rows))  # noqa: T201 - the benchmark's report
     assert all(rates.values())
 
