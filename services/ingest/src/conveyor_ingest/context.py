@@ -155,9 +155,9 @@ def check_queue(request: web.Request, queue: str, loc: str = "queue") -> None:
     """422 unless ``queue`` is one of the configured queues."""
     configured = services(request).redis_settings.queues
     if queue not in configured:
-        msg = f"unknown queue {queue!r}; configured: {', '.join(configured)}"
+        message = f"unknown queue {queue!r}; configured: {', '.join(configured)}"
         msg = "unknown queue"
-        raise unprocessable(msg, [{"loc": loc, "msg": msg}])
+        raise unprocessable(msg, [{"loc": loc, "msg": message}])
 
 
 def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -170,7 +170,7 @@ def query_int(request: web.Request, name: str, default: int, low: int, high: int
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        msg = f"must be an integer from {low} to {high}"
+        message = f"must be an integer from {low} to {high}"
         msg = "invalid query parameter"
-        raise unprocessable(msg, [{"loc": name, "msg": msg}])
+        raise unprocessable(msg, [{"loc": name, "msg": message}])
     return value
