@@ -1,5 +1,5 @@
-"""Tasks written again (dead-letter replay, PUT on a scheduled task) get a PRODUCER span
-in the request's trace, linked to the trace the task carried before."""
+"""Tasks written again or changed (dead-letter replay, PUT) get a PRODUCER span in the
+request's trace, linked to the trace the task carried before."""
 
 from __future__ import annotations
 
@@ -74,20 +74,24 @@ async def test_a_replayed_dead_letter_is_sent_in_the_replay_trace_linked_to_its_
     assert replayed.traceparent.split("-")[2] == format(send.context.span_id, "016x")
 
 
-async def test_changing_a_scheduled_task_is_sent_linked_to_its_first_send(
-    client: TestClient[Any, Any], keys: Keys, exporter: InMemorySpanExporter
+@pytest.mark.parametrize("delay", [{"delay": 600}, {}], ids=["scheduled", "pending"])
+async def test_changing_a_task_is_sent_linked_to_its_first_send(
+    client: TestClient[Any, Any], keys: Keys, exporter: InMemorySpanExporter, delay: dict[str, int]
 ) -> None:
-    body = {"type": "demo.echo", "payload": {"n": 1}, "delay": 600}
+    body = {"type": "demo.echo", "payload": {"n": 1}, **delay}
     created = await client.post("/api/v1/tasks", json=body, headers={"traceparent": ORIGINAL})
     assert created.status == 202, await created.text()
     task_id = (await created.json())["data"]["id"]
     (first,) = producers(exporter)
 
-    changed = await client.put(f"/api/v1/tasks/{task_id}", json={"payload": {"n": 2}})
-    assert changed.status == 202, await changed.text()
+    # The second PUT reads the record hash the first one made of the compact record.
+    for payload in (2, 3):
+        changed = await client.put(f"/api/v1/tasks/{task_id}", json={"payload": {"n": payload}})
+        assert changed.status == 202, await changed.text()
 
-    second = next(span for span in producers(exporter) if span is not first)
-    assert second.name == f"send {keys.queue('default').control}"
-    assert linked_span_ids(second) == [format(first.context.span_id, "016x")]
-    assert second.attributes is not None
-    assert second.attributes["conveyor.task.id"] == task_id
+    sends = [span for span in producers(exporter) if span is not first]
+    assert [span.name for span in sends] == [f"send {keys.queue('default').control}"] * 2
+    for send in sends:
+        assert linked_span_ids(send) == [format(first.context.span_id, "016x")]
+        assert send.attributes is not None
+        assert send.attributes["conveyor.task.id"] == task_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conveyor.control import ControlOp, cancel_fields, decode_control, update_fields
+from conveyor.control import ControlOp, cancel_fields, decode_control
 from conveyor.deadletter import DeadReason, dead_fields, decode_dead_letter
 from conveyor.envelope import new_envelope
 from conveyor.errors import EnvelopeDecodeError
@@ -51,7 +51,7 @@ def test_timer_without_due_time_is_a_decode_error() -> None:
         decode_timer("3-0", _wire(env.to_fields()), "q")
 
 
-def test_cancel_and_update_round_trip() -> None:
+def test_cancel_round_trip_and_unknown_ops_are_refused() -> None:
     cancel = decode_control(_wire(cancel_fields("t1", at_ms=5, until_ms=99)))
     assert (cancel.op, cancel.task_id, cancel.at_ms, cancel.until_ms) == (
         ControlOp.CANCEL,
@@ -59,11 +59,9 @@ def test_cancel_and_update_round_trip() -> None:
         5,
         99,
     )
-    env = new_envelope("demo.echo", 2, "q", task_id="t2")
-    raw = _wire(update_fields("t2", 7, timer_fields(env, 500, TimerKind.DELAYED)))
-    update = decode_control(raw)
-    assert (update.op, update.task_id) == (ControlOp.UPDATE, "t2")
-    assert decode_timer("1-0", raw, "q").envelope == env
+    # The update op (a whole timer from ingest) is gone: every PUT travels as a replace.
+    with pytest.raises(ValueError, match="update"):
+        decode_control(_wire({**cancel_fields("t2", 7, 99), "op": "update"}))
 
 
 def test_dead_letter_keeps_the_original_fields_byte_for_byte() -> None:

@@ -8,7 +8,6 @@ from typing import Any
 from conveyor.control import ControlOp, decode_control
 from conveyor.envelope import new_envelope
 from conveyor.events import TaskEventType, event_fields
-from conveyor.timers import decode_timer
 from conveyor_ingest.store import now_ms
 from integration.ingest.ingest_support import Api, auth, entries, get_json, post_task, until
 
@@ -47,19 +46,22 @@ async def test_cancel_of_a_started_task_gets_409(api: Api) -> None:
     assert missing.status == 404
 
 
-async def test_put_changes_a_scheduled_task_through_the_control_stream(api: Api) -> None:
+async def test_put_of_a_scheduled_task_sends_a_replace_like_a_pending_one(api: Api) -> None:
     _, body = await post_task(api, {"type": "demo.echo", "payload": 1, "delay": 600})
     task_id = body["data"]["id"]
     response = await api.client.put(
         f"/api/v1/tasks/{task_id}", json={"payload": {"v": 2}, "delay": 30}, headers=auth()
     )
     assert response.status == 202, await response.text()
-    written = await entries(api.redis, api.keys.queue("default").control)
-    assert decode_control(written[0][1]).op is ControlOp.UPDATE
-    timer = decode_timer(written[0][0], written[0][1], "default")
-    assert timer.envelope.id == task_id
-    assert timer.envelope.payload == {"v": 2}
-    assert timer.due_ms < now_ms() + 60_000
+    assert (await response.json())["data"] == {
+        "id": task_id, "queue": "default", "status": "scheduled", "revision": 1,
+    }  # fmt: skip
+    ((_, fields),) = await entries(api.redis, api.keys.queue("default").control)
+    message = decode_control(fields)
+    assert (message.op, message.task_id, message.revision) == (ControlOp.REPLACE, task_id, 1)
+    changes = json.loads(message.changes)
+    assert changes["data"] == '{"v": 2}'
+    assert now_ms() + 25_000 < int(changes["due_ms"]) < now_ms() + 35_000
 
 
 async def test_put_of_a_pending_task_sends_cumulative_replaces(api: Api) -> None:

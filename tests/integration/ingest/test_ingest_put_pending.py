@@ -90,8 +90,7 @@ async def test_put_with_a_delay_makes_a_timer_that_a_later_put_moves(api: Api) -
     assert data["due_at"] is not None
     (timer,) = await StreamView(api.redis, api.keys.queue("default")).timers()
     assert (timer.envelope.payload, timer.envelope.revision) == ("later", 1)
-    # It has no stored copy for the scheduler: a later change travels as a replace too,
-    # and the scheduler applies it to the timer, so "now" holds now, not in an hour.
+    # The scheduler applies the later change to the timer, so "now" holds now, not in an hour.
     assert (await put(api, task_id, {"payload": "again", "delay": 0}))["revision"] == 2
     scheduler = Scheduler(api.redis, api.keys, SchedulerSettings(consumer="s"))
     result = await scheduler.tick(now_ms())

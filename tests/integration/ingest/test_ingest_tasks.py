@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from conveyor.envelope import decode_envelope
 from conveyor.timers import decode_timer
+from conveyor_ingest import readmodel
 from integration.ingest.ingest_support import (
     Api,
     auth,
@@ -148,7 +152,10 @@ async def test_listing_filters_and_pages_with_a_cursor(api: Api) -> None:
         cursor = body["data"]["next_cursor"]
         if cursor is None:
             break
-    assert seen == list(reversed(ids))
+    # Newest first in index order: (accept ms, id), so two tasks of one ms by id.
+    index: Any = await api.redis.zrevrangebylex(api.keys.queue("default").status_index, "+", "-")
+    assert seen == [member.decode().split(":", 1)[1] for member in index]
+    assert sorted(seen) == sorted(ids)
     _, other = await get_json(api, "/api/v1/tasks?queue=other&status=pending")
     assert [item["type"] for item in other["data"]["items"]] == ["demo.other"]
 
@@ -175,3 +182,53 @@ async def test_ids_with_hash_tag_braces_are_simply_not_found(api: Api) -> None:
     for method in ("GET", "DELETE"):
         response = await api.client.request(method, "/api/v1/tasks/a%7Bb%7D", headers=auth())
         assert response.status == 404
+
+
+async def _listed(api: Api, query: str) -> tuple[list[str], int]:
+    """Every id a listing returns, following its cursors; and how many pages it took."""
+    seen: list[str] = []
+    cursor = None
+    for pages in range(1, 50):
+        status, body = await get_json(api, query + (f"&cursor={cursor}" if cursor else ""))
+        assert status == 200, body
+        seen += [item["id"] for item in body["data"]["items"]]
+        cursor = body["data"]["next_cursor"]
+        if cursor is None:
+            return seen, pages
+    msg = f"{query}: no last page"
+    raise AssertionError(msg)
+
+
+async def _old_and_new(api: Api, wanted: int, skipped: int) -> list[str]:
+    """``wanted`` tasks of type demo.want, then ``skipped`` newer ones of another type."""
+    batch = {"tasks": [{"type": "demo.want", "payload": n} for n in range(wanted)]}
+    response = await api.client.post("/api/v1/tasks/batch", json=batch, headers=auth())
+    assert response.status == 202, await response.text()
+    ids = [item["id"] for item in (await response.json())["data"]["items"]]
+    batch = {"tasks": [{"type": "demo.skip", "payload": n} for n in range(skipped)]}
+    response = await api.client.post("/api/v1/tasks/batch", json=batch, headers=auth())
+    assert response.status == 202, await response.text()
+    return ids
+
+
+async def test_a_listing_page_is_full_when_the_filter_skips_most_entries(api: Api) -> None:
+    wanted = await _old_and_new(api, 3, 60)
+    # One window is limit x 5 = 15 entries, all of the other type: the walk goes on.
+    status, body = await get_json(api, "/api/v1/tasks?type=demo.want&limit=3")
+    assert status == 200, body
+    assert sorted(item["id"] for item in body["data"]["items"]) == sorted(wanted)
+    seen, _ = await _listed(api, "/api/v1/tasks?type=demo.want&limit=3")
+    assert sorted(seen) == sorted(wanted)
+
+
+async def test_a_listing_past_its_scan_budget_returns_a_short_page_with_a_cursor(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readmodel, "SCAN_BUDGET", 10)
+    wanted = await _old_and_new(api, 3, 40)
+    status, body = await get_json(api, "/api/v1/tasks?type=demo.want&limit=2")
+    assert status == 200, body
+    assert (body["data"]["items"], body["data"]["next_cursor"] is None) == ([], False)
+    seen, pages = await _listed(api, "/api/v1/tasks?type=demo.want&limit=2")
+    assert sorted(seen) == sorted(wanted)
+    assert pages >= 4  # 43 entries, at most 10 looked at per request

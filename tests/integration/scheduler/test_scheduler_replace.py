@@ -1,4 +1,5 @@
-"""Replace messages at the scheduler: a timer of an older revision of a first attempt changes."""
+"""Replace messages (PUT) at the scheduler: a timer of an older revision of a first attempt
+changes; a promoted task is left to the workers, which hold the same change."""
 
 from __future__ import annotations
 
@@ -72,3 +73,23 @@ async def test_replace_without_a_due_time_keeps_the_timer_due(
     await scheduler.tick(T0 + 60_000)
     (promoted,) = await tasks(redis, q)
     assert (promoted.payload, promoted.revision) == ("new", 2)
+
+
+async def test_replace_changes_an_unchanged_timer_but_leaves_a_promoted_task_alone(
+    redis: Redis, keys: Keys, make_replica: Callable[..., Scheduler]
+) -> None:
+    scheduler = make_replica()
+    q = keys.queue("default")
+    held = await timer(redis, keys, T0 + 60_000)  # revision 0: as ingest accepted it
+    promoted = await timer(redis, keys, T0 + 10)
+    await scheduler.tick(T0 + 10)
+    await change(redis, keys, held.id, 1, data='"new"', due_ms=str(T0 + 2_000))
+    await change(redis, keys, promoted.id, 1, data='"new"')
+    result = await scheduler.tick(T0 + 20)
+    assert result.replaced == 1
+    assert await redis.zscore(q.timer_index, held.id) == T0 + 2_000
+    await scheduler.tick(T0 + 2_000)
+    found = [(t.id, t.payload, t.revision) for t in await tasks(redis, q)]
+    # The promoted task keeps revision 0: the worker that takes it applies the change.
+    assert found == [(promoted.id, "old", 0), (held.id, "new", 1)]
+    assert await redis.zcard(q.timer_index) == 0

@@ -6,19 +6,21 @@
 | ``op`` | a :class:`ControlOp` |
 | ``task_id`` | the task concerned |
 | ``at_ms`` | when ingest accepted the change (Unix ms) |
-| ``until_ms`` | cancel, replace: how long the mark must be kept (at least the longest delay) |
-| task fields + ``due_ms`` | update: the task's new envelope and due time, as a timer message |
+| ``until_ms`` | how long the mark must be kept (at least the longest delay) |
 | ``revision`` | replace: the task's new revision (1, 2, ...) |
 | ``changes`` | replace: JSON object of the changed task fields (see CHANGEABLE) |
 
 A cancel reaches the worker group (which marks the task so no worker runs it)
-and the scheduler group (which drops a pending timer). An update reaches the
-scheduler, which replaces the pending timer if the task has not been promoted.
-A replace (a change of a task already on its task stream) reaches the worker
-group: the worker that takes an entry of the task with a lower revision skips it
-and enqueues the changed task instead, in the same atomic step. ``changes`` holds
-every change since the task was enqueued (cumulative), so it applies to any
-older entry of the task; a value ``""`` removes the field.
+and the scheduler group (which drops a pending timer). A replace (PUT: a change
+of a task that has not started) reaches both groups too: the scheduler changes a
+pending first-attempt timer of the task with a lower revision; the worker that
+takes an entry of the task with a lower revision skips it and enqueues the
+changed task instead, in the same atomic step. Whichever applies it first, the
+other then finds the task at that revision and leaves it alone, so a change
+applies once even when the scheduler promoted the timer before the replace
+reached it. ``changes`` holds every change since the task was enqueued
+(cumulative), so it applies to any older copy of the task; a value ``""``
+removes the field.
 """
 
 from __future__ import annotations
@@ -40,13 +42,12 @@ class ControlOp(StrEnum):
     """What a control message asks for."""
 
     CANCEL = "cancel"
-    UPDATE = "update"
     REPLACE = "replace"
 
 
 @dataclass(frozen=True, slots=True)
 class ControlMessage:
-    """A control message's own fields (an update's task fields are read with decode_timer)."""
+    """A control message's fields."""
 
     op: ControlOp
     task_id: str
@@ -92,26 +93,11 @@ def replace_fields(
     return fields
 
 
-def update_fields(task_id: str, at_ms: int, timer: Mapping[str, str]) -> dict[str, str]:
-    """XADD fields of an update: ``timer`` is the new task as timer_fields() encodes it.
-
-    The task's ``v`` field is the envelope version; the control version travels as
-    ``control_v`` so both fit in one flat entry.
-    """
-    return {
-        **timer,
-        "control_v": CONTROL_VERSION,
-        "op": ControlOp.UPDATE.value,
-        "task_id": task_id,
-        "at_ms": str(at_ms),
-    }
-
-
 def decode_control(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> ControlMessage:
     """Read a control entry's own fields; raises ValueError on anything else."""
     fields = {as_text(k): as_text(v) for k, v in raw.items()}
     op = ControlOp(fields["op"])
-    version = fields.get("control_v") if op is ControlOp.UPDATE else fields.get("v")
+    version = fields.get("v")
     if version != CONTROL_VERSION:
         msg = f"unsupported control message version {version!r}"
         raise ValueError(msg)

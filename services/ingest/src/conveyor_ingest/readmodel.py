@@ -23,7 +23,10 @@ from conveyor.keys import Keys, QueueKeys
 from conveyor_ingest.models import TaskStatus
 from conveyor_ingest.records import bucket_of, expand
 
-SCAN_FACTOR = 5
+SCAN_FACTOR = 5  # index entries read per window: limit x this
+# Index entries one listing request may examine: bounds a request whose filters skip
+# most entries (each costs a record read); past it a page may be short, with a cursor.
+SCAN_BUDGET = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,27 +147,46 @@ def decode_cursor(cursor: str) -> bytes:
 
 
 async def list_tasks(client: Redis, keys: Keys, query: ListQuery) -> dict[str, Any]:
-    """One page of tasks, newest first, filtered; ``next_cursor`` when more may follow."""
+    """One page of tasks, newest first, filtered; ``next_cursor`` when more may follow.
+
+    The index is walked in windows until the page holds ``limit`` matching tasks or
+    the index ends; at most SCAN_BUDGET index entries per request, after which a
+    shorter page comes back with a cursor to go on from.
+    """
+    shards = [shard for queue in query.queues for shard in keys.shards(queue)]
     upper = b"(" + decode_cursor(query.cursor) if query.cursor else b"+"
-    fetch = query.limit * SCAN_FACTOR
+    items: list[dict[str, Any]] = []
+    budget = max(SCAN_BUDGET, query.limit)
+    while True:
+        window = min(query.limit * SCAN_FACTOR, budget)
+        candidates, exhausted = await _candidates(client, shards, upper, window)
+        records = await _records(client, candidates)
+        last: bytes | None = None
+        for (member, _), record in zip(candidates, records, strict=True):
+            last = member
+            budget -= 1
+            if record and _matches(record, query):
+                items.append(view(record))
+                if len(items) == query.limit:
+                    break
+        if last is None or (exhausted and last == candidates[-1][0]):
+            return {"items": items, "next_cursor": None}
+        if len(items) == query.limit or budget <= 0:
+            return {"items": items, "next_cursor": encode_cursor(last)}
+        upper = b"(" + last
+
+
+async def _candidates(
+    client: Redis, shards: list[QueueKeys], upper: bytes, count: int
+) -> tuple[list[tuple[bytes, QueueKeys]], bool]:
+    """The next ``count`` index members below ``upper`` over ``shards``, newest first,
+    and whether they are the last ones."""
     candidates: list[tuple[bytes, QueueKeys]] = []
-    for qk in [shard for queue in query.queues for shard in keys.shards(queue)]:
-        members = await client.zrevrangebylex(qk.status_index, upper, b"-", start=0, num=fetch)
+    for qk in shards:
+        members = await client.zrevrangebylex(qk.status_index, upper, b"-", start=0, num=count)
         candidates += [(_bytes(member), qk) for member in members]
     candidates.sort(key=lambda candidate: candidate[0], reverse=True)
-    candidates = candidates[:fetch]
-    records = await _records(client, candidates)
-    items: list[dict[str, Any]] = []
-    last: bytes | None = None
-    for (member, _), record in zip(candidates, records, strict=True):
-        last = member
-        if record and _matches(record, query):
-            items.append(view(record))
-            if len(items) == query.limit:
-                break
-    scanned_all = len(candidates) < fetch and (last is None or last == candidates[-1][0])
-    next_cursor = None if scanned_all or last is None else encode_cursor(last)
-    return {"items": items, "next_cursor": next_cursor}
+    return candidates[:count], len(candidates) < count
 
 
 async def _records(

@@ -29,7 +29,7 @@ _FIELDS = (
     b"origin",
     b"due_ms",
     b"replay_of",
-    b"task",
+    b"traceparent",
     b"subject",
 )
 _UUID_LENGTH = 36

@@ -16,7 +16,7 @@ from itertools import chain
 
 from redis.asyncio import Redis
 
-from conveyor.control import cancel_fields, replace_fields, update_fields
+from conveyor.control import cancel_fields, replace_fields
 from conveyor.envelope import JSON_CONTENT_TYPE, OPTIONAL_TEXT_FIELDS, WIRE_VERSION, TaskEnvelope
 from conveyor.keys import Keys, QueueKeys
 from conveyor.lua import register
@@ -119,8 +119,7 @@ def _item(task: NewTask, bucket: int = 1) -> str:
     else:
         fields = timer_fields(env, task.due_ms, TimerKind.DELAYED)
         head = '{"f":[' + ",".join(map(_STR, chain.from_iterable(fields.items())))
-        # Kept in the record so PUT can send the scheduler the whole changed task.
-        tail = '],"d":1,"t":' + _STR(json.dumps(env.to_fields(), separators=(",", ":")))
+        tail = '],"d":1'
     if task.replay_of:
         tail += ',"r":' + _STR(task.replay_of)
     if bucket != 1:
@@ -199,22 +198,14 @@ class TaskStore:
         return await self._run_change(qk, task_id, "pending scheduled", RANK_CANCEL_REQUESTED,
                                       fields, record)  # fmt: skip
 
-    async def update(self, queue: str, task: NewTask) -> str:
-        """Replace a scheduled task's timer: 'ok', 'missing' or the status forbidding it."""
-        qk = self._keys.queue(queue)
-        env = task.envelope
-        due = task.due_ms if task.due_ms is not None else now_ms()
-        timer = timer_fields(env, due, TimerKind.DELAYED)
-        fields = update_fields(env.id, now_ms(), timer)
-        record = ["due_ms", str(due), "type", env.type, "task", json.dumps(env.to_fields())]
-        return await self._run_change(qk, env.id, "scheduled", KEEP_RANK, fields, record)
-
     async def replace(
         self, queue: str, task_id: str, changes: dict[str, str], until_ms: int
     ) -> tuple[str, int]:
-        """Change a task already on its task stream (the workers apply it at its start).
+        """Change a task that has not started (PUT): one replace for the scheduler and workers.
 
-        ``changes`` maps control.CHANGEABLE names to new values ("" removes one).
+        The scheduler applies it to the task's pending timer, else a worker applies it
+        when it takes the task (control.py). ``changes`` maps control.CHANGEABLE names
+        to new values ("" removes one).
         Returns ('ok', new revision), or ('missing' | the forbidding status, 0).
         """
         qk = self._keys.queue(queue)

@@ -1,16 +1,15 @@
-"""Control messages for the scheduler: cancel drops a pending timer, update replaces it.
+"""Control messages for the scheduler: cancel drops a pending timer, replace changes it.
 
 The scheduler reads ``{q}:control`` as its own consumer group (workers read it
-as theirs). Each batch is applied and acknowledged in one script. An update
-replaces the timer only while it is still pending: once promoted, the task
-belongs to the workers and the update is too late (ingest reports that). A
-cancel for a task with no pending timer is a no-op here; the workers' cancel
-mark stops it there.
+as theirs). Each batch is applied and acknowledged in one script. A cancel for a
+task with no pending timer is a no-op here; the workers' cancel mark stops it there.
 
-A replace (a change of a task that was pending when ingest accepted it) is mostly
-the workers' business; it changes a pending timer only when the timer is the task
-with an older revision (a task that a worker delayed for an earlier change), so a
-new due time, earlier or later, holds at once instead of at the old one.
+A replace (PUT) changes the task's pending timer when it is a first attempt with
+an older revision, so a new due time, earlier or later, holds at once. With no
+such timer (promoted already, or not filed yet) it is a no-op here: the workers
+hold the change as a mark and apply it when they take the task (re-delaying it
+for a due time), and a timer changed here carries the new revision, so the
+workers then find nothing left to apply.
 """
 
 from __future__ import annotations
@@ -21,12 +20,9 @@ import structlog
 from redis.asyncio import Redis
 
 from conveyor.control import ControlOp, decode_control
-from conveyor.errors import EnvelopeDecodeError
 from conveyor.keys import QueueKeys
 from conveyor.lua import register
 from conveyor.streams import Entry, Group
-from conveyor.timers import decode_timer
-from conveyor_scheduler.entries import stored_entry
 from conveyor_scheduler.reading import GroupReader
 
 log = structlog.get_logger(__name__)
@@ -67,18 +63,12 @@ class ControlConsumer:
         entry_id = raw_id.decode()
         try:
             message = decode_control(raw)
-            if message.op is ControlOp.CANCEL:
-                return ["C", entry_id, message.task_id]
-            if message.op is ControlOp.REPLACE:
-                revision, at = str(message.revision), str(message.at_ms)
-                return ["R", entry_id, message.task_id, revision, message.changes, at]
-            timer = decode_timer(entry_id, raw, self._keys.queue)
-        except (ValueError, KeyError, EnvelopeDecodeError) as exc:
+        except (ValueError, KeyError) as exc:
             # Not ours to dead-letter: the control stream has no dead letters, and the worker
             # group reads the same entry. Log it (no payload) and move on.
             log.warning("control_message_ignored", entry_id=entry_id, error=str(exc)[:200])
             return ["A", entry_id]
-        if timer.envelope.id != message.task_id:
-            log.warning("control_message_ignored", entry_id=entry_id, error="task id mismatch")
-            return ["A", entry_id]
-        return ["U", entry_id, message.task_id, str(timer.due_ms), stored_entry(timer)]
+        if message.op is ControlOp.CANCEL:
+            return ["C", entry_id, message.task_id]
+        revision, at = str(message.revision), str(message.at_ms)
+        return ["R", entry_id, message.task_id, revision, message.changes, at]

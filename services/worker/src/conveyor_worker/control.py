@@ -1,8 +1,9 @@
 """The control consumer: records cancels and changes so no worker starts a stale entry.
 
-A cancel marks the task; a replace (a change of a task already on its task stream)
-marks it too and keeps the changed fields, which the start op applies (see
-``worker_commit.lua``). Updates of scheduled tasks are the scheduler's business.
+A cancel marks the task; a replace (PUT: a change of a task that has not started)
+marks it too and keeps the changed fields, which the start op applies to an entry
+of an older revision (see ``worker_commit.lua``). A timer the scheduler changed
+already carries the new revision: its start finds nothing left to apply.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ class ControlConsumer:
         except (KeyError, ValueError):
             log.warning("control_message_invalid", entry_id=entry_id)
             return [entry_id, "", "", "", ""]
-        if message.until_ms is None or message.op is ControlOp.UPDATE:
-            return [entry_id, "", "", "", ""]  # updates are the scheduler's business
+        if message.until_ms is None:
+            return [entry_id, "", "", "", ""]
         self._committer.cancel_recorded()
         until = str(message.until_ms)
         if message.op is ControlOp.CANCEL:

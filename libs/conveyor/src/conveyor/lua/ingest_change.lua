@@ -8,8 +8,7 @@
 -- A compact accepted record is first turned into the record hash (materialise).
 -- A replace bumps the record's revision and merges its changes into the record's
 -- cumulative ones; the control message gets both (revision, changes), so the changed
--- task can be rebuilt from any older entry of it. The record's copy of a delayed task is
--- dropped: from now on the task's changes travel as replaces.
+-- task can be rebuilt from any older copy of it (timer or task stream entry).
 -- Returns 'ok' ('ok:<revision>' for a replace), 'missing', or the status that forbids it.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
@@ -30,7 +29,6 @@ if ARGV[5] ~= '' then
   for name, value in pairs(cjson.decode(ARGV[5])) do merged[name] = value end
   local changes = cjson.encode(merged)
   redis.call('HSET', KEYS[1], 'changes', changes)
-  redis.call('HDEL', KEYS[1], 'task')
   fields[#fields + 1] = 'revision'; fields[#fields + 1] = revision
   fields[#fields + 1] = 'changes'; fields[#fields + 1] = changes
   reply = 'ok:' .. revision

@@ -6,11 +6,12 @@
 -- ARGV[4] value stored under the key (fingerprint, status, response),
 -- ARGV[5] JSON array of tasks: {"f": [field, value, ...] in TaskEnvelope.to_fields() order
 -- (timer fields after), "b": bucket number b (default 1), "d": 1 when delayed,
--- "t": the task's JSON (delayed only, for PUT), "r": replayed task id (optional)},
+-- "r": replayed task id (optional)},
 -- ARGV[5 + b] PEXPIRE of bucket b.
 -- One JSON argument instead of thousands keeps the client's encoding cost low.
 -- A task's record is one field of its bucket (records.py): id -> JSON array
--- [status, created_ms, attempt, type, origin, due_ms, replay_of, task, subject].
+-- [status, created_ms, attempt, type, origin, due_ms, replay_of, traceparent, subject]
+-- (the traceparent links a later PUT's span to the task's trace).
 -- Returns {1, stored} for a replayed key, else {0}.
 local index = KEYS[1]
 local idem_ttl = tonumber(ARGV[3])
@@ -46,11 +47,12 @@ for _, task in ipairs(tasks) do
   local fields = task.f
   local delayed = task.d == 1
   local id = fields[4]
-  local subject, origin, due = '', '', ''
+  local subject, origin, due, traceparent = '', '', '', ''
   for j = 15, #fields, 2 do
     local name = fields[j]
     if name == 'subject' then subject = fields[j + 1]
     elseif name == 'origin' then origin = fields[j + 1]
+    elseif name == 'traceparent' then traceparent = fields[j + 1]
     elseif name == 'due_ms' then due = fields[j + 1] end
   end
   redis.call('XADD', delayed and KEYS[4] or KEYS[3], '*', unpack(fields))
@@ -58,7 +60,7 @@ for _, task in ipairs(tasks) do
   local pairs_ = records[bucket]
   pairs_[#pairs_ + 1] = id
   pairs_[#pairs_ + 1] = encode({delayed and 'scheduled' or 'pending', ARGV[1], fields[14],
-    fields[6], origin, due, task.r or '', task.t or '', subject})
+    fields[6], origin, due, task.r or '', traceparent, subject})
   if #pairs_ >= 1000 then flush(bucket) end  -- unpack has an argument limit
   members[#members + 1] = 0
   members[#members + 1] = stamp .. id

@@ -3,12 +3,12 @@
 -- KEYS[1] control stream, KEYS[2] timer index (zset), KEYS[3] timer entries (hash).
 -- ARGV[1] group, then the ops:
 --   C entry task_id             cancel: drop the pending timer, if any
---   U entry task_id due doc     update: replace the pending timer, only if it is still pending
 --   R entry task_id rev changes at
---                               replace: change a pending timer whose task has an older revision
---                               (a task a worker delayed for an earlier change): the changes
---                               (JSON, CHANGEABLE fields, '' removes; due_ms '' = due at `at`)
---                               and the revision apply to its fields and its pending event
+--                               replace: change a pending first-attempt timer whose task has
+--                               an older revision: the changes (JSON, CHANGEABLE fields, ''
+--                               removes; due_ms '' = due at `at`) and the revision apply to
+--                               its fields and its pending event. Without one (promoted, not
+--                               filed yet) a no-op: the workers apply it at the task's start.
 --   A entry                     acknowledge only (not for the scheduler, or malformed)
 -- Reply: {timers dropped, timers replaced}.
 local group = ARGV[1]
@@ -49,15 +49,6 @@ while i <= #ARGV do
   elseif op == 'R' then
     replaced = replaced + replace(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
     i = i + 4
-  elseif op == 'U' then
-    local id, due, doc = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    i = i + 3
-    -- A promoted task is no longer the scheduler's: an update arriving after promotion is too late.
-    if redis.call('ZSCORE', KEYS[2], id) then
-      redis.call('ZADD', KEYS[2], due, id)
-      redis.call('HSET', KEYS[3], id, doc)
-      replaced = replaced + 1
-    end
   end
   redis.call('XACK', KEYS[1], group, entry)
 end

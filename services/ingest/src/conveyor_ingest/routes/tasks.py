@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import replace
 
 from aiohttp import web
 
-from conveyor.envelope import decode_envelope
-from conveyor.errors import EnvelopeDecodeError
+from conveyor.envelope import TaskEnvelope
 from conveyor.keys import QueueKeys
 from conveyor.telemetry.spans import send_spans
 from conveyor_ingest.auth import Principal, Scope
@@ -25,7 +23,7 @@ from conveyor_ingest.intake import accepted_json, due_ms, idempotency, new_task,
 from conveyor_ingest.models import TaskRequest, TaskStatus, TaskUpdate
 from conveyor_ingest.readmodel import ListQuery, find_record, find_shard_record, list_tasks, view
 from conveyor_ingest.responses import ApiError, RawJson, dumps, ok, unprocessable
-from conveyor_ingest.store import NewTask, now_ms
+from conveyor_ingest.store import now_ms
 
 FINAL = {TaskStatus.SUCCEEDED.value, TaskStatus.DEAD.value, TaskStatus.CANCELLED.value}
 WAIT_POLL_S = 0.1
@@ -137,64 +135,42 @@ async def get_tasks(request: web.Request) -> web.Response:
 
 @routes.put("/api/v1/tasks/{task_id}")
 async def put_task(request: web.Request) -> web.Response:
-    """Change a task that has not started (payload, due time, options); 409 once it has."""
+    """Change a task that has not started (payload, due time, options); 409 once it has.
+
+    One atomic step bumps the record's revision and sends a replace on the control
+    stream. The scheduler applies it to the task's pending timer; if the timer was
+    promoted (or not filed yet), the worker that takes the task applies it at the
+    start. If a worker started the task first, the change is not applied and the read
+    model shows ``change_rejected``. Either way the 202 is never silently lost.
+    """
     principal = authorize(request, Scope.TASKS_WRITE, "task.update")
     change, _ = await read_model(request, TaskUpdate)
     shard, record = await _shard_record(request, principal)
     status = record.get(b"status", b"").decode()
-    if status == TaskStatus.SCHEDULED.value and b"task" in record:
-        return await _update_timer(request, change, shard, record)
     if status not in (TaskStatus.PENDING.value, TaskStatus.SCHEDULED.value):
         raise ApiError(409, f"task is {status}: only a task that has not started can be changed")
-    return await _replace_entry(request, change, shard, record)
-
-
-async def _update_timer(
-    request: web.Request, change: TaskUpdate, shard: QueueKeys, record: dict[bytes, bytes]
-) -> web.Response:
-    """A delayed task still in the scheduler: the scheduler replaces its timer."""
-    queue = record[b"queue"].decode()
-    try:
-        current = decode_envelope("put", json.loads(record[b"task"]), queue)
-    except (EnvelopeDecodeError, ValueError) as exc:
-        raise ApiError(409, "task cannot be changed: stored copy unreadable") from exc
-    fields = change.model_fields_set
-    updated = replace(
-        current,
-        data=json.dumps(change.payload) if "payload" in fields else current.data,
-        max_attempts=change.max_attempts if "max_attempts" in fields else current.max_attempts,
-        timeout=change.timeout if "timeout" in fields else current.timeout,
-    )
-    due = due_ms(request, change, "body")
-    if due is None and not ({"delay", "run_at"} & fields):
-        due = int(record.get(b"due_ms", b"0")) or None
-    svc = services(request)
-    # The changed timer goes through the control stream: a PRODUCER span linked to the task's trace.
-    with send_spans([shard.control], [updated], link_existing=True) as (sent,):
-        outcome = await svc.store.update(shard.shard, NewTask(sent, due))
-    if outcome != "ok":
-        raise ApiError(409, f"task is {outcome}: only a task that has not started can be changed")
-    return ok({"id": updated.id, "queue": queue, "status": TaskStatus.SCHEDULED.value}, 202)
-
-
-async def _replace_entry(
-    request: web.Request, change: TaskUpdate, shard: QueueKeys, record: dict[bytes, bytes]
-) -> web.Response:
-    """A task on its task stream: the worker that takes it runs the changed task instead.
-
-    Whether it is too late (a worker started it already) is decided by the worker, at
-    the start; the read model then shows ``change_rejected``.
-    """
     svc = services(request)
     task_id = request.match_info["task_id"]
+    queue = record[b"queue"].decode()
     changes = _changes(request, change)
     until = now_ms() + int(svc.settings.max_delay * 1000)
-    outcome, revision = await svc.store.replace(shard.shard, task_id, changes, until)
+    # A PRODUCER span for the replace, linked to the trace the task was sent in.
+    with send_spans([shard.control], [_traced(task_id, queue, record)], link_existing=True):
+        outcome, revision = await svc.store.replace(shard.shard, task_id, changes, until)
     if outcome != "ok":
         raise ApiError(409, f"task is {outcome}: only a task that has not started can be changed")
-    status = record.get(b"status", b"").decode()
-    data = {"id": task_id, "queue": record[b"queue"].decode(), "status": status}
-    return ok({**data, "revision": revision}, 202)
+    return ok({"id": task_id, "queue": queue, "status": status, "revision": revision}, 202)
+
+
+def _traced(task_id: str, queue: str, record: dict[bytes, bytes]) -> TaskEnvelope:
+    """The task as its span needs it: id, type, queue and the traceparent it was sent with."""
+    return TaskEnvelope(
+        id=task_id,
+        type=record.get(b"type", b"").decode(),
+        queue=queue,
+        attempt=int(record.get(b"attempt", b"1")),
+        traceparent=record.get(b"traceparent", b"").decode(),
+    )
 
 
 def _changes(request: web.Request, change: TaskUpdate) -> dict[str, str]:
