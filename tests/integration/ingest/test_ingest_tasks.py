@@ -111,6 +111,32 @@ async def test_oversized_body_gets_413(api: Api) -> None:
     assert (await response.json())["code"] == 413
 
 
+class TestSmallBodyLimit:
+    """Bodies that arrive whole (read from aiohttp's buffer) are held to the limit too."""
+
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"max_body_bytes": 1024}
+
+    @pytest.mark.parametrize("path", ["/api/v1/tasks", "/api/v1/events"])
+    async def test_a_whole_body_over_the_limit_gets_413_and_enqueues_nothing(
+        self, api: Api, path: str
+    ) -> None:
+        over = b'{"type": "demo.echo", "payload": "' + b"x" * 1024 + b'"}'
+        response = await api.client.post(path, data=over, headers=auth())
+        body = await response.json()
+        assert response.status == 413
+        assert body["message"] == "request body exceeds 1024 bytes"
+        assert await api.redis.xlen(api.keys.queue("default").tasks) == 0
+
+    async def test_a_body_at_the_limit_is_accepted(self, api: Api) -> None:
+        head, tail = b'{"type": "demo.echo", "payload": "', b'"}'
+        exact = head + b"x" * (1024 - len(head) - len(tail)) + tail
+        response = await api.client.post("/api/v1/tasks", data=exact, headers=auth())
+        assert len(exact) == 1024
+        assert response.status == 202
+
+
 async def test_unknown_route_and_task_get_404_envelopes(api: Api) -> None:
     status, body = await get_json(api, "/api/v1/nothing-here")
     assert (status, body["code"]) == (404, 404)

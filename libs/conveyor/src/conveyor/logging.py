@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextvars
 import json
 import logging
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import structlog
 from opentelemetry.trace import get_current_span
@@ -42,21 +45,82 @@ def configure_logging(settings: LogSettings | None = None) -> None:
         structlog.processors.format_exc_info if use_json else _passthrough,
         renderer,
     ]
+    out = LineBuffer(sys.stderr)
+    atexit.register(out.drain)
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[settings.level]
         ),
-        # WriteLogger writes and flushes each line like PrintLogger, without print()'s
-        # overhead (about 5 µs of the ~16 µs a line cost).
-        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
+        # WriteLogger writes each line like PrintLogger, without print()'s overhead
+        # (about 5 µs of the ~16 µs a line cost); LineBuffer batches the writes.
+        logger_factory=structlog.WriteLoggerFactory(out),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     level = logging.getLevelNamesMapping()[settings.level]
     fast = use_json and level <= logging.INFO
-    _FAST.update(
-        processors=list(processors) if fast else None, out=structlog.WriteLogger(sys.stderr)
-    )
+    _FAST.update(processors=list(processors) if fast else None, out=out)
+
+
+class LineBuffer:
+    """The stream log lines go to: what a running event loop's thread logs during one
+    loop iteration is written to ``stream`` together, when that iteration ends.
+
+    Lines keep their order. Without a running loop (start-up, other threads, after
+    the loop) a line is written at once, after anything still buffered; ``drain`` at
+    exit writes what is left. A line waits at most one loop iteration, so a kill -9
+    loses at most that iteration's lines.
+
+    ``defer`` buffers an :class:`InfoLine` unrendered: rendering a busy loop's lines in
+    one pass at the end of the iteration cost ingest ~7 µs less per request (~10%) than
+    rendering and writing each line inside its request.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._items: list[str | tuple[InfoLine, tuple[object, ...], int, int, int]] = []
+        self._lock = threading.Lock()
+        self._scheduled: asyncio.AbstractEventLoop | None = None
+
+    def write(self, text: str) -> int:
+        """Buffer ``text`` until the next ``flush``."""
+        with self._lock:
+            self._items.append(text)
+        return len(text)
+
+    def defer(self, line: InfoLine, values: tuple[object, ...], trace: tuple[int, int]) -> None:
+        """Buffer ``line``'s ``values`` (and the current span's ids, or zeros), stamped now."""
+        with self._lock:
+            self._items.append((line, values, trace[0], trace[1], time.time_ns()))
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the buffer now, or at the end of the running loop's iteration."""
+        loop = asyncio.events._get_running_loop()  # get_running_loop, without the raise
+        if loop is None:
+            self.drain()
+        elif self._scheduled is not loop:
+            self._scheduled = loop
+            loop.call_soon(self.drain)
+
+    def drain(self) -> None:
+        """Write out everything buffered, rendering deferred lines in order."""
+        with self._lock:
+            self._scheduled = None
+            items, self._items = self._items, []
+            if not items:
+                return
+            text = "".join(item if isinstance(item, str) else _render(item) for item in items)
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except ValueError:  # closed: interpreter shutdown, or a finished test's capture
+                pass
+
+
+def _render(item: tuple[InfoLine, tuple[object, ...], int, int, int]) -> str:
+    line, values, trace_id, span_id, ns = item
+    return line.render(values, trace_id, span_id, ns)
 
 
 # One encoder for every line (json.dumps with options builds a new one per call).
@@ -100,7 +164,7 @@ class InfoLine:
     A hot path (ingest's audit line, one per request) spends ~15 µs in structlog's
     processor chain; this renders the same line - keys in call order, ``event``,
     trace_id/span_id of the current span, ``level``, ``timestamp`` - from prebuilt
-    key fragments and writes it with the same WriteLogger call. It falls back to
+    key fragments, deferred to the end of the loop iteration (LineBuffer). It falls back to
     ``logger.info`` whenever the configured pipeline is not the JSON one, or a
     structlog contextvar is bound (merged by the chain, rare on hot paths).
     """
@@ -125,23 +189,30 @@ class InfoLine:
             if var.name.startswith(_STRUCTLOG_VAR) and context_vars[var] is not Ellipsis:
                 self._logger.info(self._event, **dict(zip(self._keys, values, strict=True)))
                 return
+        context = get_current_span().get_span_context()
+        trace = (context.trace_id, context.span_id) if context.is_valid else _NO_TRACE
+        _FAST["out"].defer(self, values, trace)
+
+    def render(self, values: tuple[object, ...], trace_id: int, span_id: int, ns: int) -> str:
+        """The line of ``values``, with its span's ids (0: none) and time (Unix ns)."""
         parts = [head + _encode(value) for head, value in zip(self._heads, values, strict=True)]
         parts.append(self._tail)
-        context = get_current_span().get_span_context()
-        if context.is_valid:
-            parts.append(
-                f',"trace_id":"{context.trace_id:032x}","span_id":"{context.span_id:016x}"'
-            )
-        parts.append(f',"level":"info","timestamp":"{_timestamp()}"}}')
-        _FAST["out"].msg("".join(parts))
+        if trace_id:
+            parts.append(f',"trace_id":"{trace_id:032x}","span_id":"{span_id:016x}"')
+        parts.append(f',"level":"info","timestamp":"{_timestamp(ns)}"}}\n')
+        return "".join(parts)
 
 
+_NO_TRACE = (0, 0)
 _SECOND: list[Any] = [-1, ""]  # the last second formatted, and its text
 
 
-def _timestamp() -> str:
-    """``datetime.now(UTC).isoformat()`` with Z, as TimeStamper writes it, by the second."""
-    now_us = time.time_ns() // 1000
+def _timestamp(ns: int | None = None) -> str:
+    """``datetime.now(UTC).isoformat()`` with Z, as TimeStamper writes it, by the second.
+
+    ``ns``: the moment in Unix ns (default: now).
+    """
+    now_us = (time.time_ns() if ns is None else ns) // 1000
     second, micro = divmod(now_us, 1_000_000)
     if second != _SECOND[0]:
         _SECOND[:] = [second, datetime.fromtimestamp(second, tz=UTC).isoformat()[:19]]

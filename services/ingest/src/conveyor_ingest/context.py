@@ -120,9 +120,26 @@ def authorize(request: web.Request, scope: Scope, action: str) -> Principal:
     return principal
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The request body; 413 past CONVEYOR_INGEST_MAX_BODY_BYTES.
+
+    A body aiohttp has already received whole (every small one) is taken from the
+    stream's buffer at once: ``request.read()`` awaits the stream twice and copies the
+    bytes twice, ~3 µs of a ~72 µs POST. Read the body with this, once.
+    """
+    content = request.content
+    if not content.is_eof():
+        return await request.read()  # still arriving: aiohttp enforces the limit as it reads
+    body = content.read_nowait()
+    limit = services(request).settings.max_body_bytes
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return body
+
+
 async def read_model(request: web.Request, model: type[ModelT]) -> tuple[ModelT, bytes]:
     """The body validated as ``model`` (400 malformed JSON, 422 field errors) and its bytes."""
-    body = await request.read()
+    body = await read_body(request)
     return parse_model(model, body), body
 
 

@@ -22,6 +22,7 @@ from conveyor_ingest.context import (
     authorize,
     check_queue,
     parse_model,
+    read_body,
     read_json_object,
     services,
 )
@@ -72,7 +73,7 @@ async def post_event(request: web.Request) -> web.Response:
     principal = authorize(request, Scope.TASKS_WRITE, "event.create")
     svc = services(request)
     await svc.limiter.check(principal.subject)
-    body = await request.read()
+    body = await read_body(request)
     if request.content_type == STRUCTURED:
         raw_event = read_json_object(body)
     else:

@@ -21,6 +21,7 @@ from conveyor_ingest.context import (
     authorize,
     check_queue,
     parse_model,
+    read_body,
     read_json_object,
     services,
 )
@@ -57,7 +58,7 @@ async def _publish(request: web.Request, op: ChangeOp, schedule_id: str,
 
 
 async def _definition(request: web.Request, schedule_id: str | None) -> ScheduleDefinition:
-    body = read_json_object(await request.read())
+    body = read_json_object(await read_body(request))
     if schedule_id is not None and body.setdefault("id", schedule_id) != schedule_id:
         message = "the body's id must match the path"
         msg = "invalid schedule"
