@@ -97,3 +97,19 @@ def test_timestamp_is_formatted_as_the_time_stamper_does(ns: int) -> None:
     with mock.patch("time.time_ns", return_value=ns):
         stamp = _timestamp()
     assert stamp == expected.isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.usefixtures("json_logging")
+def test_percent_signs_in_keys_and_event_are_text(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(LogSettings(format="json", level="INFO"))
+    log = structlog.get_logger("test.info_line")
+    keys = ("ratio_%", "%s")
+    log.info("done_%d", **dict(zip(keys, ("a%sb", 1), strict=True)))
+    InfoLine(log, "done_%d", keys)("a%sb", 1)
+    chain, fast = (STAMP.sub("T", line) for line in capsys.readouterr().err.splitlines())
+    assert fast == chain
+
+
+def test_a_line_given_the_wrong_number_of_values_is_refused_at_the_call() -> None:
+    with pytest.raises(ValueError, match="takes 2 values, got 1"):
+        InfoLine(structlog.get_logger("t"), "e", ("a", "b"))(1)

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from conveyor.envelope import decode_envelope, new_envelope
 from conveyor.errors import EnvelopeDecodeError
 from conveyor.events import TaskEventType, event_fields, event_tokens
-from conveyor_worker.metrics import BatchedHistogram
+from conveyor.telemetry.batched import BatchedHistogram
 
 
 def _pairs(tokens: list[str]) -> list[tuple[str, str]]:

@@ -175,3 +175,22 @@ async def test_probes_metrics_and_openapi(api: Api) -> None:
     assert "/api/v1/tasks/{task_id}" in document["paths"]
     assert (await api.client.get("/api/v1/docs")).status == 200
     ScheduleDefinition.model_validate(SCHEDULE)
+
+
+async def test_metrics_count_every_answered_request_by_route_and_status(api: Api) -> None:
+    """Requests are added to the metrics in bulk; a scrape sees every one answered before it."""
+    for _ in range(3):
+        await api.client.post("/api/v1/tasks", json={"type": "demo.echo"}, headers=auth())
+    await api.client.post("/api/v1/tasks", json={"type": "demo.echo"})  # no token: 401
+    text = await (await api.client.get("/metrics")).text()
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("conveyor_ingest_request")
+    }
+    route = 'route="/api/v1/tasks"'
+    assert samples[f'conveyor_ingest_requests_total{{{route},status="202"}}'] == 3
+    assert samples[f'conveyor_ingest_requests_total{{{route},status="401"}}'] == 1
+    assert samples[f"conveyor_ingest_request_seconds_count{{{route}}}"] == 4
+    assert samples[f'conveyor_ingest_request_seconds_bucket{{le="+Inf",{route}}}'] == 4
+    assert samples[f"conveyor_ingest_request_seconds_sum{{{route}}}"] > 0

@@ -173,13 +173,20 @@ class InfoLine:
         self._logger = logger
         self._event = event
         self._keys = tuple(keys)
-        self._heads = tuple(
+        heads = (
             ("{" if index == 0 else ",") + _ENCODE_STR(key) + ":" for index, key in enumerate(keys)
         )
-        self._tail = ("," if keys else "{") + '"event":' + _ENCODE_STR(event)
+        tail = ("," if keys else "{") + '"event":' + _ENCODE_STR(event)
+        # "%s" per value: one formatting step renders the fixed part of a line.
+        self._format = "".join(head.replace("%", "%%") + "%s" for head in heads) + tail.replace(
+            "%", "%%"
+        )
 
     def __call__(self, *values: object) -> None:
         """Write the line of ``values`` (one per key, in order)."""
+        if len(values) != len(self._keys):
+            msg = f"{self._event} takes {len(self._keys)} values, got {len(values)}"
+            raise ValueError(msg)
         processors = _FAST["processors"]
         if processors is None or structlog.get_config()["processors"] != processors:
             self._logger.info(self._event, **dict(zip(self._keys, values, strict=True)))
@@ -195,12 +202,9 @@ class InfoLine:
 
     def render(self, values: tuple[object, ...], trace_id: int, span_id: int, ns: int) -> str:
         """The line of ``values``, with its span's ids (0: none) and time (Unix ns)."""
-        parts = [head + _encode(value) for head, value in zip(self._heads, values, strict=True)]
-        parts.append(self._tail)
-        if trace_id:
-            parts.append(f',"trace_id":"{trace_id:032x}","span_id":"{span_id:016x}"')
-        parts.append(f',"level":"info","timestamp":"{_timestamp(ns)}"}}\n')
-        return "".join(parts)
+        head = self._format % tuple(map(_encode, values))
+        span = f',"trace_id":"{trace_id:032x}","span_id":"{span_id:016x}"' if trace_id else ""
+        return f'{head}{span},"level":"info","timestamp":"{_timestamp(ns)}"}}\n'
 
 
 _NO_TRACE = (0, 0)

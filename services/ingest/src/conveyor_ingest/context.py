@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from redis.asyncio import Redis
 
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings
+from conveyor.telemetry.batched import BatchedHistogram
 from conveyor_ingest.auth import ANONYMOUS, Principal, Scope, TokenVerifier
 from conveyor_ingest.limits import BacklogGuard, RateLimiter
 from conveyor_ingest.responses import ApiError, field_errors, unprocessable
@@ -34,11 +36,14 @@ class Metrics:
     latency: Histogram
     tasks: Counter
     rejected: Counter
-    # Label children by (route, status): labels() takes a lock and builds a key per call.
-    # Bounded: routes are canonical names and statuses a few codes.
-    children: dict[tuple[str, int], tuple[Counter, Histogram]] = field(
-        default_factory=dict, repr=False
-    )
+    # Requests answered since the last flush, (route, status, seconds): observing each one
+    # (a labelled counter and histogram) cost ~2 µs of a ~70 µs POST, so they are added
+    # in bulk once per loop iteration, and before every scrape.
+    answered: list[tuple[str, int, float]] = field(default_factory=list, repr=False)
+    # Label children (labels() takes a lock and builds a key per call). Bounded: routes are
+    # canonical names, statuses a few codes, queues the configured ones.
+    request_children: dict[tuple[str, int], Counter] = field(default_factory=dict, repr=False)
+    latency_children: dict[str, BatchedHistogram] = field(default_factory=dict, repr=False)
     queue_children: dict[str, Counter] = field(default_factory=dict, repr=False)
 
     def count_accepted(self, queue: str, tasks: int) -> None:
@@ -49,13 +54,35 @@ class Metrics:
         child.inc(tasks)
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
-        """Count and time one answered request."""
-        children = self.children.get((route, status))
-        if children is None:
-            children = (self.requests.labels(route, str(status)), self.latency.labels(route))
-            self.children[(route, status)] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        """Count and time one answered request (added at the end of the loop iteration)."""
+        answered = self.answered
+        answered.append((route, status, seconds))
+        if len(answered) == 1:
+            loop = asyncio.events._get_running_loop()  # get_running_loop, without the raise
+            if loop is None:
+                self.flush()
+            else:
+                loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Add the requests answered since the last flush to their counters and histograms."""
+        answered = self.answered[:]
+        self.answered.clear()
+        counts: dict[tuple[str, int], int] = {}
+        latencies = self.latency_children
+        for route, status, seconds in answered:
+            counts[route, status] = counts.get((route, status), 0) + 1
+            histogram = latencies.get(route)
+            if histogram is None:
+                histogram = latencies[route] = BatchedHistogram(self.latency.labels(route))
+            histogram.values.append(seconds)
+        for key, count in counts.items():
+            child = self.request_children.get(key)
+            if child is None:
+                child = self.request_children[key] = self.requests.labels(key[0], str(key[1]))
+            child.inc(count)
+        for histogram in latencies.values():
+            histogram.flush()
 
     @classmethod
     def create(cls) -> Metrics:

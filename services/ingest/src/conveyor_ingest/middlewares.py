@@ -19,7 +19,7 @@ from conveyor.connection import TRANSIENT_ERRORS
 from conveyor.ids import random_hex
 from conveyor.logging import InfoLine
 from conveyor.telemetry.http import server_span, set_status_code
-from conveyor_ingest.context import ACTION, PRINCIPAL, services
+from conveyor_ingest.context import ACTION, PRINCIPAL, Services, services
 from conveyor_ingest.responses import ApiError, error_response
 
 log = structlog.get_logger("conveyor_ingest.audit")
@@ -43,14 +43,15 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     """
     route = request.match_info.route.resource
     route_name = route.canonical if route is not None else "unmatched"
-    if not services(request).tracing:  # no SDK provider: not even a no-op span per request
-        return await _handle(request, handler, route_name, None)
+    svc = services(request)
+    if not svc.tracing:  # no SDK provider: not even a no-op span per request
+        return await _handle(request, handler, route_name, svc, None)
     with server_span(request.method, route_name, request.path, request.headers) as span:
-        return await _handle(request, handler, route_name, span)
+        return await _handle(request, handler, route_name, svc, span)
 
 
 async def _handle(
-    request: web.Request, handler: Handler, route_name: str, span: Span | None
+    request: web.Request, handler: Handler, route_name: str, svc: Services, span: Span | None
 ) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-ID", "")
     # 32 random hex digits, as uuid4().hex was, without building a UUID or a syscall.
@@ -58,18 +59,21 @@ async def _handle(
     started = time.perf_counter()
     if span is not None and span.is_recording():
         span.set_attribute("conveyor.request_id", request_id)
-    response = await _answer(request, handler)
+    try:
+        response = await handler(request)
+    except Exception as exc:  # every failure leaves as an envelope (or is re-raised)
+        response = _error_response(request, exc)
+    status = response.status
     if span is not None:
-        set_status_code(span, response.status)
+        set_status_code(span, status)
     if not response.prepared:  # a streamed response (SSE) has sent its headers already
         response.headers["X-Request-ID"] = request_id
     latency = time.perf_counter() - started
-    metrics = services(request).metrics
-    metrics.observe_request(route_name, response.status, latency)
-    if request.method == "POST" and route_name in ENQUEUE_ROUTES:
+    svc.metrics.observe_request(route_name, status, latency)
+    if route_name in ENQUEUE_ROUTES and request.method == "POST":
         reason = rejection_reason(response)
         if reason is not None:
-            metrics.rejected.labels(reason).inc()
+            svc.metrics.rejected.labels(reason).inc()
     principal = request.get(PRINCIPAL)
     audit_line(
         request_id,
@@ -77,7 +81,7 @@ async def _handle(
         request.get(ACTION) or f"{request.method} {route_name}",
         request.method,
         route_name,
-        response.status,
+        status,
         round(latency * 1000, 3),
     )
     return response
@@ -107,28 +111,26 @@ def rejection_reason(response: web.StreamResponse) -> str | None:
     return "validation" if response.status < 500 else "error"
 
 
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as exc:
+def _error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The envelope answering ``exc``; re-raises what must not be answered."""
+    if isinstance(exc, ApiError):
         return error_response(exc)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc  # a redirect, or a 2xx raised as an exception
         message = exc.reason
         if exc.status == 413:
             message = f"request body exceeds {request.app[_LIMIT]} bytes"
         return error_response(ApiError(exc.status, message))
-    except ConnectionResetError:
+    if isinstance(exc, ConnectionResetError):
         log.info("client_disconnected")  # nobody is left to answer
-        raise
-    except TRANSIENT_ERRORS as exc:
+        raise exc
+    if isinstance(exc, TRANSIENT_ERRORS):
         log.warning("redis_unavailable", error=str(exc))
         headers = {"Retry-After": "1"}
         return error_response(ApiError(503, "storage unavailable; retry later", headers=headers))
-    except Exception:
-        log.exception("request_failed")
-        return error_response(ApiError(500, "internal error"))
+    log.error("request_failed", exc_info=exc)
+    return error_response(ApiError(500, "internal error"))
 
 
 _LIMIT: web.AppKey[int] = web.AppKey("max_body_bytes", int)

@@ -25,11 +25,12 @@ from conveyor.errors import ControlSignal, EnvelopeDecodeError
 from conveyor.handlers import Handler, InvalidPayloadError, Registry, TaskContext
 from conveyor.keys import QueueKeys
 from conveyor.streams import Entry, entry_time_ms
+from conveyor.telemetry.batched import BatchedHistogram
 from conveyor.telemetry.consuming import ConsumerSpans
 from conveyor_worker import outcomes
 from conveyor_worker.breaker import Breakers, BreakerState
 from conveyor_worker.committer import Committer
-from conveyor_worker.metrics import BatchedHistogram, WorkerMetrics
+from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.ops import Op, OpKind, Reply
 from conveyor_worker.stepping import Resumed, Suspended
 

@@ -45,5 +45,7 @@ async def readyz(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition."""
-    body = generate_latest(services(request).metrics.registry)
+    metrics = services(request).metrics
+    metrics.flush()  # what this loop iteration answered so far, too
+    body = generate_latest(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
