@@ -45,7 +45,7 @@ def due_ms(request: web.Request, options: TaskOptions, loc: str) -> int | None:
     return now_ms() + int(seconds * 1000)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per request, and a frozen init costs twice as much
 class TaskMaker:
     """What every task of one request shares, read from the request once."""
 
