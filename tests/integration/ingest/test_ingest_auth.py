@@ -7,13 +7,16 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from integration.ingest.ingest_support import SECRET, Api, auth
+from conveyor_ingest.auth import Principal, TokenVerifier
+from conveyor_ingest.responses import ApiError
+from integration.ingest.ingest_support import SECRET, Api, auth, ingest_settings
 
 BODY = {"type": "demo.echo"}
 
@@ -136,3 +139,25 @@ async def test_token_cli_mints_a_token_the_server_accepts(api: Api, tmp_path: Pa
     lines = result.stdout.decode().splitlines()
     assert len(lines) == 1
     assert (await _post(api, auth(lines[0])))[0] == 202
+
+
+def test_a_verified_header_is_cached_until_its_token_expires() -> None:
+    verifier = TokenVerifier(ingest_settings(), SECRET)
+    header = auth(exp=int(time.time()) + 60)["Authorization"]
+    decoded: list[str] = []
+    real_decode = verifier._decode
+
+    def counting_decode(token: str) -> tuple[Principal, float]:
+        decoded.append(token)
+        return real_decode(token)
+
+    with mock.patch.object(verifier, "_decode", counting_decode):
+        first = verifier.verify(header)
+        assert verifier.verify(header) is first
+        assert len(decoded) == 1  # the second request cost no signature check
+        with mock.patch("conveyor_ingest.auth.time.time", return_value=time.time() + 120):
+            verifier.verify(header)  # past its exp: verified again (the real token is valid)
+        assert len(decoded) == 2
+        with pytest.raises(ApiError) as refused:
+            verifier.verify(header.replace("Bearer", "Basic"))
+    assert refused.value.status == 401

@@ -69,18 +69,18 @@ class TokenVerifier:
         if not header:
             msg = "missing bearer token"
             raise _unauthorized(msg)
+        # Cached by the header value itself: a client sends the same one on every request.
+        cached = self._cache.get(header)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             msg = "use 'Authorization: Bearer <token>'"
             raise _unauthorized(msg)
-        token = token.strip()
-        cached = self._cache.get(token)
-        if cached is not None and cached[1] > time.time():
-            return cached[0]
-        principal, exp = self._decode(token)
+        principal, exp = self._decode(token.strip())
         if len(self._cache) >= CACHE_LIMIT:
             self._cache.clear()  # bounded memory; a refill costs one verify per token
-        self._cache[token] = (principal, exp)
+        self._cache[header] = (principal, exp)
         return principal
 
     def _decode(self, token: str) -> tuple[Principal, float]:
