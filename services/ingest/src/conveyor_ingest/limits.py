@@ -118,7 +118,12 @@ class BacklogGuard:
 
     async def check(self, queue: str, adding: int = 1) -> None:
         """Raise a 503 with Retry-After when ``queue`` is over its backlog limit."""
-        if await self.backlog(queue) + adding > self._max:
+        sampled = self._samples.get(queue)
+        if sampled is not None and time.monotonic() - sampled[0] < BACKLOG_SAMPLE_S:
+            backlog = sampled[1]  # the common case, without awaiting backlog()
+        else:
+            backlog = await self.backlog(queue)
+        if backlog + adding > self._max:
             raise ApiError(
                 503, f"queue {queue!r} is overloaded; retry later", headers={"Retry-After": "5"}
             )
