@@ -20,6 +20,7 @@ SCRIPTS = sorted(
     [
         ("worker_commit", ["task_changes"]),
         ("scheduler_control", ["task_changes", "timer_changes"]),
+        ("scheduler_intake", ["task_changes", "timer_changes"]),
         ("ingest_change", ["ingest_record"]),
         ("ingest_apply_events", ["ingest_record"]),
     ],
