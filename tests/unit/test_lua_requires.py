@@ -16,17 +16,19 @@ SCRIPTS = sorted(
 
 
 @pytest.mark.parametrize(
-    ("name", "library"),
+    ("name", "libraries"),
     [
-        ("worker_commit", "task_changes"),
-        ("scheduler_control", "task_changes"),
-        ("ingest_change", "ingest_record"),
-        ("ingest_apply_events", "ingest_record"),
+        ("worker_commit", ["task_changes"]),
+        ("scheduler_control", ["task_changes", "timer_changes"]),
+        ("scheduler_intake", ["task_changes", "timer_changes"]),
+        ("ingest_change", ["ingest_record"]),
+        ("ingest_apply_events", ["ingest_record"]),
     ],
 )
-def test_a_script_gets_its_library_before_its_own_text(name: str, library: str) -> None:
+def test_a_script_gets_its_libraries_before_its_own_text(name: str, libraries: list[str]) -> None:
+    """A library's own ``-- requires:`` line puts its libraries before it in turn."""
     text = script_text(name)
-    assert text == script_source(library) + script_source(name)
+    assert text == "".join(script_source(library) for library in libraries) + script_source(name)
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

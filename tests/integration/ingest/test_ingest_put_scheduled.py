@@ -20,6 +20,8 @@ from conveyor.settings import RedisSettings
 from conveyor_ingest.app import create_app
 from conveyor_ingest.consumer import ReadModelConsumer
 from conveyor_ingest.store import now_ms
+from conveyor_scheduler.control import ControlConsumer
+from conveyor_scheduler.reading import GroupReader
 from conveyor_scheduler.scheduler import Scheduler
 from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_worker.settings import WorkerSettings
@@ -155,3 +157,36 @@ async def test_put_of_a_held_timer_changes_its_payload_and_due_time_once(api: Ap
     done = await view(api, task_id)
     assert (done["status"], done["result"], done["revision"]) == ("succeeded", "new", 1)
     assert done["change_rejected"] is False
+
+
+async def test_put_applied_by_control_before_its_timer_is_filed_runs_at_the_new_due_time(
+    api: Api,
+) -> None:
+    """The replace reaches the scheduler while the timer waits unread in timers-in (an
+    intake backlog, or another replica holding it): filing applies the workers' mark."""
+    q = api.keys.queue("default")
+    _, body = await post_task(api, {"type": "t.rec", "payload": "old", "delay": 3600})
+    task_id = body["data"]["id"]
+    registry, runs = recording_registry()
+    consumer = worker(api, registry).queues[0]
+    await consumer.setup()
+    put_at = now_ms()
+    assert (await put(api, task_id, {"payload": "new", "delay": 60}))["revision"] == 1
+    assert await consumer.control.poll(None) == 1  # the workers' mark of the change
+    other = ControlConsumer(api.redis, q, GroupReader(api.redis, q.control, "s2", 500, 60_000))
+    assert (await other.run_once(now_ms())).replaced == 0  # no timer filed yet
+    result = await scheduler(api).tick(now_ms())
+    assert (result.filed, result.replaced, result.promoted) == (1, 1, 0)
+    due = await api.redis.zscore(q.timer_index, task_id)
+    assert due is not None
+    assert put_at + 60_000 <= due <= now_ms() + 60_000  # not the old due time, an hour away
+    assert (await scheduler(api).tick(int(due) - 1)).promoted == 0
+    assert (await scheduler(api).tick(int(due))).promoted == 1
+    await worker(api, registry).run(burst=True)
+    assert runs == [("new", 1)]  # once, changed; the mark had nothing left to apply
+    await apply_events(api)
+    done = await view(api, task_id)
+    assert (done["status"], done["result"], done["attempts"]) == ("succeeded", "new", 1)
+    assert (done["revision"], done["change_rejected"]) == (1, False)
+    (timer,) = await StreamView(api.redis, q).timers()  # ingest's: no worker re-delayed it
+    assert (timer.envelope.payload, timer.envelope.revision) == ("old", 0)

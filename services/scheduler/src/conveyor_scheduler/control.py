@@ -6,10 +6,11 @@ task with no pending timer is a no-op here; the workers' cancel mark stops it th
 
 A replace (PUT) changes the task's pending timer when it is a first attempt with
 an older revision, so a new due time, earlier or later, holds at once. With no
-such timer (promoted already, or not filed yet) it is a no-op here: the workers
-hold the change as a mark and apply it when they take the task (re-delaying it
-for a due time), and a timer changed here carries the new revision, so the
-workers then find nothing left to apply.
+such timer it is a no-op here: the workers hold the change as a mark and apply
+it when they take the task (re-delaying it for a due time); a timer not filed
+yet gets the mark applied by intake when it is filed (``intake.py``). A timer
+changed here carries the new revision, so the workers then find nothing left
+to apply.
 """
 
 from __future__ import annotations

@@ -7,6 +7,12 @@ XACK, for every entry of the batch. A crash before the script leaves the batch
 pending for another replica; a crash after it loses nothing. An entry that is
 not a valid timer goes to the queue's dead-letter stream with its reason, in
 the same step as its XACK.
+
+A PUT's replace that reached the scheduler before its timer was filed (an intake
+backlog, or another replica holding the entry) found no timer to change. The
+same step applies the workers' mark of that change (``{q}:w:replaced``, read
+only) when it is newer than the timer, by the control path's rules
+(``timer_changes.lua``), so the timer is promoted at the changed due time.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class IntakeResult:
 
     filed: int
     dead: int
+    replaced: int = 0  # filed timers that a newer change (the workers' mark) applied to
 
 
 class TimerIntake:
@@ -52,13 +59,15 @@ class TimerIntake:
             return IntakeResult(0, 0)
         args, dead = self._ops(entries, now_ms)
         keys = self._keys
-        filed = await self._script(
+        # The replaced hash is an argument, not a key: the scheduler may only read it (see
+        # scheduler_intake.lua); it is in the queue's slot like the declared keys.
+        filed, replaced = await self._script(
             keys=[keys.timers_in, keys.timer_index, keys.timer_entries, keys.events, keys.dead],
-            args=[Group.SCHEDULER.value, *args],
+            args=[Group.SCHEDULER.value, str(now_ms), keys.replaced, *args],
         )
         if dead:
             log.warning("timers_dead_lettered", queue=keys.queue, count=dead)
-        return IntakeResult(int(filed), dead)
+        return IntakeResult(int(filed), dead, int(replaced))
 
     def _ops(self, entries: list[Entry], now_ms: int) -> tuple[list[str | bytes], int]:
         args: list[str | bytes] = []

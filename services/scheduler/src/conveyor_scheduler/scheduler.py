@@ -38,7 +38,7 @@ class TickResult:
     filed: int = 0
     dead: int = 0
     dropped: int = 0
-    replaced: int = 0
+    replaced: int = 0  # timers a PUT changed: by its replace, or by the mark at filing
     changes: int = 0
     promoted: int = 0
     promotion_lateness_max_ms: int = 0
@@ -143,6 +143,7 @@ class Scheduler:
             intake = await parts.intake.run_once(now_ms)
             result.filed += intake.filed
             result.dead += intake.dead
+            result.replaced += intake.replaced
             if intake.filed + intake.dead < self._batch:
                 break
         for _ in range(MAX_READ_BATCHES):

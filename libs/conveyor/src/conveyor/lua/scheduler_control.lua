@@ -1,4 +1,4 @@
--- requires: task_changes
+-- requires: timer_changes
 -- Apply a batch of control messages to the timer index, acknowledging each in the same step.
 -- KEYS[1] control stream, KEYS[2] timer index (zset), KEYS[3] timer entries (hash).
 -- ARGV[1] group, then the ops:
@@ -7,38 +7,25 @@
 --                               replace: change a pending first-attempt timer whose task has
 --                               an older revision: the changes (JSON, CHANGEABLE fields, ''
 --                               removes; due_ms '' = due at `at`) and the revision apply to
---                               its fields and its pending event. Without one (promoted, not
---                               filed yet) a no-op: the workers apply it at the task's start.
+--                               its fields and its pending event (timer_changes.lua). Without
+--                               one a no-op: promoted, the workers apply it at the task's
+--                               start; not filed yet, intake applies the workers' mark of it.
 --   A entry                     acknowledge only (not for the scheduler, or malformed)
 -- Reply: {timers dropped, timers replaced}.
 local group = ARGV[1]
 local i = 2
 local dropped, replaced = 0, 0
 
-local function field(fields, name, default)
-  for j = 1, #fields - 1, 2 do
-    if fields[j] == name then return fields[j + 1] end
-  end
-  return default
-end
-
 local function replace(id, rev, text, at)
   local doc = redis.call('HGET', KEYS[3], id)
   if not doc then return 0 end
-  local entry = cjson.decode(doc)
-  local f = entry['f']
-  -- A retry's timer is never changed: the task had started (as the workers decide too).
-  if field(f, 'attempt', '1') ~= '1' or tonumber(field(f, 'revision', '0')) >= tonumber(rev) then
-    return 0
-  end
-  local changes = cjson.decode(text)
-  entry['f'] = with_changes(f, changes, CHANGEABLE, {}, rev)
-  entry['e'] = with_changes(entry['e'], {}, {}, {}, rev)
+  local entry, due = changed_timer(cjson.decode(doc), rev, cjson.decode(text), at)
+  if not entry then return 0 end
   redis.call('HSET', KEYS[3], id, cjson.encode(entry))
-  local due = changes['due_ms']
-  if due then redis.call('ZADD', KEYS[2], due == '' and at or due, id) end
+  if due then redis.call('ZADD', KEYS[2], due, id) end
   return 1
 end
+
 while i <= #ARGV do
   local op, entry = ARGV[i], ARGV[i + 1]
   i = i + 2

@@ -1,4 +1,4 @@
--- Shared by scheduler_control.lua and worker_commit.lua (prepended when they are loaded):
+-- Shared by worker_commit.lua and, through timer_changes.lua, the scheduler's scripts:
 -- a task's wire fields with a PUT's changes applied (docs/api.md, PUT on a pending task).
 
 -- The fields a PUT may change; '' as a change removes an optional one.
