@@ -15,7 +15,7 @@ from conveyor.envelope import TaskEnvelope
 from conveyor.events import TaskEvent, TaskEventType
 from conveyor.handlers import Registry, TaskContext
 from conveyor.keys import Keys
-from conveyor.streams import read_reply_entries
+from conveyor.streams import Entry, read_reply_entries
 from conveyor_worker import outcomes
 from conveyor_worker.testing import StreamView, read_as, recording_registry, xrange
 from conveyor_worker.worker import Worker
@@ -199,8 +199,7 @@ async def test_a_burst_reads_the_changed_copy_a_commit_added_during_its_empty_re
     await change(redis, keys, task.id, 1, data='"new"')
     consumer = make_worker(registry=registry).queues[0]
     await consumer.setup()
-    while await consumer.control.poll(None):
-        pass
+    await consumer.drain_control()
     tasks, read = keys.queue("default").tasks, redis.xreadgroup
 
     async def commit_during_an_empty_read(
@@ -215,3 +214,28 @@ async def test_a_burst_reads_the_changed_copy_a_commit_added_during_its_empty_re
     await consumer.run_burst()  # no background flusher: only the empty reads commit
     assert runs == [("new", 1)]
     assert await view.pending() == 0
+
+
+async def test_a_burst_records_earlier_changes_before_it_starts_a_task(
+    redis: Redis,
+    keys: Keys,
+    make_worker: MakeWorker,
+    enqueue: Enqueue,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """However late the background control loop would record the messages it read."""
+    registry, runs = recording_registry()
+    task = await enqueue("t.rec", "old")
+    await change(redis, keys, task.id, 1, data='"new"')
+    worker = make_worker(registry=registry)
+    control = worker.queues[0].control
+    apply, burst = control.apply, asyncio.current_task()
+
+    async def recorded_only_by_the_burst(entries: list[Entry]) -> None:
+        if asyncio.current_task() is not burst:
+            await asyncio.Event().wait()  # a background poll that never records what it read
+        await apply(entries)
+
+    monkeypatch.setattr(control, "apply", recorded_only_by_the_burst)
+    await worker.run(burst=True)
+    assert runs == [("new", 1)]

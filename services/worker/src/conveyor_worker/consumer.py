@@ -77,6 +77,11 @@ class QueueConsumer:
         """Read until ``stop`` is set, riding out Redis outages."""
         await _guarded(stop, "read_failed", lambda: self.read_once(self._block), self.setup)
 
+    async def drain_control(self) -> None:
+        """Apply every control message written so far (a burst does this before it reads)."""
+        while await self.control.poll(None):
+            pass
+
     async def run_burst(self) -> None:
         """Run until the stream is drained, nothing is in flight and nothing is claimable.
 
@@ -84,8 +89,6 @@ class QueueConsumer:
         sent: a commit in flight may add an entry (a replaced task's changed copy) after the
         read ran on the server, and its reply may still be handled before the read's.
         """
-        while await self.control.poll(None):
-            pass
         while True:
             if self.dispatcher.free_slots == 0:
                 await self._wait_for_slot(IDLE_WAIT)
