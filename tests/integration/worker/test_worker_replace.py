@@ -7,6 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from conveyor.control import cancel_fields, replace_fields
@@ -14,6 +15,7 @@ from conveyor.envelope import TaskEnvelope
 from conveyor.events import TaskEvent, TaskEventType
 from conveyor.handlers import Registry, TaskContext
 from conveyor.keys import Keys
+from conveyor.streams import Entry, read_reply_entries
 from conveyor_worker import outcomes
 from conveyor_worker.testing import StreamView, read_as, recording_registry, xrange
 from conveyor_worker.worker import Worker
@@ -179,3 +181,61 @@ async def test_change_arriving_after_the_start_is_never_applied(
     events = await task_events(view, task.id)
     assert _E.UPDATED not in [e.event for e in events]
     assert {e.revision for e in events} == {0}
+
+
+async def test_a_burst_reads_the_changed_copy_a_commit_added_during_its_empty_read(
+    redis: Redis,
+    keys: Keys,
+    make_worker: MakeWorker,
+    enqueue: Enqueue,
+    view: StreamView,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The start commit runs on the server after the read, its reply is handled before the
+    read's (a busy machine): the read is empty and nothing is in flight any more, yet the
+    burst must not end with the changed copy unread."""
+    registry, runs = recording_registry()
+    task = await enqueue("t.rec", "old")
+    await change(redis, keys, task.id, 1, data='"new"')
+    consumer = make_worker(registry=registry).queues[0]
+    await consumer.setup()
+    await consumer.drain_control()
+    tasks, read = keys.queue("default").tasks, redis.xreadgroup
+
+    async def commit_during_an_empty_read(
+        group: str, name: str, streams: dict[str, str], **options: Any
+    ) -> Any:
+        reply = await read(group, name, streams, **options)  # type: ignore[arg-type]
+        if tasks in streams and not read_reply_entries(reply):
+            await consumer.committer.flush()
+        return reply
+
+    monkeypatch.setattr(redis, "xreadgroup", commit_during_an_empty_read)
+    await consumer.run_burst()  # no background flusher: only the empty reads commit
+    assert runs == [("new", 1)]
+    assert await view.pending() == 0
+
+
+async def test_a_burst_records_earlier_changes_before_it_starts_a_task(
+    redis: Redis,
+    keys: Keys,
+    make_worker: MakeWorker,
+    enqueue: Enqueue,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """However late the background control loop would record the messages it read."""
+    registry, runs = recording_registry()
+    task = await enqueue("t.rec", "old")
+    await change(redis, keys, task.id, 1, data='"new"')
+    worker = make_worker(registry=registry)
+    control = worker.queues[0].control
+    apply, burst = control.apply, asyncio.current_task()
+
+    async def recorded_only_by_the_burst(entries: list[Entry]) -> None:
+        if asyncio.current_task() is not burst:
+            await asyncio.Event().wait()  # a background poll that never records what it read
+        await apply(entries)
+
+    monkeypatch.setattr(control, "apply", recorded_only_by_the_burst)
+    await worker.run(burst=True)
+    assert runs == [("new", 1)]

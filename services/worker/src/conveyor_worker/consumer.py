@@ -77,22 +77,37 @@ class QueueConsumer:
         """Read until ``stop`` is set, riding out Redis outages."""
         await _guarded(stop, "read_failed", lambda: self.read_once(self._block), self.setup)
 
-    async def run_burst(self) -> None:
-        """Run until the stream is drained, nothing is in flight and nothing is claimable."""
+    async def drain_control(self) -> None:
+        """Apply every control message written so far (a burst does this before it reads)."""
         while await self.control.poll(None):
             pass
+
+    async def run_burst(self) -> None:
+        """Run until the stream is drained, nothing is in flight and nothing is claimable.
+
+        An empty read proves the stream drained only if nothing was in flight when it was
+        sent: a commit in flight may add an entry (a replaced task's changed copy) after the
+        read ran on the server, and its reply may still be handled before the read's.
+        """
         while True:
             if self.dispatcher.free_slots == 0:
                 await self._wait_for_slot(IDLE_WAIT)
                 continue
+            idle = self._idle()
             if await self.read_once(None):
                 continue
-            if self.dispatcher.in_flight or self.committer.pending:
+            if not self._idle():
                 await self._wait_for_slot(IDLE_WAIT)
                 continue
+            if not idle:
+                continue  # the last commits ended during the read: read once more
             if await self.leases.reclaim():
                 continue
             return
+
+    def _idle(self) -> bool:
+        """Nothing in flight and no op waiting: no commit can still add a task entry."""
+        return not (self.dispatcher.in_flight or self.committer.pending)
 
     async def _wait_for_slot(self, seconds: float) -> None:
         self.dispatcher.slot_freed.clear()

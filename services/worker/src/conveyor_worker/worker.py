@@ -123,6 +123,10 @@ class Worker:
         stop = stop or asyncio.Event()
         for queue in self.queues:
             await queue.setup()
+            if burst:
+                # Before the background control loop starts: it would take these messages
+                # and might record them only after this burst started their tasks.
+                await queue.drain_control()
         for stream in await stranded_streams(self._client, self._keys):
             # Its partition count was lowered before it drained: no one reads it now.
             log.error("partition_stream_stranded", stream=stream)
