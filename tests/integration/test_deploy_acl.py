@@ -21,12 +21,14 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from conveyor.connection import check_server, create_client
+from conveyor.control import replace_fields
 from conveyor.envelope import new_envelope
 from conveyor.keys import Keys, QueueKeys
 from conveyor.localserver import LocalServer, find_server_binary
 from conveyor.settings import RedisSettings
 from conveyor.streams import Group, ensure_group, read_reply_entries
 from conveyor.timers import TimerKind, timer_fields
+from conveyor_scheduler.control import ControlConsumer
 from conveyor_scheduler.intake import TimerIntake
 from conveyor_scheduler.reading import GroupReader
 from conveyor_scheduler.testing import xadd
@@ -134,8 +136,8 @@ OUTSIDE = [
     ("scheduler", ("HGETALL", KEYS.schedule_listing)),
     ("scheduler", ("ZADD", Q.status_index, "1", "x")),
     ("scheduler", ("GET", KEYS.rate_limit("client"))),
-    ("scheduler", ("HSET", Q.replaced, "x", "1")),  # the workers' marks: read only
-    ("scheduler", ("HDEL", Q.replaced, "x")),
+    ("scheduler", ("HGET", Q.replaced, "x")),  # the workers' marks: its own record instead
+    ("scheduler", ("HSET", Q.replaced, "x", "1")),
     ("scheduler", ("ZSCORE", Q.cancelled, "x")),
     ("ingest", ("HGET", Q.replaced, "x")),
     ("keda", ("XADD", Q.tasks, "*", "k", "v")),
@@ -250,21 +252,22 @@ async def test_scheduler_promotes_a_timer_with_one_script(clients: dict[str, Red
     assert await promote(keys=[Q.timer_index, Q.tasks], args=["1", "t2"])
 
 
-async def test_scheduler_files_a_timer_with_the_workers_newer_mark_it_may_only_read(
+async def test_scheduler_records_a_change_before_its_timer_and_applies_it_at_filing(
     clients: dict[str, Redis],
 ) -> None:
-    scheduler, worker = clients["scheduler"], clients["worker"]
+    """Control and intake under the scheduler's user: every key they declare is its own."""
+    scheduler, ingest = clients["scheduler"], clients["ingest"]
     envelope = new_envelope("demo.echo", "old", "default")
-    await xadd(clients["ingest"], Q.timers_in, timer_fields(envelope, 9_000, TimerKind.DELAYED))
-    await worker.hset(Q.replaced, envelope.id, '1 {"data":"\\"new\\"","due_ms":"5"}')
-    reader = GroupReader(scheduler, Q.timers_in, "s-acl", 100, 60_000)
-    result = await TimerIntake(scheduler, Q, reader).run_once(10)
-    assert result.replaced == 1
+    await xadd(ingest, Q.timers_in, timer_fields(envelope, 9_000, TimerKind.DELAYED))
+    changes = {"data": '"new"', "due_ms": "5"}
+    await xadd(ingest, Q.control, replace_fields(envelope.id, 1, 60_000, 1, changes))
+    control = GroupReader(scheduler, Q.control, "s-acl", 100, 60_000)
+    assert (await ControlConsumer(scheduler, Q, control).run_once(10)).replaced == 0
+    assert await scheduler.hget(Q.replaces, envelope.id) is not None
+    timers = GroupReader(scheduler, Q.timers_in, "s-acl", 100, 60_000)
+    assert (await TimerIntake(scheduler, Q, timers).run_once(10)).replaced == 1
     assert await scheduler.zscore(Q.timer_index, envelope.id) == 5
-    assert await scheduler.hget(Q.replaced, envelope.id) is not None  # a plain read works too
-    # Declared in a script's KEYS, a key needs write access: why intake names it in ARGV.
-    with pytest.raises(redis_errors.ResponseError, match=r"(?i)noperm|no permissions"):
-        await scheduler.eval("return redis.call('HGET', KEYS[1], 'x')", 1, Q.replaced)
+    assert await scheduler.hget(Q.replaces, envelope.id) is None
 
 
 async def test_ingest_accepts_a_task_with_one_script(clients: dict[str, Redis]) -> None:

@@ -3,8 +3,7 @@
 Every key builder of ``conveyor.keys`` is called; each key is classified by its
 owner segment (``:i:`` ingest, ``:s:`` scheduler, ``:w:`` worker) or stream
 name, and the users whose patterns match it must be exactly its owner (owned
-keys; a listed few may also be read by one other service) or exactly the services
-the wire format says use it (streams). A new key
+keys) or exactly the services the wire format says use it (streams). A new key
 builder of an unknown kind fails here until the ACL file accounts for it.
 """
 
@@ -39,9 +38,6 @@ STREAM_WRITERS = {
     "applied": {"ingest", "scheduler"},
 }
 STREAM_READERS = {"tasks": {"keda"}}  # read-only on top of the writers
-# Owned keys another service may read (never write), by the key's name after its hash tag:
-# the scheduler's intake applies the workers' mark of a PUT to a timer filed after it.
-OWNED_READERS = {"w:replaced": {"scheduler"}}
 FORBIDDEN_RULES = {
     "+@all", "allcommands", "+@dangerous", "+@admin", "allkeys", "~*", "%RW~*", "%R~*",
     "allchannels", "&*", "nopass", "+keys", "+flushall", "+flushdb", "+config", "+scan",
@@ -159,8 +155,7 @@ def test_key_is_reachable_exactly_by_its_users(key: str) -> None:
     writers = {n.removeprefix("conveyor-") for n, u in USERS.items() if u.can("W", key)}
     readers = {n.removeprefix("conveyor-") for n, u in USERS.items() if u.can("R", key)}
     if kind == "owned":
-        assert writers == {name}
-        assert readers == {name} | OWNED_READERS.get(key.split("}:", 1)[1], set())
+        assert writers == readers == {name}
     else:
         assert writers == STREAM_WRITERS[name]
         assert readers == STREAM_WRITERS[name] | STREAM_READERS.get(name, set())
@@ -170,8 +165,6 @@ def test_every_key_kind_is_covered() -> None:
     kinds = {classify(key) for key in KEYS}
     assert {("owned", s) for s in SERVICES} <= kinds
     assert {("stream", s) for s in STREAM_WRITERS} <= kinds
-    owned = {key.split("}:", 1)[1] for key in KEYS if classify(key)[0] == "owned"}
-    assert set(OWNED_READERS) <= owned  # each exception names a key that exists
 
 
 def _digests(**overrides: str) -> dict[str, str]:

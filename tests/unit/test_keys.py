@@ -11,6 +11,7 @@ from conveyor.keys import Keys, QueueKeys
 def _queue_keys(q: QueueKeys) -> list[str]:
     return [
         q.tasks, q.events, q.timers_in, q.dead, q.control, q.timer_index, q.timer_entries,
+        q.replaces, q.replaces_expiry,
         q.fire_dedup("nightly", 1_790_000_000_000), q.last_fired, q.effect_mark("alice:k"),
         q.effect_key("balance:acc-1"), q.cancelled, q.replaced, q.janitor_lease,
         q.idempotency("alice", "k"), q.task_status("0190"), q.status_index,

@@ -163,24 +163,25 @@ async def test_put_applied_by_control_before_its_timer_is_filed_runs_at_the_new_
     api: Api,
 ) -> None:
     """The replace reaches the scheduler while the timer waits unread in timers-in (an
-    intake backlog, or another replica holding it): filing applies the workers' mark."""
+    intake backlog, or another replica holding it): the scheduler records the change and
+    applies it when it files the timer, whether or not a worker has read the replace."""
     q = api.keys.queue("default")
     _, body = await post_task(api, {"type": "t.rec", "payload": "old", "delay": 3600})
     task_id = body["data"]["id"]
     registry, runs = recording_registry()
-    consumer = worker(api, registry).queues[0]
-    await consumer.setup()
     put_at = now_ms()
     assert (await put(api, task_id, {"payload": "new", "delay": 60}))["revision"] == 1
-    assert await consumer.control.poll(None) == 1  # the workers' mark of the change
     other = ControlConsumer(api.redis, q, GroupReader(api.redis, q.control, "s2", 500, 60_000))
-    assert (await other.run_once(now_ms())).replaced == 0  # no timer filed yet
+    assert (await other.run_once(now_ms())).replaced == 0  # no timer filed yet: recorded
+    assert await api.redis.hexists(q.replaces, task_id)
+    assert not await api.redis.exists(q.replaced)  # no worker has read the replace
     result = await scheduler(api).tick(now_ms())
     assert (result.filed, result.replaced, result.promoted) == (1, 1, 0)
     due = await api.redis.zscore(q.timer_index, task_id)
     assert due is not None
     assert put_at + 60_000 <= due <= now_ms() + 60_000  # not the old due time, an hour away
     assert (await scheduler(api).tick(int(due) - 1)).promoted == 0
+    assert not await api.redis.hexists(q.replaces, task_id)  # used up
     assert (await scheduler(api).tick(int(due))).promoted == 1
     await worker(api, registry).run(burst=True)
     assert runs == [("new", 1)]  # once, changed; the mark had nothing left to apply

@@ -1,17 +1,16 @@
 """Replace messages (PUT) at the scheduler: a timer of an older revision of a first attempt
-changes; a promoted task is left to the workers, which hold the same change; a timer filed
-after its replace gets the workers' mark of the change when it is filed."""
+changes; a promoted task is left to the workers, which hold the same change; a replace that
+finds no timer is recorded by the scheduler and applied to the task's timer when it is filed."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 
 from redis.asyncio import Redis
 
-from conveyor.control import replace_fields
-from conveyor.envelope import TaskEnvelope, new_envelope
+from conveyor.control import cancel_fields, replace_fields
+from conveyor.envelope import TaskEnvelope, as_text, new_envelope
 from conveyor.events import TaskEventType
 from conveyor.keys import Keys
 from conveyor.timers import TimerKind, timer_fields
@@ -36,8 +35,10 @@ async def timer(
     return envelope
 
 
-async def change(redis: Redis, keys: Keys, task_id: str, revision: int, **fields: str) -> None:
-    message = replace_fields(task_id, T0 + 5, UNTIL, revision, fields)
+async def change(
+    redis: Redis, keys: Keys, task_id: str, revision: int, until: int = UNTIL, **fields: str
+) -> None:
+    message = replace_fields(task_id, T0 + 5, until, revision, fields)
     await xadd(redis, keys.queue("default").control, message)
 
 
@@ -100,16 +101,20 @@ async def test_replace_changes_an_unchanged_timer_but_leaves_a_promoted_task_alo
     assert await redis.zcard(q.timer_index) == 0
 
 
-async def worker_mark(redis: Redis, keys: Keys, task_id: str, mark: str) -> None:
-    """File a change as the workers' control consumer does: '<revision> <changes JSON>'."""
-    await redis.hset(keys.queue("default").replaced, task_id, mark)
-
-
-async def control_first(redis: Redis, keys: Keys) -> int:
+async def control_first(redis: Redis, keys: Keys, now_ms: int = T0 + 5) -> int:
     """Apply the control stream as another replica would, before any timer is filed."""
     q = keys.queue("default")
     replica = ControlConsumer(redis, q, GroupReader(redis, q.control, "replica-b", 500, 60_000))
-    return (await replica.run_once(T0 + 5)).replaced
+    return (await replica.run_once(now_ms)).replaced
+
+
+async def records(redis: Redis, keys: Keys) -> dict[str, str]:
+    """The scheduler's change records, task id -> '<revision> <at> <changes>'."""
+    q = keys.queue("default")
+    found = {as_text(k): as_text(v) for k, v in (await redis.hgetall(q.replaces)).items()}
+    assert await redis.zcard(q.replaces_expiry) == len(found)  # each with its expiry
+    assert all([await redis.zscore(q.replaces_expiry, task_id) for task_id in found])
+    return found
 
 
 async def test_a_timer_filed_after_its_replace_is_promoted_at_the_changed_due_time(
@@ -117,39 +122,45 @@ async def test_a_timer_filed_after_its_replace_is_promoted_at_the_changed_due_ti
 ) -> None:
     q = keys.queue("default")
     held = await timer(redis, keys, T0 + 3_600_000)  # unread in timers-in (an intake backlog)
-    changes = {"data": '"new"', "due_ms": str(T0 + 2_000)}
-    await change(redis, keys, held.id, 1, **changes)
-    assert await control_first(redis, keys) == 0  # no timer to change yet
-    await worker_mark(redis, keys, held.id, "1 " + json.dumps(changes))
+    await change(redis, keys, held.id, 1, data='"first"', due_ms=str(T0 + 9_000))
+    await change(redis, keys, held.id, 2, data='"new"', due_ms=str(T0 + 2_000))
+    assert await control_first(redis, keys) == 0  # no timer to change yet: recorded
+    assert await records(redis, keys) == {
+        held.id: f'2 {T0 + 5} {{"data":"\\"new\\"","due_ms":"{T0 + 2_000}"}}'
+    }  # only the newest revision
+    assert await redis.zscore(q.replaces_expiry, held.id) == UNTIL
     scheduler = make_replica()
     result = await scheduler.tick(T0 + 10)
     assert (result.filed, result.replaced, result.promoted) == (1, 1, 0)
+    assert await records(redis, keys) == {}  # used up
     assert await redis.zscore(q.timer_index, held.id) == T0 + 2_000
     (scheduled,) = await events(redis, q)
     assert (scheduled.event, scheduled.due_ms, scheduled.revision) == (
-        TaskEventType.SCHEDULED, T0 + 2_000, 1
+        TaskEventType.SCHEDULED, T0 + 2_000, 2
     )  # fmt: skip
     assert (await scheduler.tick(T0 + 1_999)).promoted == 0
     assert (await scheduler.tick(T0 + 2_000)).promoted == 1
     (promoted,) = await tasks(redis, q)
-    assert (promoted.id, promoted.payload, promoted.revision) == (held.id, "new", 1)
+    assert (promoted.id, promoted.payload, promoted.revision) == (held.id, "new", 2)
     pending = [e for e in await events(redis, q) if e.event is TaskEventType.PENDING]
-    assert [(e.task_id, e.revision) for e in pending] == [(held.id, 1)]
+    assert [(e.task_id, e.revision) for e in pending] == [(held.id, 2)]
 
 
-async def test_a_mark_that_removes_the_due_time_makes_the_filed_timer_due_at_once(
+async def test_a_record_that_removes_the_due_time_makes_the_filed_timer_due_at_once(
     redis: Redis, keys: Keys, make_replica: Callable[..., Scheduler]
 ) -> None:
     q = keys.queue("default")
     held = await timer(redis, keys, T0 + 3_600_000)
-    await worker_mark(redis, keys, held.id, '1 {"due_ms":"","timeout":"2.5"}')
+    await change(redis, keys, held.id, 1, due_ms="", timeout="2.5")
+    assert await control_first(redis, keys) == 0
     result = await make_replica().tick(T0 + 10)
     assert (result.filed, result.replaced, result.promoted) == (1, 1, 1)
     (promoted,) = await tasks(redis, q)
     assert (promoted.payload, promoted.timeout, promoted.revision) == ("old", 2.5, 1)
+    assert await records(redis, keys) == {}
 
 
-async def test_a_mark_not_newer_than_the_timer_or_for_a_retry_changes_nothing(
+async def test_a_record_not_newer_than_the_timer_or_for_a_retry_changes_nothing(
     redis: Redis, keys: Keys, make_replica: Callable[..., Scheduler]
 ) -> None:
     q = keys.queue("default")
@@ -157,17 +168,49 @@ async def test_a_mark_not_newer_than_the_timer_or_for_a_retry_changes_nothing(
     same = await timer(redis, keys, due, revision=2)
     newer = await timer(redis, keys, due, revision=3)
     retry = await timer(redis, keys, due, attempt=2)
-    spent = await timer(redis, keys, due)  # a worker applied the change: only its revision left
-    changed = "2 " + json.dumps({"data": '"new"', "due_ms": str(T0 + 10)})
     for held in (same, newer, retry):
-        await worker_mark(redis, keys, held.id, changed)
-    await worker_mark(redis, keys, spent.id, "2")
+        await change(redis, keys, held.id, 2, data='"new"', due_ms=str(T0 + 10))
+    assert await control_first(redis, keys) == 0
+    assert len(await records(redis, keys)) == 3
     result = await make_replica().tick(T0 + 10)
-    assert (result.filed, result.replaced, result.promoted) == (4, 0, 0)
-    for held in (same, newer, retry, spent):
+    assert (result.filed, result.replaced, result.promoted) == (3, 0, 0)
+    for held in (same, newer, retry):
         assert await redis.zscore(q.timer_index, held.id) == due
         doc = await redis.hget(q.timer_entries, held.id)
         assert doc is not None
         fields = read_entry(doc)
         assert (fields["data"], fields.get("revision", "0")) == ('"old"', str(held.revision))
     assert {e.revision for e in await events(redis, q)} == {0, 2, 3}
+    assert await records(redis, keys) == {}  # filing its task's timer ends a record either way
+
+
+async def test_an_expired_record_is_dropped_and_changes_nothing(
+    redis: Redis, keys: Keys, make_replica: Callable[..., Scheduler]
+) -> None:
+    q = keys.queue("default")
+    held = await timer(redis, keys, T0 + 60_000)
+    await change(redis, keys, held.id, 1, until=T0 + 100, data='"new"', due_ms=str(T0 + 10))
+    assert await control_first(redis, keys) == 0
+    assert list(await records(redis, keys)) == [held.id]
+    result = await make_replica().tick(T0 + 101)  # past the replace's until_ms
+    assert (result.filed, result.replaced, result.promoted) == (1, 0, 0)
+    assert await redis.zscore(q.timer_index, held.id) == T0 + 60_000
+    doc = await redis.hget(q.timer_entries, held.id)
+    assert doc is not None
+    assert (read_entry(doc)["data"], read_entry(doc).get("revision", "0")) == ('"old"', "0")
+    assert await records(redis, keys) == {}
+
+
+async def test_control_drops_expired_records_and_a_cancel_drops_the_tasks_record(
+    redis: Redis, keys: Keys
+) -> None:
+    await change(redis, keys, "t-expires", 1, until=T0 + 100, data='"a"')
+    await change(redis, keys, "t-cancelled", 1, data='"b"')
+    await change(redis, keys, "t-kept", 1, data='"c"')
+    await change(redis, keys, "t-late", 1, until=T0 + 1, data='"d"')  # expired on arrival
+    assert await control_first(redis, keys) == 0
+    assert set(await records(redis, keys)) == {"t-expires", "t-cancelled", "t-kept"}
+    q = keys.queue("default")
+    await xadd(redis, q.control, cancel_fields("t-cancelled", T0 + 150, UNTIL))
+    assert await control_first(redis, keys, now_ms=T0 + 200) == 0
+    assert set(await records(redis, keys)) == {"t-kept"}

@@ -85,6 +85,20 @@ class QueueKeys:
         """Hash of timer id -> encoded task fields."""
         return f"{self.tag}:s:timer-entries"
 
+    @property
+    def replaces(self) -> str:
+        """Hash of task id -> ``<revision> <at ms> <changes JSON>``: a PUT that found no timer.
+
+        The scheduler's own record of a replace that reached it before the task's timer
+        was filed; intake applies it when it files that timer, then deletes it.
+        """
+        return f"{self.tag}:s:replaces"
+
+    @property
+    def replaces_expiry(self) -> str:
+        """Sorted set of task id -> expiry (ms) of its ``replaces`` record."""
+        return f"{self.tag}:s:replaces-expiry"
+
     def fire_dedup(self, schedule_id: str, instant_ms: int) -> str:
         """Marker that the fire of ``schedule_id`` at UTC ``instant_ms`` has happened."""
         return f"{self.tag}:s:fired:{_part(schedule_id)}:{instant_ms}"

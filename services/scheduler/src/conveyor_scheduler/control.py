@@ -5,12 +5,16 @@ as theirs). Each batch is applied and acknowledged in one script. A cancel for a
 task with no pending timer is a no-op here; the workers' cancel mark stops it there.
 
 A replace (PUT) changes the task's pending timer when it is a first attempt with
-an older revision, so a new due time, earlier or later, holds at once. With no
-such timer it is a no-op here: the workers hold the change as a mark and apply
-it when they take the task (re-delaying it for a due time); a timer not filed
-yet gets the mark applied by intake when it is filed (``intake.py``). A timer
-changed here carries the new revision, so the workers then find nothing left
-to apply.
+an older revision, so a new due time, earlier or later, holds at once. A timer
+changed here carries the new revision, so the workers then find nothing left to
+apply. With no timer of the task, the scheduler records the change in its own
+keys (``{q}:s:replaces``, newest revision only, kept until the replace's
+``until_ms``): a timer not filed yet (an intake backlog, or another replica
+holding the entry) gets it applied by intake when it is filed (``intake.py``);
+a task promoted already is changed by the workers, which hold the change as a
+mark and apply it when they take the task, and the record expires. A cancel
+deletes the task's record. Each pass also drops a bounded number of expired
+records.
 """
 
 from __future__ import annotations
@@ -54,8 +58,14 @@ class ControlConsumer:
         args = [op for entry in entries for op in self._op(entry)]
         keys = self._keys
         dropped, replaced = await self._script(
-            keys=[keys.control, keys.timer_index, keys.timer_entries],
-            args=[Group.SCHEDULER.value, *args],
+            keys=[
+                keys.control,
+                keys.timer_index,
+                keys.timer_entries,
+                keys.replaces,
+                keys.replaces_expiry,
+            ],
+            args=[Group.SCHEDULER.value, str(now_ms), *args],
         )
         return ControlResult(len(entries), int(dropped), int(replaced))
 
@@ -71,5 +81,5 @@ class ControlConsumer:
             return ["A", entry_id]
         if message.op is ControlOp.CANCEL:
             return ["C", entry_id, message.task_id]
-        revision, at = str(message.revision), str(message.at_ms)
-        return ["R", entry_id, message.task_id, revision, message.changes, at]
+        revision, at, until = str(message.revision), str(message.at_ms), str(message.until_ms)
+        return ["R", entry_id, message.task_id, revision, message.changes, at, until]

@@ -9,10 +9,11 @@ not a valid timer goes to the queue's dead-letter stream with its reason, in
 the same step as its XACK.
 
 A PUT's replace that reached the scheduler before its timer was filed (an intake
-backlog, or another replica holding the entry) found no timer to change. The
-same step applies the workers' mark of that change (``{q}:w:replaced``, read
-only) when it is newer than the timer, by the control path's rules
-(``timer_changes.lua``), so the timer is promoted at the changed due time.
+backlog, or another replica holding the entry) found no timer to change; the
+control step recorded it (``{q}:s:replaces``, see ``control.py``). The same step
+that files a timer takes its task's unexpired record and applies it when it is
+newer than the timer, by the control path's rules (``timer_changes.lua``), so the
+timer is promoted at the changed due time. The record is deleted either way.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class IntakeResult:
 
     filed: int
     dead: int
-    replaced: int = 0  # filed timers that a newer change (the workers' mark) applied to
+    replaced: int = 0  # filed timers that a recorded newer change (a PUT) applied to
 
 
 class TimerIntake:
@@ -59,11 +60,17 @@ class TimerIntake:
             return IntakeResult(0, 0)
         args, dead = self._ops(entries, now_ms)
         keys = self._keys
-        # The replaced hash is an argument, not a key: the scheduler may only read it (see
-        # scheduler_intake.lua); it is in the queue's slot like the declared keys.
         filed, replaced = await self._script(
-            keys=[keys.timers_in, keys.timer_index, keys.timer_entries, keys.events, keys.dead],
-            args=[Group.SCHEDULER.value, str(now_ms), keys.replaced, *args],
+            keys=[
+                keys.timers_in,
+                keys.timer_index,
+                keys.timer_entries,
+                keys.events,
+                keys.dead,
+                keys.replaces,
+                keys.replaces_expiry,
+            ],
+            args=[Group.SCHEDULER.value, str(now_ms), *args],
         )
         if dead:
             log.warning("timers_dead_lettered", queue=keys.queue, count=dead)

@@ -38,7 +38,7 @@ class TickResult:
     filed: int = 0
     dead: int = 0
     dropped: int = 0
-    replaced: int = 0  # timers a PUT changed: by its replace, or by the mark at filing
+    replaced: int = 0  # timers a PUT changed: by its replace, or its record at filing
     changes: int = 0
     promoted: int = 0
     promotion_lateness_max_ms: int = 0

@@ -1,20 +1,19 @@
 -- requires: timer_changes
 -- File a batch of timers-in entries into the timer index, acknowledging each in the same step.
 -- KEYS[1] timers-in stream, KEYS[2] timer index (zset), KEYS[3] timer entries (hash),
--- KEYS[4] events stream, KEYS[5] dead-letter stream.
--- ARGV[1] group, ARGV[2] now (ms), ARGV[3] the workers' replaced hash (see below), then the ops:
+-- KEYS[4] events stream, KEYS[5] dead-letter stream, KEYS[6] change records (hash),
+-- KEYS[7] their expiry (zset).
+-- ARGV[1] group, ARGV[2] now (ms), then the ops:
 --   F entry task_id due_ms doc n event...   file the timer (doc = stored JSON) + SCHEDULED event + XACK
 --   D entry n dead...                       dead-letter an undecodable entry + XACK
 -- A PUT whose replace reached the scheduler before its timer was filed found no timer to
--- change; the workers hold it as a mark ('<revision> <changes JSON>', worker_control.lua).
--- Filing applies a mark newer than the timer (timer_changes.lua; due_ms '' = due now), so
--- the timer is promoted at the new due time, and its SCHEDULED event says so.
--- The replaced hash is read only: the scheduler's ACL user may read that worker key, not
--- write it, and Redis requires write access to every key a script declares in KEYS, so
--- its name (built by conveyor.keys, in the same slot) comes as an argument.
--- Reply: {timers filed, timers changed by a mark}.
-local group, now, marks = ARGV[1], ARGV[2], ARGV[3]
-local i = 4
+-- change; the control step recorded it in KEYS[6]/KEYS[7] (timer_changes.lua). Filing a
+-- timer takes its task's live record, if any, and applies it when it is newer than the timer
+-- (changed_timer: a first attempt only; due_ms '' = due at the PUT's time), so the timer is
+-- promoted at the new due time, and its SCHEDULED event says so.
+-- Reply: {timers filed, timers changed by a record}.
+local group, now = ARGV[1], ARGV[2]
+local i = 3
 local filed, changed = 0, 0
 
 local function take_list()
@@ -25,13 +24,11 @@ local function take_list()
   return list
 end
 
--- The timer's document, due time and event with the task's newer change applied, if any.
-local function with_mark(task_id, due, doc, event)
-  local mark = redis.call('HGET', marks, task_id)
-  -- A mark of the revision only was spent by a worker: nothing left to apply.
-  local rev, text = string.match(mark or '', '^(%d+) (.+)$')
+-- The timer's document, due time and event with the task's recorded newer change applied.
+local function with_record(task_id, due, doc, event)
+  local rev, at, text = take_change(KEYS[6], KEYS[7], task_id, now)
   if not rev then return due, doc, event end
-  local entry, new_due = changed_timer(cjson.decode(doc), rev, cjson.decode(text), now)
+  local entry, new_due = changed_timer(cjson.decode(doc), rev, cjson.decode(text), at)
   if not entry then return due, doc, event end
   changed = changed + 1
   due = new_due or due
@@ -45,7 +42,7 @@ while i <= #ARGV do
     local task_id, due, doc = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     i = i + 3
     local event = take_list()
-    due, doc, event = with_mark(task_id, due, doc, event)
+    due, doc, event = with_record(task_id, due, doc, event)
     redis.call('ZADD', KEYS[2], due, task_id)
     redis.call('HSET', KEYS[3], task_id, doc)
     redis.call('XADD', KEYS[4], '*', unpack(event))
@@ -56,4 +53,5 @@ while i <= #ARGV do
   end
   redis.call('XACK', KEYS[1], group, entry)
 end
+prune_changes(KEYS[6], KEYS[7], now)
 return {filed, changed}
