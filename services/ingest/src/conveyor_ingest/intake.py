@@ -207,6 +207,7 @@ def accepted(task: NewTask) -> dict[str, str]:
 
 
 def _status(task: NewTask) -> str:
+    """The status a task is accepted with: pending, or scheduled when it is delayed."""
     return PENDING if task.due_ms is None else SCHEDULED
 
 

@@ -43,11 +43,6 @@ class NewTask:
     due_ms: int | None = None
     replay_of: str = ""
 
-    @property
-    def status(self) -> TaskStatus:
-        """Its first status."""
-        return TaskStatus.PENDING if self.due_ms is None else TaskStatus.SCHEDULED
-
 
 @dataclass(frozen=True, slots=True)
 class Idempotency:
