@@ -211,12 +211,12 @@ _NO_TRACE = (0, 0)
 _SECOND: list[Any] = [-1, ""]  # the last second formatted, and its text
 
 
-def _timestamp(ns: int | None = None) -> str:
-    """``datetime.now(UTC).isoformat()`` with Z, as TimeStamper writes it, by the second.
+def _timestamp(ns: int) -> str:
+    """The moment ``ns`` (Unix ns) as TimeStamper writes ``datetime.now(UTC)``, with Z.
 
-    ``ns``: the moment in Unix ns (default: now).
+    The date and time of day are formatted once per second.
     """
-    now_us = (time.time_ns() if ns is None else ns) // 1000
+    now_us = ns // 1000
     second, micro = divmod(now_us, 1_000_000)
     if second != _SECOND[0]:
         _SECOND[:] = [second, datetime.fromtimestamp(second, tz=UTC).isoformat()[:19]]

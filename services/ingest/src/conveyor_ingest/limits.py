@@ -86,11 +86,18 @@ class BacklogGuard:
         self._samples: dict[str, tuple[float, int]] = {}
         self._measuring: dict[str, asyncio.Task[int]] = {}
 
-    async def backlog(self, queue: str) -> int:
-        """The queue's (recently sampled) backlog."""
+    def _fresh(self, queue: str) -> int | None:
+        """The queue's backlog sampled less than BACKLOG_SAMPLE_S ago, else None."""
         sampled = self._samples.get(queue)
         if sampled is not None and time.monotonic() - sampled[0] < BACKLOG_SAMPLE_S:
             return sampled[1]
+        return None
+
+    async def backlog(self, queue: str) -> int:
+        """The queue's (recently sampled) backlog."""
+        fresh = self._fresh(queue)
+        if fresh is not None:
+            return fresh
         # One measurement in flight per queue: a burst of requests must not each ask Redis.
         task = self._measuring.get(queue)
         if task is None:
@@ -118,10 +125,8 @@ class BacklogGuard:
 
     async def check(self, queue: str, adding: int = 1) -> None:
         """Raise a 503 with Retry-After when ``queue`` is over its backlog limit."""
-        sampled = self._samples.get(queue)
-        if sampled is not None and time.monotonic() - sampled[0] < BACKLOG_SAMPLE_S:
-            backlog = sampled[1]  # the common case, without awaiting backlog()
-        else:
+        backlog = self._fresh(queue)  # the common case, without awaiting backlog()
+        if backlog is None:
             backlog = await self.backlog(queue)
         if backlog + adding > self._max:
             raise ApiError(
