@@ -19,6 +19,7 @@ from conveyor.localserver import LocalServer, free_port
 
 SERVICES = ("ingest", "scheduler", "worker")
 DATA_DIR = Path(".conveyor/redis")
+KEY_FILE = Path(".conveyor/dev-jwt.key")
 PREFERRED_PORT = 6390
 STOP_GRACE = 30.0
 DEV_SCOPES = "tasks:write tasks:read schedules:write admin"
@@ -32,6 +33,8 @@ def main() -> int:
         server = LocalServer(DATA_DIR, port=_port()).start()
         env["CONVEYOR_REDIS_URL"] = server.url
         _say(f"embedded Redis/Valkey at {server.url} (data in {DATA_DIR}/)")
+    # One absolute key file for the token command and the API alike.
+    env.setdefault("CONVEYOR_INGEST_JWT_KEY_FILE", str(KEY_FILE.resolve()))
     token = _dev_token(env)
     children = [_spawn(name, env) for name in SERVICES]
     host = env.get("CONVEYOR_INGEST_HOST", "127.0.0.1")
