@@ -61,10 +61,10 @@ class DevRun:
 
 
 @contextmanager
-def devrun(folder: Path, redis_port: int, log_name: str) -> Iterator[DevRun]:
+def devrun(folder: Path, redis_port: int, log_name: str, **settings: str) -> Iterator[DevRun]:
     """``python -m conveyor.devrun`` in ``folder``, in a process group of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
-    env |= {
+    env |= settings | {
         "CONVEYOR_DEV_REDIS_PORT": str(redis_port),
         "CONVEYOR_INGEST_PORT": str(free_port()),
         "CONVEYOR_WORKER_METRICS_PORT": "0",
@@ -137,3 +137,17 @@ async def test_a_quick_restart_gets_the_embedded_server_back_on_its_port(tmp_pat
         assert await second.ready_port() == port, second.output()
         assert await second.ctrl_c() == 0, second.output()
     assert f"embedded Redis/Valkey at redis://127.0.0.1:{port}/0" in second.output()
+
+
+async def test_a_service_that_exits_by_itself_stops_the_rest_and_fails_the_run(
+    tmp_path: Path,
+) -> None:
+    with devrun(tmp_path, free_port(), "run.log", CONVEYOR_WORKER_HANDLERS="no_such_module") as run:
+        await wait_for(
+            lambda: run.process.poll() is not None, within=START_WITHIN, interval=0.1, what="exit"
+        )
+    output = run.output()
+    assert run.process.returncode == 1, output
+    assert "conveyor: worker exited with status 2; stopping the rest" in output.splitlines()
+    assert "cannot import 'no_such_module'" in output
+    assert output.splitlines()[-2:] == ["conveyor: stopping Redis/Valkey", "conveyor: stopped"]

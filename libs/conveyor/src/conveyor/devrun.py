@@ -93,14 +93,23 @@ def _run(env: dict[str, str], server: LocalServer | None, children: Children) ->
     token = _dev_token(env)
     for name in SERVICES:
         children[name] = _spawn([sys.executable, "-m", f"conveyor_{name}"], env)
-    host = env.get("CONVEYOR_INGEST_HOST", "127.0.0.1")
-    origin = f"http://{host}:{env.get('CONVEYOR_INGEST_PORT', '8080')}"
+    origin = _api_origin(env)
     problem = _wait_until_ready(origin, children, server)
     if problem is None:
         _announce(origin, token, server)
         problem = _first_exit(children, server)
     _say(f"{problem}; stopping the rest")
     return 1
+
+
+def _api_origin(env: dict[str, str]) -> str:
+    """Where the API answers, from the settings ingest reads (a wildcard address: loopback)."""
+    host = env.get("CONVEYOR_INGEST_HOST", "127.0.0.1")
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - recognised to be replaced, never bound
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{env.get('CONVEYOR_INGEST_PORT', '8080')}"
 
 
 def _dev_token(env: dict[str, str]) -> str:
