@@ -151,3 +151,18 @@ async def test_a_service_that_exits_by_itself_stops_the_rest_and_fails_the_run(
     assert "conveyor: worker exited with status 2; stopping the rest" in output.splitlines()
     assert "cannot import 'no_such_module'" in output
     assert output.splitlines()[-2:] == ["conveyor: stopping Redis/Valkey", "conveyor: stopped"]
+
+
+def test_help_starts_nothing(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "conveyor.devrun", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m conveyor.devrun")
+    assert "CONVEYOR_DEV_REDIS_PORT" in result.stdout
+    assert list(tmp_path.iterdir()) == []

@@ -11,6 +11,7 @@ stop everything the same way. The embedded server keeps its data under
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from conveyor.settings import load_settings
 SERVICES = ("ingest", "scheduler", "worker")
 DATA_DIR = Path(".conveyor/redis")
 KEY_FILE = Path(".conveyor/dev-jwt.key")
+PREFERRED_PORT = 6390
 STOP_GRACE = 30.0
 READY_TIMEOUT = 90.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -43,7 +45,7 @@ class DevRunSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONVEYOR_DEV_", extra="ignore", frozen=True)
 
     redis_port: int = Field(
-        default=6390,
+        default=PREFERRED_PORT,
         ge=1,
         le=65535,
         description="Port of the embedded Redis/Valkey; another free one when it is taken.",
@@ -57,8 +59,14 @@ class StopRequested(BaseException):
     """
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Start everything, wait for Ctrl-C (or a child that exits), then stop in order."""
+    argparse.ArgumentParser(
+        prog="python -m conveyor.devrun",
+        description="make run: an embedded Redis/Valkey (unless CONVEYOR_REDIS_URL is set) "
+        "and the three services; Ctrl-C stops the services, then the server.",
+        epilog=f"Settings: CONVEYOR_DEV_REDIS_PORT (default {PREFERRED_PORT}) and the services'.",
+    ).parse_args(argv)
     try:
         settings = load_settings(DevRunSettings)
     except ConfigurationError as exc:
