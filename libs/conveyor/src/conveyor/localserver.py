@@ -48,8 +48,19 @@ def find_server_binary(kind: ServerKind = "auto") -> str:
     return str(get_binary_path())
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+def free_port(preferred: int = 0) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now: ``preferred`` if it is free.
+
+    The probe binds with SO_REUSEADDR, as redis-server binds its own port: the
+    TIME_WAIT sockets a stopped server leaves on its port for a minute do not stop
+    a new server from listening there, so they must not make the port look taken.
+    """
+    if preferred:
+        with contextlib.suppress(OSError), socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+    # A port the kernel picks without SO_REUSEADDR has no TIME_WAIT sockets: any server binds it.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -168,8 +179,14 @@ class LocalServer:
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
+    """The server in a process group of its own: a terminal's Ctrl-C reaches only its owner,
+    who stops it after the clients that use it (``make run`` stops the services first)."""
     return subprocess.Popen(  # noqa: S603 - our own argument list, no shell
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        process_group=0,
     )
 
 

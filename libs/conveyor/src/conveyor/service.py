@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import structlog
@@ -36,6 +38,34 @@ def tune_gc() -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
+def command_line(name: str, description: str) -> argparse.ArgumentParser:
+    """The argument parser of ``conveyor-<name>``: ``--help`` and ``--version``.
+
+    A service is configured by environment variables only, so it takes no options
+    of its own. Parse the arguments before anything else: ``--help``, ``--version``
+    and a mistyped argument (usage line, exit code 2) then never reach Redis.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"conveyor-{name}",
+        description=description,
+        epilog=(
+            f"Settings are environment variables (CONVEYOR_*, CONVEYOR_{name.upper()}_*): "
+            "see the Configuration table in README.md. Stop with SIGTERM or Ctrl-C."
+        ),
+    )
+    parser.add_argument(
+        "-V", "--version", action="version", version=f"%(prog)s {_version(f'conveyor-{name}')}"
+    )
+    return parser
+
+
+def _version(distribution: str) -> str:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(version unknown: package not installed)"
 
 
 def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:

@@ -1,8 +1,12 @@
 """Signing keys and tokens: the dev key file and ``conveyor-ingest token``.
 
-The server and the CLI share one rule for the HS256 key: CONVEYOR_INGEST_JWT_SECRET
-when set, else the key file (``.conveyor/dev-jwt.key`` by default), created with mode
-0600 by whichever runs first.
+The HS256 key is CONVEYOR_INGEST_JWT_SECRET when set, else a key file. The server
+reads ``CONVEYOR_INGEST_JWT_KEY_FILE`` (``.conveyor/dev-jwt.key`` by default, relative
+to its folder) and creates it, mode 0600, when missing. The token command signs with
+the file the running API uses: the file the setting names (created when missing, the
+way ``make run`` mints its first token before the API starts), or else the nearest
+``.conveyor/dev-jwt.key`` in the current folder or one above it; it never creates a
+default key in an unrelated folder, and says on stderr which key it signed with.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from pathlib import Path
 
 import jwt
 
+from conveyor.errors import ConfigurationError
 from conveyor.settings import load_settings
 from conveyor_ingest.settings import IngestSettings
 
 DEFAULT_TTL_S = 86_400
+KEY_FILE_SETTING = "CONVEYOR_INGEST_JWT_KEY_FILE"
 
 
 def ensure_dev_key(path: Path) -> str:
@@ -50,6 +56,44 @@ def signing_secret(settings: IngestSettings) -> str:
     if settings.jwt_secret is not None:
         return settings.jwt_secret.get_secret_value()
     return ensure_dev_key(Path(settings.jwt_key_file))
+
+
+def find_key_file(settings: IngestSettings, start: Path | None = None) -> Path:
+    """The key file the token command signs with, as an absolute path.
+
+    A file named by CONVEYOR_INGEST_JWT_KEY_FILE is that file. Otherwise the default
+    relative path is looked for in ``start`` (the current folder) and each folder above
+    it, the way git finds its repository: run anywhere inside the project, the command
+    finds the key ``make run`` keeps at its top. Found nowhere: ConfigurationError
+    naming the setting.
+    """
+    configured = Path(settings.jwt_key_file)
+    if "jwt_key_file" in settings.model_fields_set:
+        return configured.resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / configured).is_file():
+            return folder / configured
+    msg = (
+        f"no key file {configured} in {here} or a folder above it. Run this in the project "
+        f"folder after `make run` (or the API) created the key there, or set "
+        f"{KEY_FILE_SETTING} to the key file the API uses (or "
+        "CONVEYOR_INGEST_JWT_SECRET to its secret)"
+    )
+    raise ConfigurationError(msg)
+
+
+def _token_secret(settings: IngestSettings) -> str:
+    """The secret the token command signs with; says on stderr where it came from."""
+    if settings.jwt_secret is not None:
+        sys.stderr.write("conveyor-ingest token: signed with CONVEYOR_INGEST_JWT_SECRET\n")
+        return settings.jwt_secret.get_secret_value()
+    path = find_key_file(settings)
+    created = not path.exists()
+    secret = ensure_dev_key(path)
+    done = f"created the key file {path} and signed with it" if created else f"signed with {path}"
+    sys.stderr.write(f"conveyor-ingest token: {done}\n")
+    return secret
 
 
 def mint_token(
@@ -83,7 +127,7 @@ def token_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     settings = load_settings(IngestSettings)
     token = mint_token(
-        signing_secret(settings),
+        _token_secret(settings),
         args.sub,
         args.scope.replace(",", " ").split(),
         issuer=settings.jwt_issuer,
