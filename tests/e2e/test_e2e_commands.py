@@ -113,3 +113,15 @@ def test_ingest_token_help_is_the_token_command_s_own() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: conveyor-ingest token ")
     assert "--sub" in result.stdout
+
+
+@pytest.mark.parametrize("script", ["conveyor-ingest", "conveyor-scheduler", "conveyor-worker"])
+def test_a_service_that_cannot_reach_redis_exits_1_with_one_line(script: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: every connect is refused
+        result = run(script, redis_port=closed.getsockname()[1])
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{script}: cannot reach Redis")
+    assert "CONVEYOR_REDIS_URL" in last

@@ -13,13 +13,15 @@ from typing import Any
 
 import structlog
 
-from conveyor.errors import ConfigurationError
+from conveyor.errors import ConfigurationError, RedisUnavailableError
 from conveyor.logging import configure_logging
 from conveyor.settings import LogSettings, load_settings
 
 log = structlog.get_logger(__name__)
 
 EXIT_CONFIG = 2
+# Redis could not be reached at start: a supervisor may restart the service later.
+EXIT_UNAVAILABLE = 1
 
 # Young-generation threshold of the cyclic GC while serving. A worker's task or a
 # 1000-task ingest batch allocates many short-lived containers that stay alive until
@@ -72,7 +74,8 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
     """Run ``serve(stop)`` until it returns; SIGTERM/SIGINT set ``stop``.
 
     Invalid configuration ends the process with exit code 2 and one line on stderr
-    that names the variable and what is wrong.
+    that names the variable and what is wrong; a Redis that cannot be reached at
+    start ends it with exit code 1 and one line naming the cause and the setting.
     """
     try:
         configure_logging(load_settings(LogSettings))
@@ -80,6 +83,12 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
     except ConfigurationError as exc:
         print(f"conveyor-{name}: {exc}", file=sys.stderr)  # noqa: T201 - the one error line
         return EXIT_CONFIG
+    except RedisUnavailableError as exc:
+        print(  # noqa: T201 - the one error line
+            f"conveyor-{name}: {exc} (check CONVEYOR_REDIS_URL and the CONVEYOR_REDIS_* settings)",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
 
 
 async def _serve(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:
