@@ -109,6 +109,14 @@ async def test_bad_extension_names_types_and_counts_get_a_422_naming_them(api: A
     response = await api.client.post("/api/v1/events", data=b"", headers=headers)
     assert response.status == 422
     assert locs(await response.json()) == ["ce-my-ext"]
+    valid = {k: v for k, v in headers.items() if k != "ce-my-ext"}
+    for header in ("ce-datacontenttype", "ce-data"):
+        extra = {**valid, header: "x"}
+        response = await api.client.post("/api/v1/events", data=b"", headers=extra)
+        assert locs(await response.json()) == [header]
+    missing = {k: v for k, v in valid.items() if k != "ce-id"}
+    response = await api.client.post("/api/v1/events", data=b"", headers=missing)
+    assert locs(await response.json()) == ["ce-id"]
     assert await written(api) == []
 
 

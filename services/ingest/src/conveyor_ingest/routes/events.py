@@ -139,6 +139,9 @@ def _binary(request: web.Request, body: bytes) -> EventTask:
         # http-protocol-binding.md 3.1.1: Content-Type carries it; the header MUST NOT be sent.
         message = "binary mode carries datacontenttype in Content-Type, not in a ce- header"
         raise EventError([{"loc": "ce-datacontenttype", "msg": message}])
+    if "data" in attributes:
+        # 3.1.2: the body is the data (and spec.md reserves the name data).
+        raise EventError([{"loc": "ce-data", "msg": "binary mode carries data in the body"}])
     event: CloudEvent = validate_event(attributes, header_names=True)
     content_type = request.headers.get("Content-Type")
     return binary_task(event, content_type, body)
