@@ -191,9 +191,9 @@ def validate_event(raw: Any, loc: str = "", header_names: bool = False) -> Cloud
         raise EventError(errors) from exc
 
 
-def event_task(event: CloudEvent, loc: str = "", header_prefix: str = "") -> EventTask:
+def event_task(event: CloudEvent, loc: str = "") -> EventTask:
     """The payload and carried attributes of a validated structured-mode event."""
-    attributes = carried_attributes(event, loc, header_prefix)
+    attributes = carried_attributes(event, loc)
     if event.data_base64 is not None:
         if "data" in event.model_fields_set:
             # json-format.md 3.1.1: data and data_base64 are mutually exclusive.
