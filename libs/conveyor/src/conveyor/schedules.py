@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NoReturn, Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -99,16 +99,16 @@ class ScheduleDefinition(BaseModel):
             moment = getattr(self, name)
             if moment is not None and moment.tzinfo is None:
                 message = f"{name} needs a time zone offset, e.g. 2026-01-01T00:00:00Z"
-                _invalid(name, message, moment)
+                raise _field_error(name, message, moment)
         if self.start_at and self.end_at and self.end_at <= self.start_at:
-            _invalid("end_at", "end_at must be after start_at", self.end_at)
+            raise _field_error("end_at", "end_at must be after start_at", self.end_at)
         try:
             parse_cron(self.cron, timezone=self.timezone, anchor=self.anchor)
         except CronError as exc:
             zone_prefixed = self.cron.lstrip().startswith(("CRON_TZ=", "TZ="))
             if exc.subject == "timezone" and not zone_prefixed:
-                _invalid("timezone", str(exc), self.timezone)
-            _invalid("cron", str(exc), self.cron)
+                raise _field_error("timezone", str(exc), self.timezone) from exc
+            raise _field_error("cron", str(exc), self.cron) from exc
         return self
 
     @property
@@ -117,11 +117,11 @@ class ScheduleDefinition(BaseModel):
         return datetime.fromtimestamp(self.created_at_ms / 1000, tz=UTC)
 
 
-def _invalid(name: str, message: str, value: object) -> NoReturn:
-    """Fail validation with ``message`` located at field ``name``."""
+def _field_error(name: str, message: str, value: object) -> ValidationError:
+    """A validation error that says ``message`` at field ``name`` (not at the whole body)."""
     error = PydanticCustomError("schedule", "{message}", {"message": message})
     details = InitErrorDetails(type=error, loc=(name,), input=value)
-    raise ValidationError.from_exception_data("ScheduleDefinition", [details])
+    return ValidationError.from_exception_data("ScheduleDefinition", [details])
 
 
 def never_fires(definition: ScheduleDefinition, now: datetime) -> tuple[str, str] | None:
