@@ -140,6 +140,12 @@ async def test_data_base64_is_decoded_and_binary_data_travels_as_base64(api: Api
     assert json.loads(third.event_attributes)["datacontenttype"] == "application/octet-stream"
 
 
+async def test_ids_that_would_make_an_undecodable_effect_key_are_refused(api: Api) -> None:
+    status, body = await post(api, event(id="a{b}", source="/x}"))
+    assert (status, sorted(locs(body))) == (422, ["id", "source"])
+    assert await written(api) == []
+
+
 async def test_bad_data_base64_and_both_data_members_are_refused(api: Api) -> None:
     status, body = await post(api, event(data_base64="not base64!"))
     assert (status, locs(body)) == (422, ["data_base64"])

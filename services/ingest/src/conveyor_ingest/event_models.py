@@ -127,6 +127,16 @@ class CloudEvent(BaseModel):
             raise ValueError(msg)
         return value
 
+    @field_validator("id", "source")
+    @classmethod
+    def _key_part(cls, value: str) -> str:
+        # <source>#<id> is the task's effect idempotency key, which the wire format keeps
+        # free of hash-tag braces (a worker would dead-letter the task as undecodable).
+        if "{" in value or "}" in value:
+            msg = "must not contain '{' or '}' (it is part of the task's effect key)"
+            raise ValueError(msg)
+        return value
+
 
 class EventBatch(RootModel[list[CloudEvent]]):
     """POST /api/v1/events with ``application/cloudevents-batch+json``: a JSON array of
