@@ -13,6 +13,7 @@ from conveyor.envelope import (
     new_envelope,
 )
 from conveyor.errors import EnvelopeDecodeError
+from conveyor.handlers import TaskContext
 
 
 def test_event_attributes_round_trip_and_are_left_out_when_empty() -> None:
@@ -33,3 +34,10 @@ def test_malformed_event_attributes_do_not_decode(value: str) -> None:
     fields = {**new_envelope("demo.echo", None, "default").to_fields(), "event_attributes": value}
     with pytest.raises(EnvelopeDecodeError, match="event_attributes"):
         decode_envelope("1-0", fields, "default")
+
+
+def test_a_handler_reads_the_event_attributes_from_its_context() -> None:
+    env = new_envelope("demo.echo", None, "default", event_attributes='{"myext":"x"}')
+    assert TaskContext(envelope=env, entry_id="1-0").event_attributes == {"myext": "x"}
+    plain = new_envelope("demo.echo", None, "default")
+    assert TaskContext(envelope=plain, entry_id="1-0").event_attributes == {}
