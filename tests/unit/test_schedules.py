@@ -13,6 +13,7 @@ from conveyor.schedules import (
     ScheduleDefinition,
     change_fields,
     decode_change,
+    never_fires,
 )
 
 
@@ -64,7 +65,37 @@ def test_change_round_trip() -> None:
         ChangeOp.UPSERT,
         "nightly",
         d,
-        {"at_ms": 5, "source": "file"},
+        {"at_ms": 5, "source": "file", "seq": ""},
     )
     op, _, none, _ = decode_change(change_fields(ChangeOp.DELETE, "nightly", 6, "api", None))
     assert (op, none) == (ChangeOp.DELETE, None)
+
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"cron": "0 0 0 1 1 ? 2020-2025"}, ("cron", "no instant of it is after 2026-06-01")),
+        ({"cron": "0 0 0 1 1 ? 2020-2027"}, None),
+        ({"cron": "0 0 0 1 1 ?", "end_at": datetime(2026, 12, 1, tzinfo=UTC)},
+         ("end_at", "its next instant, 2027-01-01T00:00:00.000Z, is after end_at")),
+        ({"cron": "0 0 0 1 1 ? 2027", "start_at": datetime(2028, 1, 1, tzinfo=UTC)},
+         ("cron", "no instant of it is after 2028-01-01")),
+        ({"cron": "@every 1h", "end_at": datetime(2026, 6, 1, 11, tzinfo=UTC)},
+         ("end_at", "is after end_at")),
+        ({"cron": "@every 1h"}, None),
+    ],
+)  # fmt: skip
+def test_never_fires_names_the_field_that_makes_a_schedule_dead(
+    overrides: dict[str, object], expected: tuple[str, str] | None
+) -> None:
+    found = never_fires(_definition(**overrides), NOW)
+    if expected is None:
+        assert found is None
+        return
+    assert found is not None
+    assert found[0] == expected[0]
+    assert found[1].startswith("expression can never fire: ")
+    assert expected[1] in found[1]

@@ -59,6 +59,7 @@ _OPTIONAL_TEXT = (
     "traceparent",
     "tracestate",
     "partition_key",
+    "event_attributes",
 )
 OPTIONAL_TEXT_FIELDS = _OPTIONAL_TEXT  # in to_fields() order, after max_attempts and timeout
 
@@ -82,6 +83,8 @@ class TaskEnvelope:
     traceparent: str = ""
     tracestate: str = ""
     partition_key: str = ""
+    # JSON object text: the CloudEvents attributes of the event the task was made from.
+    event_attributes: str = ""
     # Bumped by each change (PUT) of a task that has not started; 0 for an unchanged task.
     revision: int = 0
     payload: Any = field(default=None, compare=False, repr=False)
@@ -134,6 +137,7 @@ def new_envelope(
     tracestate: str = "",
     task_id: str | None = None,
     partition_key: str = "",
+    event_attributes: str = "",
 ) -> TaskEnvelope:
     """Build a new task envelope with a fresh time-ordered id and the current time."""
     if not TASK_TYPE.match(task_type):
@@ -160,6 +164,7 @@ def new_envelope(
         traceparent=traceparent,
         tracestate=tracestate,
         partition_key=partition_key,
+        event_attributes=event_attributes,
         payload=payload,
     )
 
@@ -237,6 +242,7 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         raise _InvalidFieldError(msg)
     get = fields.get
     revision = get("revision")
+    attributes = get("event_attributes")
     return TaskEnvelope(
         id=task_id,
         type=task_type,
@@ -253,9 +259,37 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         traceparent=get("traceparent", ""),
         tracestate=get("tracestate", ""),
         partition_key=get("partition_key", ""),
+        event_attributes=_event_attributes(attributes) if attributes else "",
         revision=_revision(revision) if revision else 0,  # no call for unchanged tasks
         payload=payload,
     )
+
+
+def encode_event_attributes(attributes: Mapping[str, str]) -> str:
+    """The ``event_attributes`` field of ``attributes`` ("" for none): compact JSON text."""
+    if not attributes:
+        return ""
+    return json.dumps(dict(attributes), separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_event_attributes(text: str) -> dict[str, str]:
+    """The ``event_attributes`` field as a dict (empty for ""); ValueError when malformed."""
+    if not text:
+        return {}
+    value = json.loads(text)
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        msg = "field 'event_attributes' must be a JSON object of strings"
+        raise ValueError(msg)
+    return value
+
+
+def _event_attributes(text: str) -> str:
+    try:
+        decode_event_attributes(text)
+    except ValueError as exc:
+        msg = f"field 'event_attributes' is invalid: {exc}"
+        raise _InvalidFieldError(msg) from exc
+    return text
 
 
 def _revision(raw: str) -> int:

@@ -250,6 +250,17 @@ class Keys:
         """Ingest's read copy of the schedules (hash id -> JSON)."""
         return f"{self.prefix}:{{{SCHEDULES_TAG}}}:i:list"
 
+    @property
+    def schedule_pending(self) -> str:
+        """Ingest's hash of schedule id -> ``seq`` of the newest API change it accepted
+        whose applied copy has not come back yet (the listing shows that change already)."""
+        return f"{self.prefix}:{{{SCHEDULES_TAG}}}:i:pending"
+
+    @property
+    def schedule_seq(self) -> str:
+        """Ingest's counter numbering the schedule changes it accepts (``seq``)."""
+        return f"{self.prefix}:{{{SCHEDULES_TAG}}}:i:seq"
+
     def rate_limit(self, subject: str) -> str:
         """Ingest's rate-limit state of one client."""
         return f"{self.prefix}:{{{CLIENTS_TAG}}}:i:rate:{_part(subject)}"

@@ -14,6 +14,8 @@ Change messages (``Keys.schedule_changes``: ingest -> scheduler, and
 | ``definition`` | the ScheduleDefinition as JSON (upsert only) |
 | ``at_ms`` | when the change was made (Unix ms) |
 | ``source`` | ``api`` or ``file`` |
+| ``seq`` | API changes: ingest's number for the change (increasing), so its listing can
+  tell an applied change older than the one it accepted last (optional) |
 """
 
 from __future__ import annotations
@@ -23,14 +25,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from conveyor.cron import CronError, parse_cron
-from conveyor.envelope import TASK_TYPE, as_text
+from conveyor.envelope import TASK_TYPE, as_text, format_time
 from conveyor.settings import QUEUE_NAME
 
 CHANGE_VERSION = "1"
 SCHEDULE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+# The start of every "this schedule cannot fire" message (conveyor.cron says the same
+# of 30 February), so a client sees one message for both.
+NEVER_FIRES = "expression can never fire"
 
 
 class MisfirePolicy(StrEnum):
@@ -88,24 +94,53 @@ class ScheduleDefinition(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        # Errors name their field (``cron``, ``timezone``, ``end_at``...), not the whole body.
         for name in ("start_at", "end_at"):
             moment = getattr(self, name)
             if moment is not None and moment.tzinfo is None:
-                msg = f"{name} needs a time zone offset, e.g. 2026-01-01T00:00:00Z"
-                raise ValueError(msg)
+                message = f"{name} needs a time zone offset, e.g. 2026-01-01T00:00:00Z"
+                raise _field_error(name, message, moment)
         if self.start_at and self.end_at and self.end_at <= self.start_at:
-            msg = "end_at must be after start_at"
-            raise ValueError(msg)
+            raise _field_error("end_at", "end_at must be after start_at", self.end_at)
         try:
             parse_cron(self.cron, timezone=self.timezone, anchor=self.anchor)
         except CronError as exc:
-            raise ValueError(str(exc)) from exc
+            zone_prefixed = self.cron.lstrip().startswith(("CRON_TZ=", "TZ="))
+            if exc.subject == "timezone" and not zone_prefixed:
+                raise _field_error("timezone", str(exc), self.timezone) from exc
+            raise _field_error("cron", str(exc), self.cron) from exc
         return self
 
     @property
     def anchor(self) -> datetime:
         """The creation instant as an aware UTC datetime."""
         return datetime.fromtimestamp(self.created_at_ms / 1000, tz=UTC)
+
+
+def _field_error(name: str, message: str, value: object) -> ValidationError:
+    """A validation error that says ``message`` at field ``name`` (not at the whole body)."""
+    error = PydanticCustomError("schedule", "{message}", {"message": message})
+    details = InitErrorDetails(type=error, loc=(name,), input=value)
+    return ValidationError.from_exception_data("ScheduleDefinition", [details])
+
+
+def never_fires(definition: ScheduleDefinition, now: datetime) -> tuple[str, str] | None:
+    """Why ``definition`` can never fire again after ``now``: (field, message), or None.
+
+    The API refuses such a schedule when it is created or replaced, with the same
+    message as an expression that can never fire at all (30 February): e.g. a 7-field
+    expression whose years are all past. Stored schedules are not re-checked (one that
+    ran out simply stops firing).
+    """
+    after = max(now, definition.start_at or now)
+    schedule = parse_cron(definition.cron, timezone=definition.timezone, anchor=definition.anchor)
+    following = schedule.next_after(after)
+    if following is None:
+        return "cron", f"{NEVER_FIRES}: no instant of it is after {format_time(after)}"
+    if definition.end_at is not None and following > definition.end_at:
+        message = f"{NEVER_FIRES}: its next instant, {format_time(following)}, is after end_at"
+        return "end_at", message
+    return None
 
 
 def change_fields(
@@ -136,5 +171,9 @@ def decode_change(
     definition = None
     if op is ChangeOp.UPSERT:
         definition = ScheduleDefinition.model_validate_json(fields["definition"])
-    meta = {"at_ms": int(fields.get("at_ms", "0")), "source": fields.get("source", "")}
+    meta = {
+        "at_ms": int(fields.get("at_ms", "0")),
+        "source": fields.get("source", ""),
+        "seq": fields.get("seq", ""),
+    }
     return op, fields["id"], definition, meta

@@ -204,7 +204,7 @@ class ReadModelConsumer:
         args: list[Any] = [Group.INGEST.value]
         for entry_id, fields in entries:
             try:
-                op, schedule_id, definition, _ = decode_change(fields)
+                op, schedule_id, definition, meta = decode_change(fields)
             except (ValueError, KeyError) as exc:
                 log.warning(
                     "schedule_change_undecodable", entry_id=entry_id.decode(), error=str(exc)
@@ -212,8 +212,13 @@ class ReadModelConsumer:
                 await self._client.xack(self._keys.schedule_applied, Group.INGEST, entry_id)
                 continue
             value = definition.model_dump_json() if definition is not None else ""
-            args += [entry_id, "delete" if op is ChangeOp.DELETE else "upsert", schedule_id, value]
+            op_name = "delete" if op is ChangeOp.DELETE else "upsert"
+            args += [entry_id, op_name, schedule_id, value, meta["seq"]]
         if len(args) > 1:
-            keys = [self._keys.schedule_applied, self._keys.schedule_listing]
+            keys = [
+                self._keys.schedule_applied,
+                self._keys.schedule_listing,
+                self._keys.schedule_pending,
+            ]
             await self._schedules(keys=keys, args=args)
         return len(entries)

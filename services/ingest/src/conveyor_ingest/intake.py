@@ -5,7 +5,7 @@ Shared by POST /tasks, POST /tasks/batch, POST /events and dead-letter replay.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -14,7 +14,7 @@ from aiohttp import web
 from conveyor.envelope import new_envelope
 from conveyor.errors import EnvelopeEncodeError
 from conveyor.keys import Keys
-from conveyor.telemetry.spans import send_spans
+from conveyor.telemetry.spans import parented_send_spans, send_spans
 from conveyor_ingest.auth import Principal
 from conveyor_ingest.context import Services, services
 from conveyor_ingest.models import TaskOptions, TaskRequest, TaskStatus
@@ -140,11 +140,14 @@ async def store_tasks(
     tasks: Sequence[NewTask],
     idem: Idempotency | None,
     response_data: object,
+    trace_parents: Mapping[str, tuple[str, str]] | None = None,
 ) -> web.Response:
     """Enqueue ``tasks`` on ``queue`` and answer 202, or replay a stored answer.
 
     Each partition's tasks are written by one atomic script; a request spanning
     partitions is atomic per partition, so an Idempotency-Key needs one partition.
+    ``trace_parents`` (task id -> traceparent, tracestate) names the parent of a task's
+    PRODUCER span when it is not the request's (a CloudEvent's own trace context).
     """
     text = body_text(202, response_data, "accepted")
     svc = services(request)
@@ -156,7 +159,7 @@ async def store_tasks(
     stored = None
     for shard, shard_tasks_ in by_shard.items():
         if svc.tracing:
-            stored = await _traced_enqueue(svc, shard, shard_tasks_, idem, text)
+            stored = await _traced_enqueue(svc, shard, shard_tasks_, idem, text, trace_parents)
         else:
             stored = await svc.store.enqueue(shard, shard_tasks_, idem, (202, text))
     if stored is None:
@@ -190,12 +193,23 @@ def shard_tasks(
 
 
 async def _traced_enqueue(
-    svc: Services, shard: str, tasks: list[NewTask], idem: Idempotency | None, text: str
+    svc: Services,
+    shard: str,
+    tasks: list[NewTask],
+    idem: Idempotency | None,
+    text: str,
+    trace_parents: Mapping[str, tuple[str, str]] | None = None,
 ) -> Stored | None:
     """``store.enqueue`` inside the tasks' PRODUCER spans."""
     qk = svc.keys.queue(shard)
     streams = [qk.tasks if task.due_ms is None else qk.timers_in for task in tasks]
-    with send_spans(streams, [task.envelope for task in tasks]) as envelopes:
+    envelopes_ = [task.envelope for task in tasks]
+    if trace_parents:
+        parents = [trace_parents.get(env.id, ("", "")) for env in envelopes_]
+        sends = parented_send_spans(streams, envelopes_, parents)
+    else:
+        sends = send_spans(streams, envelopes_)
+    with sends as envelopes:
         # Each envelope carries its producer span's context.
         sent = [replace(t, envelope=e) for t, e in zip(tasks, envelopes, strict=True)]
         return await svc.store.enqueue(shard, sent, idem, (202, text))

@@ -120,6 +120,11 @@ class TaskView(BaseModel):
         default=False,
         description="The last accepted change came after a worker had started the task.",
     )
+    event_attributes: dict[str, str] | None = Field(
+        default=None,
+        description="A task made from a CloudEvent: the event's attributes that have no "
+        "task field (id, time, subject, dataschema, datacontenttype, extensions).",
+    )
 
 
 class TaskPage(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from conveyor.envelope import format_time
+from conveyor.envelope import decode_event_attributes, format_time
 from conveyor.keys import Keys, QueueKeys
 from conveyor_ingest.models import TaskStatus
 from conveyor_ingest.records import bucket_of, expand
@@ -75,7 +75,18 @@ def view(record: dict[bytes, bytes]) -> dict[str, Any]:
         "due_at": _time(record.get(b"due_ms")),
         "replay_of": _text(record, "replay_of"),
         **_revision(record),
+        "event_attributes": _event_attributes(record.get(b"event_attributes")),
     }
+
+
+def _event_attributes(raw: bytes | None) -> dict[str, str] | None:
+    """The CloudEvents attributes a task made from an event carries (None for other tasks)."""
+    if not raw:
+        return None
+    try:
+        return decode_event_attributes(raw.decode())
+    except ValueError:
+        return None  # written by ingest itself: unreachable unless edited by hand
 
 
 def _revision(record: dict[bytes, bytes]) -> dict[str, Any]:

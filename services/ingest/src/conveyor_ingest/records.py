@@ -31,6 +31,7 @@ _FIELDS = (
     b"replay_of",
     b"traceparent",
     b"subject",
+    b"event_attributes",  # only in the records of tasks made from CloudEvents
 )
 _UUID_LENGTH = 36
 
@@ -67,7 +68,7 @@ def expand(task_id: str, queue: str, packed: bytes) -> dict[bytes, bytes]:
     """A compact record as the record hash it stands for (what HGETALL would return)."""
     values = json.loads(packed)
     record = {b"id": task_id.encode(), b"queue": queue.encode(), b"attempts": b"0"}
-    for name, value in zip(_FIELDS, values, strict=True):
+    for name, value in zip(_FIELDS, values, strict=False):
         if value != "":
             record[name] = str(value).encode()
     return record

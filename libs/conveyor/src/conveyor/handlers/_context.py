@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from conveyor.envelope import TaskEnvelope
+from conveyor.envelope import TaskEnvelope, decode_event_attributes
 from conveyor.handlers._effects import Effects
 
 
@@ -41,3 +41,13 @@ class TaskContext:
     def idempotency_key(self) -> str:
         """The key effects are deduplicated by (client key, fire identity or task id)."""
         return self.envelope.effective_idempotency_key
+
+    @property
+    def event_attributes(self) -> dict[str, str]:
+        """A task made from a CloudEvent: the event's attributes without a task field of
+        their own (id, time, subject, datacontenttype, extensions...); else empty.
+
+        A ``datacontenttype`` that is not JSON means the payload is the data's bytes as
+        Base64 text (docs/wire-format.md).
+        """
+        return decode_event_attributes(self.envelope.event_attributes)

@@ -10,8 +10,9 @@
 -- ARGV[5 + b] PEXPIRE of bucket b.
 -- One JSON argument instead of thousands keeps the client's encoding cost low.
 -- A task's record is one field of its bucket (records.py): id -> JSON array
--- [status, created_ms, attempt, type, origin, due_ms, replay_of, traceparent, subject]
--- (the traceparent links a later PUT's span to the task's trace).
+-- [status, created_ms, attempt, type, origin, due_ms, replay_of, traceparent, subject,
+-- event_attributes] (the traceparent links a later PUT's span to the task's trace; the last
+-- element only when the task has event attributes, i.e. it came from a CloudEvent).
 -- Returns {1, stored} for a replayed key, else {0}.
 local index = KEYS[1]
 local idem_ttl = tonumber(ARGV[3])
@@ -47,20 +48,21 @@ for _, task in ipairs(tasks) do
   local fields = task.f
   local delayed = task.d == 1
   local id = fields[4]
-  local subject, origin, due, traceparent = '', '', '', ''
+  local subject, origin, due, traceparent, attributes = '', '', '', '', nil
   for j = 15, #fields, 2 do
     local name = fields[j]
     if name == 'subject' then subject = fields[j + 1]
     elseif name == 'origin' then origin = fields[j + 1]
     elseif name == 'traceparent' then traceparent = fields[j + 1]
-    elseif name == 'due_ms' then due = fields[j + 1] end
+    elseif name == 'due_ms' then due = fields[j + 1]
+    elseif name == 'event_attributes' then attributes = fields[j + 1] end
   end
   redis.call('XADD', delayed and KEYS[4] or KEYS[3], '*', unpack(fields))
   local bucket = task.b or 1
   local pairs_ = records[bucket]
   pairs_[#pairs_ + 1] = id
   pairs_[#pairs_ + 1] = encode({delayed and 'scheduled' or 'pending', ARGV[1], fields[14],
-    fields[6], origin, due, task.r or '', traceparent, subject})
+    fields[6], origin, due, task.r or '', traceparent, subject, attributes})
   if #pairs_ >= 1000 then flush(bucket) end  -- unpack has an argument limit
   members[#members + 1] = 0
   members[#members + 1] = stamp .. id

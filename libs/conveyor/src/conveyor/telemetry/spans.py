@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import ParentBased
@@ -32,7 +33,12 @@ from opentelemetry.util.types import AttributeValue
 
 from conveyor.envelope import TaskEnvelope
 from conveyor.telemetry.messaging import Operation, messaging_attributes
-from conveyor.telemetry.propagation import format_traceparent, remote_span_context, trace_fields
+from conveyor.telemetry.propagation import (
+    context_from_fields,
+    format_traceparent,
+    remote_span_context,
+    trace_fields,
+)
 
 
 def tracing_installed() -> bool:
@@ -134,6 +140,40 @@ def send_spans(
     finally:
         for span in spans:
             span.end()
+
+
+@contextmanager
+def parented_send_spans(
+    streams: Sequence[str],
+    envelopes: Sequence[TaskEnvelope],
+    parents: Sequence[tuple[str, str]],
+    tracer: Tracer | None = None,
+) -> Iterator[list[TaskEnvelope]]:
+    """``send_spans`` where envelope i's span is a child of ``parents[i]``.
+
+    ``parents[i]`` is a (traceparent, tracestate) pair; ("", "") means the current
+    span, as in ``send_spans``. A CloudEvent carries the trace context of the
+    transmission's start (the Distributed Tracing extension): its task's span continues
+    that trace, not the HTTP request's. Envelopes of one parent share their spans.
+    """
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, parent in enumerate(parents):
+        groups.setdefault(parent, []).append(index)
+    stamped = list(envelopes)
+    with ExitStack() as stack:
+        for parent, indexes in groups.items():
+            context = context_from_fields(*parent)
+            token = None if context is None else otel_context.attach(context)
+            try:
+                sends = send_spans([streams[i] for i in indexes], [envelopes[i] for i in indexes],
+                                   tracer)  # fmt: skip
+                sent = stack.enter_context(sends)
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+            for index, envelope in zip(indexes, sent, strict=True):
+                stamped[index] = envelope
+        yield stamped
 
 
 def _start_sends(

@@ -127,6 +127,7 @@ async def _replay(request: web.Request, qk: QueueKeys, letter: DeadLetter) -> di
         traceparent=original.traceparent,
         tracestate=original.tracestate,
         partition_key=original.partition_key,
+        event_attributes=original.event_attributes,
     )
     task = NewTask(envelope=envelope, replay_of=original.id)
     data = {**accepted(task), "replay_of": original.id, "dead_entry_id": letter.entry_id}

@@ -1,8 +1,12 @@
 """/api/v1/schedules: cron schedules, published on the schedule-changes stream.
 
-Writes answer 202: the scheduler applies the change, and ingest's listing copy
-follows from the applied-changes stream (so a GET right after a POST may not
-show it yet). Answers carry the next fire times and a description.
+POST creates (409 when the id exists), PUT replaces an existing schedule whole (404
+otherwise; ``created_at_ms`` is kept unless the body gives one), DELETE removes one
+(404 when unknown). Each is one atomic step (schedule_writes.py) and answers 202: the
+scheduler applies the change right after. Ingest's listing shows an accepted change at
+once. A schedule that can never fire again (30 February, years all past, an end_at
+before its next instant) is refused with 422 at the field. Answers carry the next fire
+times and a description.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from aiohttp import web
 
 from conveyor.cron import describe_cron, parse_cron
 from conveyor.envelope import format_time
-from conveyor.schedules import ChangeOp, ScheduleDefinition, change_fields
+from conveyor.schedules import ScheduleDefinition, never_fires
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import (
     authorize,
@@ -26,16 +30,17 @@ from conveyor_ingest.context import (
     services,
 )
 from conveyor_ingest.responses import ApiError, ok, unprocessable
-from conveyor_ingest.store import now_ms
+from conveyor_ingest.schedule_writes import Outcome, ScheduleWriter, WriteOp
 
 NEXT_FIRES = 5
 SCHEDULE_ID = r"{schedule_id:[A-Za-z0-9][A-Za-z0-9_.-]{0,127}}"
+REPLACE_TRIES = 5  # a replace re-reads its base when another change won the race
 
 routes = web.RouteTableDef()
 
 
 def describe(definition: ScheduleDefinition) -> dict[str, Any]:
-    """A schedule with its next fire times and a human description."""
+    """A schedule with its next fire times and a human description (a ScheduleView)."""
     schedule = parse_cron(definition.cron, timezone=definition.timezone, anchor=definition.anchor)
     after = max(datetime.now(UTC), definition.start_at or datetime.now(UTC))
     fires = [
@@ -50,48 +55,69 @@ def describe(definition: ScheduleDefinition) -> dict[str, Any]:
     }
 
 
-async def _publish(request: web.Request, op: ChangeOp, schedule_id: str,
-                   definition: ScheduleDefinition | None) -> None:  # fmt: skip
+def _writer(request: web.Request) -> ScheduleWriter:
     svc = services(request)
-    fields = change_fields(op, schedule_id, now_ms(), "api", definition)
-    await svc.client.xadd(svc.keys.schedule_changes, fields)  # type: ignore[arg-type]
+    return ScheduleWriter(svc.client, svc.keys)
 
 
-async def _definition(request: web.Request, schedule_id: str | None) -> ScheduleDefinition:
-    body = read_json_object(await read_body(request))
-    if schedule_id is not None and body.setdefault("id", schedule_id) != schedule_id:
-        message = "the body's id must match the path"
-        msg = "invalid schedule"
-        raise unprocessable(msg, [{"loc": "id", "msg": message}])
+def _definition(request: web.Request, body: dict[str, Any]) -> ScheduleDefinition:
+    """``body`` as a definition that can fire again (422 at the field otherwise)."""
     definition = parse_model(ScheduleDefinition, body)
     check_queue(request, definition.task.queue, "task.queue")
+    never = never_fires(definition, datetime.now(UTC))
+    if never is not None:
+        msg = "schedule can never fire"
+        raise unprocessable(msg, [{"loc": never[0], "msg": never[1]}])
     return definition
+
+
+def _not_found(schedule_id: str) -> ApiError:
+    return ApiError(404, f"schedule {schedule_id!r} not found; create it with POST")
 
 
 @routes.post("/api/v1/schedules")
 async def create_schedule(request: web.Request) -> web.Response:
-    """Create (or replace) a schedule."""
+    """Create a schedule; 409 when one with its id exists."""
     authorize(request, Scope.SCHEDULES_WRITE, "schedule.create")
-    definition = await _definition(request, None)
-    await _publish(request, ChangeOp.UPSERT, definition.id, definition)
+    definition = _definition(request, read_json_object(await read_body(request)))
+    if await _writer(request).write(WriteOp.CREATE, definition.id, definition) is Outcome.EXISTS:
+        raise ApiError(409, f"schedule {definition.id!r} exists; replace it with PUT")
     return ok(describe(definition), 202)
 
 
 @routes.put("/api/v1/schedules/" + SCHEDULE_ID)
 async def update_schedule(request: web.Request) -> web.Response:
-    """Replace a schedule."""
+    """Replace an existing schedule whole (404 when there is none)."""
     authorize(request, Scope.SCHEDULES_WRITE, "schedule.update")
-    definition = await _definition(request, request.match_info["schedule_id"])
-    await _publish(request, ChangeOp.UPSERT, definition.id, definition)
-    return ok(describe(definition), 202)
+    schedule_id = request.match_info["schedule_id"]
+    body = read_json_object(await read_body(request))
+    if body.setdefault("id", schedule_id) != schedule_id:
+        message = "the body's id must match the path"
+        msg = "invalid schedule"
+        raise unprocessable(msg, [{"loc": "id", "msg": message}])
+    writer = _writer(request)
+    for _ in range(REPLACE_TRIES):
+        current = await writer.current(schedule_id)
+        if current is None:
+            raise _not_found(schedule_id)
+        # A full replace, but the creation instant (the @every anchor) is the schedule's.
+        created = ScheduleDefinition.model_validate_json(current).created_at_ms
+        definition = _definition(request, {"created_at_ms": created, **body})
+        outcome = await writer.write(WriteOp.REPLACE, schedule_id, definition, current)
+        if outcome is Outcome.MISSING:
+            raise _not_found(schedule_id)
+        if outcome is Outcome.OK:
+            return ok(describe(definition), 202)
+    raise ApiError(409, f"schedule {schedule_id!r} is being changed by other requests; retry")
 
 
 @routes.delete("/api/v1/schedules/" + SCHEDULE_ID)
 async def delete_schedule(request: web.Request) -> web.Response:
-    """Delete a schedule."""
+    """Delete a schedule (404 when there is none)."""
     authorize(request, Scope.SCHEDULES_WRITE, "schedule.delete")
     schedule_id = request.match_info["schedule_id"]
-    await _publish(request, ChangeOp.DELETE, schedule_id, None)
+    if await _writer(request).write(WriteOp.DELETE, schedule_id, None) is Outcome.MISSING:
+        raise _not_found(schedule_id)
     return ok({"id": schedule_id, "deleted": True}, 202)
 
 
@@ -107,7 +133,7 @@ def _str(value: bytes | str) -> str:
 
 @routes.get("/api/v1/schedules")
 async def list_schedules(request: web.Request) -> web.Response:
-    """Every schedule the scheduler has applied."""
+    """Every schedule: applied by the scheduler, or accepted by ingest and about to be."""
     authorize(request, Scope.TASKS_READ, "schedule.list")
     listing = await _listing(request)
     return ok({"items": [describe(listing[key]) for key in sorted(listing)]})
@@ -115,7 +141,7 @@ async def list_schedules(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/schedules/" + SCHEDULE_ID)
 async def get_schedule(request: web.Request) -> web.Response:
-    """One applied schedule."""
+    """One schedule (as listed)."""
     authorize(request, Scope.TASKS_READ, "schedule.read")
     schedule_id = request.match_info["schedule_id"]
     svc = services(request)
