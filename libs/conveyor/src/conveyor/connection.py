@@ -36,6 +36,11 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     redis_errors.SlotNotCoveredError,
 )
 
+# Every command has a bound, so a paused or unreachable server turns into an error the
+# services handle (503, retry, readiness) instead of an unbounded wait.
+COMMAND_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 2.0
+
 MIN_VERSION = (7, 0, 0)
 WAITAOF_VERSION = (7, 2, 0)
 
@@ -67,9 +72,13 @@ def create_client(settings: RedisSettings, **options: Any) -> Redis:
     With ``redis_sentinels`` set it is a Sentinel-managed client of the primary
     ``redis_sentinel_service`` (it asks the Sentinels again after a failover); with
     ``redis_cluster`` it is a ``RedisCluster``, typed as ``Redis`` because it
-    offers the same command methods and the services use only those.
+    offers the same command methods and the services use only those. Commands time
+    out after ``COMMAND_TIMEOUT_S`` (connecting after ``CONNECT_TIMEOUT_S``) unless
+    ``options`` say otherwise.
     """
     options.setdefault("health_check_interval", 30)
+    options.setdefault("socket_timeout", COMMAND_TIMEOUT_S)
+    options.setdefault("socket_connect_timeout", CONNECT_TIMEOUT_S)
     options.setdefault("socket_keepalive", True)
     options.update(_tls_options(settings))
     if settings.redis_sentinels:
