@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-from redis.asyncio import Redis
 
 from conveyor.connection import check_server, create_client
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings, load_settings
-from conveyor.telemetry.probes import ProbeServer
+from conveyor.telemetry.probes import ProbeServer, redis_readiness
 from conveyor.telemetry.tracing import TracingSettings, configure_tracing
 from conveyor_scheduler.clock import RedisClock
 from conveyor_scheduler.metrics import SchedulerMetrics
@@ -31,7 +30,7 @@ async def serve(stop: asyncio.Event) -> None:
     provider = configure_tracing("scheduler", load_settings(TracingSettings))
     client = create_client(redis_settings)
     metrics = SchedulerMetrics()
-    probes = ProbeServer(metrics.registry, lambda: _redis_answers(client))
+    probes = ProbeServer(metrics.registry, redis_readiness(client))
     try:
         info = await check_server(client)
         log.info(
@@ -55,7 +54,3 @@ async def serve(stop: asyncio.Event) -> None:
         await client.aclose()
         if provider is not None:
             provider.shutdown()  # flushes spans still batched
-
-
-async def _redis_answers(client: Redis) -> bool:
-    return bool(await client.ping())

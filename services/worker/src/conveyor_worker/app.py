@@ -6,13 +6,12 @@ import asyncio
 
 import structlog
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from conveyor.connection import check_server, create_client
 from conveyor.keys import Keys
 from conveyor.service import tune_gc
 from conveyor.settings import RedisSettings, load_settings
-from conveyor.telemetry.probes import ProbeServer
+from conveyor.telemetry.probes import ProbeServer, redis_readiness
 from conveyor.telemetry.tracing import TracingSettings, configure_tracing
 from conveyor_worker.loading import load_registry
 from conveyor_worker.metrics import WorkerMetrics
@@ -31,7 +30,7 @@ async def serve(stop: asyncio.Event) -> None:
     provider = configure_tracing("worker", tracing)
     client = create_client(redis_settings)
     metrics_registry = CollectorRegistry()
-    probes = ProbeServer(metrics_registry, ready=lambda: _ping(client))
+    probes = ProbeServer(metrics_registry, ready=redis_readiness(client))
     try:
         info = await check_server(client)
         log.info(
@@ -61,7 +60,3 @@ async def serve(stop: asyncio.Event) -> None:
         await client.aclose()
         if provider is not None:
             provider.shutdown()  # flushes spans still batched
-
-
-async def _ping(client: Redis) -> bool:
-    return bool(await client.ping())
