@@ -4,9 +4,9 @@ The worker (task stream), the scheduler (its input, control and schedule-change
 streams) and ingest's read model (events) share these rules, so a fix lands once:
 
 - The group is created (id 0, MKSTREAM) before the first read and again after a
-  NOGROUP reply (the stream or its group was deleted, or lost in a failover); a
-  ``before_create`` hook runs first, so a service can refuse to recreate groups
-  on a dataset it does not recognise.
+  NOGROUP reply (the stream or its group was deleted, or lost in a failover);
+  the client's dataset identity is checked first (conveyor.dataset), so no group
+  is recreated quietly on a Redis that lost its data.
 - A read that failed on the connection (a timeout while Redis was paused, a reset)
   may still have run on the server, which then handed entries to this consumer
   that nobody holds. The next read therefore takes this consumer's own pending
@@ -32,6 +32,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from conveyor.connection import COMMAND_TIMEOUT_S, TRANSIENT_ERRORS, is_cluster
+from conveyor.dataset import guard_of
 from conveyor.streams import Entry, ensure_group, read_reply_entries
 
 log = structlog.get_logger(__name__)
@@ -56,16 +57,16 @@ class GroupReader:
     consumer: str
     streams: Sequence[str]
     claim_idle_ms: int | None = None
-    before_create: Callable[[], Awaitable[None]] | None = None
     _ready: bool = field(default=False, init=False)
     # stream -> the id after which this consumer's own pending entries are read next.
     _recovering: dict[str, str] = field(default_factory=dict, init=False)
     _last_claim_ms: int | None = field(default=None, init=False)
 
     async def ensure_groups(self) -> None:
-        """Create the group on every stream that lacks it (after ``before_create``)."""
-        if self.before_create is not None:
-            await self.before_create()
+        """Create the group on every stream that lacks it (after the dataset check)."""
+        guard = guard_of(self.client)
+        if guard is not None:
+            await guard.verify(self.client)
         for stream in self.streams:
             await ensure_group(self.client, stream, self.group)
         self._ready = True

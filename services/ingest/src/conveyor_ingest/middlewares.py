@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 from opentelemetry.trace import Span
 
 from conveyor.connection import TRANSIENT_ERRORS
+from conveyor.dataset import DatasetResetError
 from conveyor.ids import random_hex
 from conveyor.logging import InfoLine
 from conveyor.telemetry.http import server_span, set_status_code
@@ -126,6 +127,9 @@ def _error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
     if isinstance(exc, ConnectionResetError):
         log.info("client_disconnected")  # nobody is left to answer
         raise exc
+    if isinstance(exc, DatasetResetError):
+        log.error("request_refused_dataset_reset", error=str(exc))
+        return error_response(ApiError(503, str(exc), headers={"Retry-After": "5"}))
     if isinstance(exc, DeadlineExceededError):  # its message says whether it may exist
         log.warning("request_deadline_exceeded", error=str(exc))
         return error_response(ApiError(503, str(exc), headers={"Retry-After": "1"}))

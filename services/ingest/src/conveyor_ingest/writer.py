@@ -25,6 +25,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from conveyor.connection import ReplicaWait
+from conveyor.dataset import DatasetResetError, guard_of
 from conveyor_ingest import deadline as conveyor_deadline
 
 MAX_PIPELINE = 512
@@ -49,6 +50,8 @@ class ScriptWriter:
         self._pending: list[_Call] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        # Nothing is written to a dataset found lost or replaced until it is acknowledged.
+        self._dataset = guard_of(client)
 
     @property
     def in_flight(self) -> int:
@@ -57,6 +60,8 @@ class ScriptWriter:
 
     async def call(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run ``script`` with ``keys`` and ``args`` in the next pipeline; return its reply."""
+        if self._dataset is not None and self._dataset.stopped:
+            raise DatasetResetError(self._dataset.problem())
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         call = _Call(script, keys, args, future)

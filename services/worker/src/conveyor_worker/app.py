@@ -8,6 +8,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from conveyor.connection import check_server, create_client
+from conveyor.dataset import DatasetGuard
 from conveyor.keys import Keys
 from conveyor.service import tune_gc
 from conveyor.settings import RedisSettings, load_settings
@@ -28,9 +29,13 @@ async def serve(stop: asyncio.Event) -> None:
     registry = load_registry(settings.handler_modules)
     tracing = load_settings(TracingSettings)
     provider = configure_tracing("worker", tracing)
-    client = create_client(redis_settings)
     metrics_registry = CollectorRegistry()
-    probes = ProbeServer(metrics_registry, ready=redis_readiness(client))
+    keys = Keys(redis_settings.key_prefix, redis_settings.queues, redis_settings.queue_partitions)
+    dataset = DatasetGuard(
+        keys.dataset_identity("worker"), redis_settings.redis_dataset_reset, metrics_registry
+    )
+    client = create_client(redis_settings, dataset)
+    probes = ProbeServer(metrics_registry, ready=redis_readiness(client, dataset.problems))
     try:
         info = await check_server(client)
         log.info(
@@ -42,9 +47,6 @@ async def serve(stop: asyncio.Event) -> None:
             **settings.model_dump(),
         )
         await probes.start(settings.metrics_port)
-        keys = Keys(
-            redis_settings.key_prefix, redis_settings.queues, redis_settings.queue_partitions
-        )
         tune_gc()
         worker = Worker(
             client,

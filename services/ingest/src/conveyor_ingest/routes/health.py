@@ -28,7 +28,7 @@ async def readyz(request: web.Request) -> web.Response:
     svc = services(request)
 
     async def check() -> list[str]:
-        problems: list[str] = []
+        problems = svc.dataset.problems() if svc.dataset is not None else []
         await svc.client.ping()
         for qk in svc.keys.all_queues():
             if find_group(await svc.client.xinfo_groups(qk.events), Group.INGEST) is None:
