@@ -103,6 +103,9 @@ def _call_all(obj: Keys | QueueKeys) -> list[str]:
     for name, member in inspect.getmembers(type(obj)):
         if name.startswith("_") or name in ("tag", "queue", "all_queues", "shard"):
             continue
+        if name == "dataset_identity":  # one key per service (its argument names the owner)
+            found += [member(obj, service) for service in SERVICES]
+            continue
         if isinstance(member, property):
             value = getattr(obj, name)
         elif inspect.isfunction(member):

@@ -19,6 +19,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from conveyor.dataset import DatasetGuard
 from conveyor.keys import Keys
 from conveyor.telemetry.queues import QueueStats
 from conveyor_ingest.context import Metrics
@@ -84,6 +85,7 @@ def defined_names() -> set[str]:
     worker = CollectorRegistry()
     WorkerMetrics.create(worker)
     scheduler = SchedulerMetrics().registry
+    DatasetGuard("k", registry=worker)  # every service registers it; one is enough here
     return (
         {"up"}
         | registry_names(ingest.registry)

@@ -306,3 +306,19 @@ async def test_the_fire_lease_holder_fires_on_time_and_a_standby_takes_over_when
     assert [f.instant_ms for f in taken.fires] == [T0 + 5_000, T0 + 6_000]
     instants = await fired_instants(redis, keys)
     assert instants == [T0 + n * 1_000 for n in range(1, 7)]
+
+
+async def test_fires_prepared_before_a_clock_jump_obey_the_misfire_threshold(
+    redis: Redis, keys: Keys, make_replica: ReplicaFactory
+) -> None:
+    """Redis TIME jumps +1 h inside the preparation window: the policy allows one fire."""
+    scheduler = make_replica()
+    await upsert(redis, keys, definition())  # every 10 s, misfire policy fire_once
+    await scheduler.tick(T0 + 9_700)
+    prepared = await scheduler.prepare_fires(T0 + 10_000)
+    jumped = T0 + 3_600_000 + 17_000  # every instant since T0 + 10 s is over 5 s late now
+    assert await scheduler.send_prepared(prepared, jumped) == ()
+    result = await scheduler.tick(jumped)
+    assert len(result.fires) == 1
+    assert result.missed == 361
+    assert await fired_instants(redis, keys) == [T0 + 3_610_000]

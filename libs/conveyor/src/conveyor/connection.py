@@ -20,6 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
+from conveyor.dataset import DatasetGuard, DatasetResetError
 from conveyor.errors import RedisUnavailableError, UnsupportedServerError
 from conveyor.settings import RedisSettings
 
@@ -27,7 +28,9 @@ from conveyor.settings import RedisSettings
 # instead of failing: the server is unreachable or still loading (BusyLoadingError is a
 # ConnectionError), read-only during a Sentinel failover, or the cluster is electing a new
 # primary for the slot (CLUSTERDOWN, MASTERDOWN, TRYAGAIN, a slot map with a hole).
+# A dataset reset (conveyor.dataset) is transient too: work resumes once acknowledged.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    DatasetResetError,
     redis_errors.ConnectionError,
     redis_errors.TimeoutError,
     redis_errors.ReadOnlyError,
@@ -35,6 +38,11 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     redis_errors.TryAgainError,
     redis_errors.SlotNotCoveredError,
 )
+
+# Every command has a bound, so a paused or unreachable server turns into an error the
+# services handle (503, retry, readiness) instead of an unbounded wait.
+COMMAND_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 2.0
 
 MIN_VERSION = (7, 0, 0)
 WAITAOF_VERSION = (7, 2, 0)
@@ -61,17 +69,26 @@ class ServerInfo:
         return self.server == "valkey" or self.version >= WAITAOF_VERSION
 
 
-def create_client(settings: RedisSettings, **options: Any) -> Redis:
+def create_client(
+    settings: RedisSettings, dataset: DatasetGuard | None = None, **options: Any
+) -> Redis:
     """An asyncio client for ``settings`` (bytes replies, no decoding).
 
     With ``redis_sentinels`` set it is a Sentinel-managed client of the primary
     ``redis_sentinel_service`` (it asks the Sentinels again after a failover); with
     ``redis_cluster`` it is a ``RedisCluster``, typed as ``Redis`` because it
-    offers the same command methods and the services use only those.
+    offers the same command methods and the services use only those. Commands time
+    out after ``COMMAND_TIMEOUT_S`` (connecting after ``CONNECT_TIMEOUT_S``) unless
+    ``options`` say otherwise. With ``dataset``, every new connection checks the
+    dataset identity before it carries a command (not on Cluster: see conveyor.dataset).
     """
     options.setdefault("health_check_interval", 30)
+    options.setdefault("socket_timeout", COMMAND_TIMEOUT_S)
+    options.setdefault("socket_connect_timeout", CONNECT_TIMEOUT_S)
     options.setdefault("socket_keepalive", True)
     options.update(_tls_options(settings))
+    if dataset is not None and not settings.redis_cluster:
+        options["redis_connect_func"] = dataset.on_connect
     if settings.redis_sentinels:
         return _sentinel_client(settings, options)
     if settings.redis_cluster:

@@ -24,6 +24,10 @@ SCHEDULES_TAG = "_schedules"
 # tag, or it could move a key to another slot or past an ACL owner pattern.
 _TAG_BRACES = frozenset("{}")
 CLIENTS_TAG = "_clients"
+DATASET_TAG = "_dataset"
+# The services, and the owner segment of the keys each owns.
+SERVICES = ("ingest", "scheduler", "worker")
+_OWNER_SEGMENT = {"ingest": "i", "scheduler": "s", "worker": "w"}
 # Separates a queue name from its partition number in a shard tag; QUEUE_NAME forbids it.
 PARTITION_SEPARATOR = "~"
 
@@ -264,6 +268,10 @@ class Keys:
     def rate_limit(self, subject: str) -> str:
         """Ingest's rate-limit state of one client."""
         return f"{self.prefix}:{{{CLIENTS_TAG}}}:i:rate:{_part(subject)}"
+
+    def dataset_identity(self, service: str) -> str:
+        """A service's dataset identity (conveyor.dataset): written once, owned by it."""
+        return f"{self.prefix}:{{{DATASET_TAG}}}:{_OWNER_SEGMENT[service]}:dataset"
 
 
 def _partition_number(text: str) -> bool:

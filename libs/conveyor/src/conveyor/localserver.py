@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Self
@@ -170,6 +171,16 @@ class LocalServer:
             self.process.wait()
             if self.process.stderr:
                 self.process.stderr.close()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """SIGSTOP the server for the block (a hung host or VM), SIGCONT after it, always."""
+        assert self.process is not None  # noqa: S101 - a started server
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.process.send_signal(signal.SIGCONT)
 
     def __enter__(self) -> Self:
         return self.start()

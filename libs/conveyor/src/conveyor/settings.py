@@ -80,6 +80,13 @@ class RedisSettings(BaseSettings):
         le=4000,  # below redis-py's 5 s socket timeout, or the wait ends as a read timeout
         description="Longest wait for those replicas, in milliseconds (at most 4000).",
     )
+    redis_dataset_reset: Literal["stop", "continue"] = Field(
+        default="stop",
+        description=(
+            "On finding the Redis dataset lost or replaced: stop consuming, firing and"
+            " accepting until `python -m conveyor.dataset acknowledge`, or continue."
+        ),
+    )
     redis_wait_aof: bool = Field(
         default=False,
         description="Also wait for the AOF fsync (WAITAOF) where the server supports it.",

@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from conveyor.connection import ReplicaWait, check_server, create_client
+from conveyor.dataset import DatasetGuard, guard_of
 from conveyor.keys import Keys
 from conveyor.service import tune_gc
 from conveyor.settings import RedisSettings, load_settings
@@ -36,7 +37,10 @@ CONNECT_TIMEOUT_S = 2.0
 
 
 def build_services(
-    settings: IngestSettings, redis_settings: RedisSettings, client: Redis
+    settings: IngestSettings,
+    redis_settings: RedisSettings,
+    client: Redis,
+    metrics: Metrics | None = None,
 ) -> Services:
     """Wire the service objects around one client."""
     keys = Keys(redis_settings.key_prefix, redis_settings.queues, redis_settings.queue_partitions)
@@ -52,7 +56,8 @@ def build_services(
         verifier=verifier,
         limiter=RateLimiter(client, writer, keys, settings.rate_limit, settings.rate_burst),
         backlog=BacklogGuard(client, keys, settings.max_backlog),
-        metrics=Metrics.create(),
+        metrics=metrics or Metrics.create(),
+        dataset=guard_of(client),
         tracing=tracing_installed(),
     )
 
@@ -78,13 +83,20 @@ def create_app(
         app.router.add_routes(module_routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        metrics = Metrics.create()
+        dataset = DatasetGuard(
+            Keys(redis_settings.key_prefix).dataset_identity("ingest"),
+            redis_settings.redis_dataset_reset,
+            metrics.registry,
+        )
         client = create_client(
             redis_settings,
+            dataset,
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             retry_on_timeout=False,
         )
-        app[SERVICES] = build_services(settings, redis_settings, client)
+        app[SERVICES] = build_services(settings, redis_settings, client, metrics)
         consumer = ReadModelConsumer(client, app[SERVICES].keys, settings.status_retention)
         stop = asyncio.Event()
         runner: asyncio.Task[None] | None = None

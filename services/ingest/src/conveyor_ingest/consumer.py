@@ -18,15 +18,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from conveyor.connection import TRANSIENT_ERRORS, is_cluster
 from conveyor.events import TaskEvent, TaskEventType, decode_event
+from conveyor.grouploop import GroupReader, run_guarded
 from conveyor.keys import Keys
 from conveyor.lua import register
 from conveyor.schedules import ChangeOp, decode_change
-from conveyor.streams import Entry, Group, ensure_group, read_reply_entries
+from conveyor.streams import Entry, Group
 from conveyor_ingest.models import TaskStatus
 from conveyor_ingest.records import bucket_key
 from conveyor_ingest.store import (
@@ -42,8 +41,7 @@ log = structlog.get_logger(__name__)
 
 BLOCK_MS = 1000
 COUNT = 500
-CLAIM_IDLE_MS = 60_000
-CLAIM_EVERY_S = 30.0
+CLAIM_IDLE_MS = 60_000  # claimed every half of it (conveyor.grouploop)
 
 _STATUS = {
     TaskEventType.PENDING: (TaskStatus.PENDING, RANK_QUEUED),
@@ -111,64 +109,25 @@ class ReadModelConsumer:
         self._consumer = consumer_name()
         # Events stream -> its shard name (the queue name, or <queue>~<p> for a partition).
         self._queue_of = {qk.events.encode(): qk.shard for qk in keys.all_queues()}
-        self._last_claim = 0.0
+        streams = [*(s.decode() for s in self._queue_of), keys.schedule_applied]
+        self._reader = GroupReader(
+            client, Group.INGEST, self._consumer, streams, claim_idle_ms=CLAIM_IDLE_MS
+        )
 
     async def ensure_groups(self) -> None:
         """Create the ingest group on every stream it reads."""
-        for stream in [*self._queue_of, self._keys.schedule_applied.encode()]:
-            await ensure_group(self._client, stream.decode(), Group.INGEST)
+        await self._reader.ensure_groups()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop``; Redis outages are logged and retried."""
-        while not stop.is_set():
-            try:
-                await self.step()
-            except TRANSIENT_ERRORS as exc:
-                log.warning("read_model_redis_unavailable", error=str(exc))
-                await asyncio.sleep(1.0)
-            except redis_errors.ResponseError as exc:
-                log.warning("read_model_step_failed", error=str(exc))
-                await self.ensure_groups()
-                await asyncio.sleep(0.5)
-            except Exception:
-                # A background loop must not die quietly inside a live API process (the
-                # read model would stop): e.g. redis-py's cluster client has raised
-                # AttributeError from a connection torn down during a failover.
-                log.exception("read_model_step_crashed")
-                await asyncio.sleep(1.0)
+        """Consume until ``stop``; failures are logged and retried (conveyor.grouploop)."""
+        await run_guarded(stop, "read_model_step_failed", self.step)
 
     async def step(self, block_ms: int = BLOCK_MS) -> int:
         """Read one batch of each stream and apply it; returns entries handled."""
-        streams: dict[Any, Any] = {
-            s: ">" for s in [*self._queue_of, self._keys.schedule_applied.encode()]
-        }
-        # On Cluster one XREADGROUP may only name streams of one slot: read each on its own.
-        reads: list[dict[Any, Any]] = (
-            [{s: ">"} for s in streams] if is_cluster(self._client) else [streams]
-        )
-        replies = await asyncio.gather(
-            *(
-                self._client.xreadgroup(
-                    Group.INGEST, self._consumer, read, count=COUNT, block=block_ms
-                )
-                for read in reads
-            )
-        )
+        now = int(time.monotonic() * 1000)
         handled = 0
-        for stream, entries in [pair for reply in replies for pair in read_reply_entries(reply)]:
-            handled += await self._handle(stream, entries)
-        if time.monotonic() - self._last_claim > CLAIM_EVERY_S:
-            self._last_claim = time.monotonic()
-            handled += await self._claim_stale()
-        return handled
-
-    async def _claim_stale(self) -> int:
-        handled = 0
-        for stream in [*self._queue_of, self._keys.schedule_applied.encode()]:
-            reply = await self._client.xautoclaim(
-                stream, Group.INGEST, self._consumer, CLAIM_IDLE_MS, "0-0", count=COUNT
-            )
-            handled += await self._handle(stream, list(reply[1]))
+        for stream, entries in await self._reader.read(COUNT, block_ms, now):
+            handled += await self._handle(stream.encode(), entries)
         return handled
 
     async def _handle(self, stream: bytes, entries: Sequence[Entry]) -> int:

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
+from conveyor.dataset import DatasetGuard
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings
 from conveyor.telemetry.batched import BatchedHistogram
@@ -125,6 +126,8 @@ class Services:
     # Whether an SDK tracer provider was installed when the app started (serve installs
     # it first): without one, requests skip the span machinery altogether.
     tracing: bool = False
+    # The dataset identity check of the client's connections (conveyor.dataset).
+    dataset: DatasetGuard | None = None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -16,10 +16,12 @@ from aiohttp.typedefs import Handler
 from opentelemetry.trace import Span
 
 from conveyor.connection import TRANSIENT_ERRORS
+from conveyor.dataset import DatasetResetError
 from conveyor.ids import random_hex
 from conveyor.logging import InfoLine
 from conveyor.telemetry.http import server_span, set_status_code
 from conveyor_ingest.context import ACTION, PRINCIPAL, Services, services
+from conveyor_ingest.deadline import DeadlineExceededError, answer_within
 from conveyor_ingest.responses import ApiError, error_response
 
 log = structlog.get_logger("conveyor_ingest.audit")
@@ -60,7 +62,7 @@ async def _handle(
     if span is not None and span.is_recording():
         span.set_attribute("conveyor.request_id", request_id)
     try:
-        response = await handler(request)
+        response = await answer_within(svc.settings.request_timeout, request, handler)
     except Exception as exc:  # every failure leaves as an envelope (or is re-raised)
         response = _error_response(request, exc)
     status = response.status
@@ -125,6 +127,12 @@ def _error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
     if isinstance(exc, ConnectionResetError):
         log.info("client_disconnected")  # nobody is left to answer
         raise exc
+    if isinstance(exc, DatasetResetError):
+        log.error("request_refused_dataset_reset", error=str(exc))
+        return error_response(ApiError(503, str(exc), headers={"Retry-After": "5"}))
+    if isinstance(exc, DeadlineExceededError):  # its message says whether it may exist
+        log.warning("request_deadline_exceeded", error=str(exc))
+        return error_response(ApiError(503, str(exc), headers={"Retry-After": "1"}))
     if isinstance(exc, TRANSIENT_ERRORS):
         log.warning("redis_unavailable", error=str(exc))
         headers = {"Retry-After": "1"}

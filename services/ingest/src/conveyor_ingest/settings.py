@@ -54,6 +54,12 @@ class IngestSettings(BaseSettings):
         default=30 * DAY_S, gt=0, description="Longest accepted delay; cancel marks last this long."
     )
     max_wait: float = Field(default=60.0, gt=0, description="Longest ?wait= on GET /tasks/{id}.")
+    request_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds within which every write request is answered (503 at the latest).",
+    )
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod

@@ -6,6 +6,11 @@ pipeline (each script stays atomic on its own); each caller gets its own reply
 or exception. At most MAX_INFLIGHT pipelines are in flight: calls made meanwhile
 wait for the next one, so the busier the process, the larger (and fewer) the
 pipelines - the send/receive cost is paid per pipeline, not per request.
+
+A call made within a request's deadline (conveyor_ingest.deadline) is answered by
+then: a call still waiting for a pipeline when its deadline passes is never sent
+(``NotWrittenError``); one sent whose reply has not come is answered
+``OutcomeUnknownError`` (the reply, when it comes, is dropped).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from conveyor.connection import ReplicaWait
+from conveyor.dataset import DatasetResetError, guard_of
+from conveyor_ingest import deadline as conveyor_deadline
 
 MAX_PIPELINE = 512
 MAX_INFLIGHT = 4
@@ -31,6 +38,7 @@ class _Call:
     keys: Sequence[str]
     args: Sequence[Any]
     future: asyncio.Future[Any]
+    sent: bool = False
 
 
 class ScriptWriter:
@@ -42,20 +50,46 @@ class ScriptWriter:
         self._pending: list[_Call] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        # Nothing is written to a dataset found lost or replaced until it is acknowledged.
+        self._dataset = guard_of(client)
+
+    @property
+    def in_flight(self) -> int:
+        """Pipelines sent and not yet answered."""
+        return len(self._tasks)
 
     async def call(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run ``script`` with ``keys`` and ``args`` in the next pipeline; return its reply."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Call(script, keys, args, future))
+        if self._dataset is not None and self._dataset.stopped:
+            raise DatasetResetError(self._dataset.problem())
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        call = _Call(script, keys, args, future)
+        self._pending.append(call)
         if not self._scheduled and len(self._tasks) < MAX_INFLIGHT:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_flush)
-        return await future
+            loop.call_soon(self._start_flush)
+        deadline = conveyor_deadline.current()
+        if deadline is None:
+            return await future
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await future  # a timeout cancels it: an unsent call is then skipped
+        except TimeoutError as exc:
+            if call.sent:
+                msg = "storage did not answer in time; the write may still take effect"
+                raise conveyor_deadline.OutcomeUnknownError(msg) from exc
+            msg = "storage did not take the write in time; nothing was written"
+            raise conveyor_deadline.NotWrittenError(msg) from exc
 
     def _start_flush(self) -> None:
         self._scheduled = False
+        # Calls whose caller is gone (deadline passed, client away) are never sent.
+        self._pending = [call for call in self._pending if not call.future.done()]
         while self._pending and len(self._tasks) < MAX_INFLIGHT:
             calls, self._pending = self._pending[:MAX_PIPELINE], self._pending[MAX_PIPELINE:]
+            for call in calls:
+                call.sent = True
             task = asyncio.create_task(self._flush(calls))
             self._tasks.add(task)
             task.add_done_callback(self._flushed)

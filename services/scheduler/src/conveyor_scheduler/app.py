@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-from redis.asyncio import Redis
 
 from conveyor.connection import check_server, create_client
+from conveyor.dataset import DatasetGuard
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings, load_settings
-from conveyor.telemetry.probes import ProbeServer
+from conveyor.telemetry.probes import ProbeServer, redis_readiness
 from conveyor.telemetry.tracing import TracingSettings, configure_tracing
 from conveyor_scheduler.clock import RedisClock
 from conveyor_scheduler.metrics import SchedulerMetrics
@@ -29,9 +29,13 @@ async def serve(stop: asyncio.Event) -> None:
     # Read the file before connecting: a bad file is a configuration error (exit code 2).
     definitions = load_schedules_file(settings.schedules_file) if settings.schedules_file else []
     provider = configure_tracing("scheduler", load_settings(TracingSettings))
-    client = create_client(redis_settings)
     metrics = SchedulerMetrics()
-    probes = ProbeServer(metrics.registry, lambda: _redis_answers(client))
+    keys = Keys(redis_settings.key_prefix, redis_settings.queues, redis_settings.queue_partitions)
+    dataset = DatasetGuard(
+        keys.dataset_identity("scheduler"), redis_settings.redis_dataset_reset, metrics.registry
+    )
+    client = create_client(redis_settings, dataset)
+    probes = ProbeServer(metrics.registry, redis_readiness(client, dataset.problems))
     try:
         info = await check_server(client)
         log.info(
@@ -42,9 +46,6 @@ async def serve(stop: asyncio.Event) -> None:
             **settings.model_dump(mode="json"),
         )
         await probes.start(settings.metrics_port)
-        keys = Keys(
-            redis_settings.key_prefix, redis_settings.queues, redis_settings.queue_partitions
-        )
         scheduler = Scheduler(client, keys, settings)
         clock = RedisClock(client)
         if definitions:
@@ -55,7 +56,3 @@ async def serve(stop: asyncio.Event) -> None:
         await client.aclose()
         if provider is not None:
             provider.shutdown()  # flushes spans still batched
-
-
-async def _redis_answers(client: Redis) -> bool:
-    return bool(await client.ping())

@@ -175,7 +175,7 @@ class Firer:
             if plan.instants or plan.settle_ms > settled[definition.id]:
                 work.append((definition, plan))
         for chunk in _chunks(work):
-            call = self._call(keys, chunk)
+            call = self._call(keys, chunk, at_ms)
             out.calls.append(call)
             ttl = [self._config.dedup_ttl_ms]
             out.packed.append(PackedCall.encode(self._script.sha, call[1], ttl, call[2]))
@@ -215,10 +215,14 @@ class Firer:
         return settled
 
     def _call(
-        self, keys: QueueKeys, work: list[tuple[ScheduleDefinition, FirePlan]]
+        self, keys: QueueKeys, work: list[tuple[ScheduleDefinition, FirePlan]], at_ms: int
     ) -> tuple[QueueKeys, list[str], list[str | int]]:
-        """The fire script's keys and arguments (after ttl and now) for ``work``."""
-        args: list[str | int] = []
+        """The fire script's keys and arguments (after ttl and now) for ``work``.
+
+        The plan's time and the misfire threshold go along: the script refuses a plan
+        that is stale by then (prepared fires sent after a clock jump).
+        """
+        args: list[str | int] = [at_ms, self._config.misfire_ms]
         dedup: list[str] = []
         for definition, plan in work:
             args += [definition.id, plan.settle_ms, len(plan.instants)]

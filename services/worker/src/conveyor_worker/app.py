@@ -6,13 +6,13 @@ import asyncio
 
 import structlog
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from conveyor.connection import check_server, create_client
+from conveyor.dataset import DatasetGuard
 from conveyor.keys import Keys
 from conveyor.service import tune_gc
 from conveyor.settings import RedisSettings, load_settings
-from conveyor.telemetry.probes import ProbeServer
+from conveyor.telemetry.probes import ProbeServer, redis_readiness
 from conveyor.telemetry.tracing import TracingSettings, configure_tracing
 from conveyor_worker.loading import load_registry
 from conveyor_worker.metrics import WorkerMetrics
@@ -29,9 +29,13 @@ async def serve(stop: asyncio.Event) -> None:
     registry = load_registry(settings.handler_modules)
     tracing = load_settings(TracingSettings)
     provider = configure_tracing("worker", tracing)
-    client = create_client(redis_settings)
     metrics_registry = CollectorRegistry()
-    probes = ProbeServer(metrics_registry, ready=lambda: _ping(client))
+    keys = Keys(redis_settings.key_prefix, redis_settings.queues, redis_settings.queue_partitions)
+    dataset = DatasetGuard(
+        keys.dataset_identity("worker"), redis_settings.redis_dataset_reset, metrics_registry
+    )
+    client = create_client(redis_settings, dataset)
+    probes = ProbeServer(metrics_registry, ready=redis_readiness(client, dataset.problems))
     try:
         info = await check_server(client)
         log.info(
@@ -43,9 +47,6 @@ async def serve(stop: asyncio.Event) -> None:
             **settings.model_dump(),
         )
         await probes.start(settings.metrics_port)
-        keys = Keys(
-            redis_settings.key_prefix, redis_settings.queues, redis_settings.queue_partitions
-        )
         tune_gc()
         worker = Worker(
             client,
@@ -61,7 +62,3 @@ async def serve(stop: asyncio.Event) -> None:
         await client.aclose()
         if provider is not None:
             provider.shutdown()  # flushes spans still batched
-
-
-async def _ping(client: Redis) -> bool:
-    return bool(await client.ping())

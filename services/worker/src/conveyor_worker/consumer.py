@@ -10,8 +10,9 @@ import structlog
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from conveyor.grouploop import GroupReader, run_guarded, stopped_within
 from conveyor.keys import QueueKeys
-from conveyor.streams import Group, ensure_group, read_reply_entries
+from conveyor.streams import Group
 from conveyor_worker.committer import CONNECTION_ERRORS, Committer
 from conveyor_worker.control import ControlConsumer
 from conveyor_worker.dispatcher import Dispatcher
@@ -23,8 +24,6 @@ log = structlog.get_logger(__name__)
 # What a periodic action or a recovery may fail with and the loop survives.
 _LOOP_ERRORS: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, redis_errors.ResponseError)
 
-ERROR_PAUSE_FIRST = 0.1
-ERROR_PAUSE_CAP = 5.0
 IDLE_WAIT = 0.05
 
 
@@ -53,29 +52,32 @@ class QueueConsumer:
         self.control = control
         self.janitor = janitor
         self._block = settings.block_ms or None  # BLOCK 0 would wait forever
+        self._reader = GroupReader(client, Group.WORKERS, consumer, (keys.tasks,))
 
     async def setup(self) -> None:
         """Create the workers group on the task and control streams (MKSTREAM, id 0)."""
-        await ensure_group(self._client, self.keys.tasks, Group.WORKERS.value)
-        await ensure_group(self._client, self.keys.control, Group.WORKERS.value)
+        await self._reader.ensure_groups()
+        await self.control.reader.ensure_groups()
 
     async def read_once(self, block_ms: int | None) -> int:
-        """Read and dispatch one batch; returns the number of entries read."""
+        """Read and dispatch one batch; returns the number of entries read.
+
+        After a failed read this consumer's own pending entries come first (see
+        conveyor.grouploop); the dispatcher skips those it is still running.
+        """
         count = min(self._settings.batch, self.dispatcher.free_slots)
         if count == 0:
             await self._wait_for_slot(1.0)
             return 0
-        reply = await self._client.xreadgroup(
-            Group.WORKERS.value, self._consumer, {self.keys.tasks: ">"}, count=count, block=block_ms
-        )
-        entries = [entry for _, batch in read_reply_entries(reply) for entry in batch]
+        batches = await self._reader.read(count, block_ms)
+        entries = [entry for _, batch in batches for entry in batch]
         if entries:
             self.dispatcher.dispatch(entries)
         return len(entries)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read until ``stop`` is set, riding out Redis outages."""
-        await _guarded(stop, "read_failed", lambda: self.read_once(self._block), self.setup)
+        await run_guarded(stop, "read_failed", lambda: self.read_once(self._block))
 
     async def drain_control(self) -> None:
         """Apply every control message written so far (a burst does this before it reads)."""
@@ -126,19 +128,9 @@ class QueueConsumer:
             _every(stop, settings.visibility_timeout / 3, self.leases.renew),
             _every(stop, settings.reclaim_interval, self.leases.reclaim),
             _every(stop, settings.janitor_interval, self.janitor.run_once),
-            _guarded(stop, "control_failed", control_poll, self.setup),
+            run_guarded(stop, "control_failed", control_poll),
         ]
         return [asyncio.create_task(loop) for loop in loops]
-
-
-async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
-    """Wait up to ``seconds`` for ``stop``; True when it was set."""
-    try:
-        async with asyncio.timeout(seconds):
-            await stop.wait()
-    except TimeoutError:
-        return False
-    return True
 
 
 async def _every(
@@ -146,39 +138,8 @@ async def _every(
 ) -> None:
     """Run ``action`` every ``interval`` s until ``stop``; failures are logged, not fatal."""
     name = getattr(action, "__name__", "?")
-    while not await _stopped_within(stop, interval):
+    while not await stopped_within(stop, interval):
         try:
             await action()
         except _LOOP_ERRORS as exc:
             log.warning("periodic_task_failed", action=name, error=str(exc)[:200])
-
-
-async def _guarded(
-    stop: asyncio.Event,
-    event: str,
-    step: Callable[[], Awaitable[Any]],
-    recover: Callable[[], Awaitable[None]],
-) -> None:
-    """Call ``step`` until ``stop``; on Redis errors pause with backoff and carry on."""
-    pause = ERROR_PAUSE_FIRST
-    while not stop.is_set():
-        try:
-            await step()
-            pause = ERROR_PAUSE_FIRST
-            continue
-        except CONNECTION_ERRORS as exc:
-            log.warning(event, error=type(exc).__name__, pause=pause)
-        except redis_errors.ResponseError as exc:
-            log.warning(event, error=str(exc)[:200], pause=pause)
-            if "NOGROUP" in str(exc):
-                await _try(recover)  # the stream or group was deleted: recreate them
-        if await _stopped_within(stop, pause):
-            return
-        pause = min(pause * 2, ERROR_PAUSE_CAP)
-
-
-async def _try(action: Callable[[], Awaitable[None]]) -> None:
-    try:
-        await action()
-    except _LOOP_ERRORS:
-        log.warning("recovery_failed", exc_info=True)

@@ -14,9 +14,10 @@ import structlog
 from redis.asyncio import Redis
 
 from conveyor.control import ControlOp, decode_control
+from conveyor.grouploop import GroupReader
 from conveyor.keys import QueueKeys
 from conveyor.lua import register
-from conveyor.streams import Entry, Group, read_reply_entries
+from conveyor.streams import Entry, Group
 from conveyor_worker.committer import Committer
 
 log = structlog.get_logger(__name__)
@@ -39,17 +40,12 @@ class ControlConsumer:
         self._clock = clock
         self._script = register(client, "worker_control")
         self._committer = committer
+        self.reader = GroupReader(client, Group.WORKERS, consumer, (keys.control,))
 
     async def poll(self, block_ms: int | None) -> int:
         """Read and apply one batch of control messages; returns how many were read."""
-        reply = await self._client.xreadgroup(
-            Group.WORKERS.value,
-            self._consumer,
-            {self._keys.control: ">"},
-            count=100,
-            block=block_ms,
-        )
-        entries = [e for _, batch in read_reply_entries(reply) for e in batch]
+        batches = await self.reader.read(100, block_ms)
+        entries = [e for _, batch in batches for e in batch]
         if entries:
             await self.apply(entries)
         return len(entries)

@@ -2,7 +2,8 @@
 -- KEYS[1] tasks stream, KEYS[2] events stream, KEYS[3] last-fired hash (schedule id -> instant),
 -- KEYS[3 + k] the dedup key of the k-th fire of this call (all in the queue's slot).
 -- ARGV[1] dedup key lifetime after its instant (ms), ARGV[2] now (ms, the caller's clock: the
--- service passes Redis server time read when it sends), then per schedule:
+-- service passes Redis server time read when it sends), ARGV[3] the time the fires were planned
+-- for (ms, same clock), ARGV[4] the misfire threshold (ms), then per schedule:
 --   id settle n, then n times: instant due nt <nt task field tokens> ne <ne event field tokens>
 -- where due is the instant plus its jitter, the task tokens are the task's fields and the event
 -- tokens the PENDING event's fields without at_ms (which this script puts first), each flat
@@ -14,10 +15,14 @@
 -- little early: those, and the schedule's later ones, wait for the next pass), if its instant is
 -- after the schedule's last fired instant (so a replica with a stale view, or a clock that jumped
 -- back, cannot fire an instant that is settled) AND its dedup key did not exist yet.
+-- A plan older than the misfire threshold is stale (fires prepared ahead of their instant and
+-- sent after the clock jumped, or after a long stall): nothing fires and nothing settles, so the
+-- next pass plans again at the new time and the misfire policy decides about those instants.
 -- Reply: {id, instant, ...} of the fires made now.
 local ttl, now, now_text = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[2]
+if now - tonumber(ARGV[3]) > tonumber(ARGV[4]) then return {} end
 local fired, advanced = {}, {}
-local i, k, nargs = 3, 0, #ARGV
+local i, k, nargs = 5, 0, #ARGV
 while i <= nargs do
   local id, settle, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   i = i + 3

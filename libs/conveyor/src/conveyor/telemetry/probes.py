@@ -3,6 +3,12 @@
 The worker and scheduler have no web framework; this answers the three GETs
 Prometheus and Kubernetes send, and nothing else. Port 0 picks a free port,
 which is logged, so several replicas can share a host.
+
+``/livez`` never touches Redis: a Redis blip must not restart every pod.
+``/readyz`` answers within ``READY_TIMEOUT_S`` whatever Redis does: a check that
+has not finished by then answers 503 with the reason (ingest's /readyz uses the
+same bound through ``readiness_problems``). The bound is well under the 3 s
+probe timeouts of deploy/k8s.
 """
 
 from __future__ import annotations
@@ -13,11 +19,37 @@ from collections.abc import Awaitable, Callable
 import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from redis.asyncio import Redis
 
 log = structlog.get_logger(__name__)
 
-ReadinessCheck = Callable[[], Awaitable[bool]]
+# A readiness check answers the problems it found; none means ready.
+ReadinessCheck = Callable[[], Awaitable[list[str]]]
 _REQUEST_TIMEOUT = 5.0
+READY_TIMEOUT_S = 1.0
+
+
+async def readiness_problems(check: ReadinessCheck) -> list[str]:
+    """``check``'s problems, or the reason it failed or took longer than READY_TIMEOUT_S."""
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            return await check()
+    except TimeoutError:
+        return [f"redis did not answer within {READY_TIMEOUT_S} s"]
+    except Exception as exc:  # any failure of the check means "not ready", with its reason
+        log.warning("readiness_check_failed", error=type(exc).__name__, detail=str(exc)[:200])
+        return [f"readiness check failed: {type(exc).__name__}: {str(exc)[:200]}"]
+
+
+def redis_readiness(client: Redis, *more: Callable[[], list[str]]) -> ReadinessCheck:
+    """A check that Redis answers PING, plus the problems the ``more`` callables report."""
+
+    async def check() -> list[str]:
+        problems = [problem for report in more for problem in report()]
+        await client.ping()
+        return problems
+
+    return check
 
 
 class ProbeServer:
@@ -73,17 +105,9 @@ class ProbeServer:
         if path == b"/livez":
             return "200 OK", "text/plain", b"ok\n"
         if path == b"/readyz":
-            ready = await self._check_ready()
-            return (
-                ("200 OK", "text/plain", b"ready\n")
-                if ready
-                else ("503 Service Unavailable", "text/plain", b"not ready\n")
-            )
+            problems = await readiness_problems(self._ready)
+            if not problems:
+                return "200 OK", "text/plain", b"ready\n"
+            body = "".join(f"not ready: {problem}\n" for problem in problems)
+            return "503 Service Unavailable", "text/plain", body.encode()
         return "404 Not Found", "text/plain", b"not found\n"
-
-    async def _check_ready(self) -> bool:
-        try:
-            return await self._ready()
-        except Exception:  # any failure of the check means "not ready"
-            log.warning("readiness_check_failed", exc_info=True)
-            return False

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis import exceptions as redis_errors
 
-from conveyor.connection import TRANSIENT_ERRORS
-from conveyor.streams import Group
+from conveyor.streams import Group, find_group
+from conveyor.telemetry.probes import readiness_problems
 from conveyor_ingest.context import services
 from conveyor_ingest.responses import ok
 
@@ -22,21 +21,21 @@ async def livez(_request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Redis answers and the ingest consumer group exists on every events stream."""
+    """Redis answers and the ingest consumer group exists on every events stream.
+
+    Answered within conveyor.telemetry.probes.READY_TIMEOUT_S, whatever Redis does.
+    """
     svc = services(request)
-    problems: list[str] = []
-    try:
+
+    async def check() -> list[str]:
+        problems = svc.dataset.problems() if svc.dataset is not None else []
         await svc.client.ping()
         for qk in svc.keys.all_queues():
-            groups = await svc.client.xinfo_groups(qk.events)
-            names = {g["name"].decode() if isinstance(g["name"], bytes) else g["name"]
-                     for g in groups}  # fmt: skip
-            if Group.INGEST.value not in names:
+            if find_group(await svc.client.xinfo_groups(qk.events), Group.INGEST) is None:
                 problems.append(f"group {Group.INGEST.value} missing on {qk.events}")
-    except TRANSIENT_ERRORS as exc:
-        problems.append(f"redis unreachable: {exc}")
-    except redis_errors.ResponseError as exc:
-        problems.append(f"redis error: {exc}")
+        return problems
+
+    problems = await readiness_problems(check)
     if problems:
         return ok({"ready": False, "problems": problems}, 503, "not ready")
     return ok({"ready": True})

@@ -61,11 +61,18 @@ def merge_partitions(queue: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 @routes.get("/api/v1/queues")
 async def list_queues(request: web.Request) -> web.Response:
-    """Figures of every configured queue (a partitioned one also lists its partitions)."""
+    """Figures of every configured queue (a partitioned one also lists its partitions).
+
+    ``dataset``: resets of the Redis dataset this process saw, and whether it stopped
+    for one (then no figures: nothing is read from a dataset not acknowledged).
+    """
     authorize(request, Scope.ADMIN, "queue.list")
     svc = services(request)
+    dataset = svc.dataset.state() if svc.dataset is not None else None
+    if svc.dataset is not None and svc.dataset.stopped:
+        return ok({"items": [], "dataset": dataset})
     items = []
     for queue in svc.redis_settings.queues:
         parts = [await queue_stats(svc.client, qk) for qk in svc.keys.shards(queue)]
         items.append(parts[0] if len(parts) == 1 else merge_partitions(queue, parts))
-    return ok({"items": items})
+    return ok({"items": items, "dataset": dataset})
