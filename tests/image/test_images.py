@@ -222,6 +222,47 @@ def test_images_keep_their_healthcheck_and_run_as_non_root(images: dict[str, str
         assert healthcheck["Test"][:2] == ["CMD", "python"]
 
 
+# Run inside an image: its installed distributions, and whether these modules exist.
+INVENTORY = """
+import importlib.metadata as m, importlib.util as u, json
+print(json.dumps({
+    "dists": sorted(d.metadata["Name"].lower().replace("_", "-") for d in m.distributions()),
+    "present": [n for n in ("pip", "conveyor.devrun", "conveyor.localserver") if u.find_spec(n)],
+}))
+"""
+
+
+def _lock_names(service: str) -> tuple[set[str], set[str]]:
+    """Names in the service's lock: unconditional, and those behind an environment marker."""
+    text = (ROOT / "services" / service / "requirements.lock").read_text()
+    always: set[str] = set()
+    conditional: set[str] = set()
+    for line in text.splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            spec, _, marker = line.partition(";")
+            name = spec.split("==")[0].strip().lower().replace("_", "-")
+            (conditional if marker.strip(" \\") else always).add(name)
+    return always, conditional
+
+
+def test_each_image_holds_only_its_service(images: dict[str, str]) -> None:
+    """Exactly the service's lock plus the two wheels; no pip, no local-server launcher."""
+    for service, image in images.items():
+        name = _run(["buildah", "from", "--pull=never", image], timeout=120).strip()
+        try:
+            command = ["buildah", "run", "--isolation", "chroot", name, "--"]
+            found = json.loads(_run([*command, "python", "-c", INVENTORY], timeout=120))
+        finally:
+            subprocess.run(["buildah", "rm", name], capture_output=True, check=False)  # noqa: S603, S607
+        assert found["present"] == [], service
+        always, conditional = _lock_names(service)
+        dists = set(found["dists"])
+        assert always | {"conveyor", f"conveyor-{service}"} <= dists, service
+        assert dists - always - {"conveyor", f"conveyor-{service}"} <= conditional, service
+        if service != "ingest":
+            assert not {"aiohttp", "pyjwt", "cryptography"} & dists, service
+
+
 async def test_quick_start_flow_then_sigterm_drain(
     images: dict[str, str], containers: dict[str, Container]
 ) -> None:
