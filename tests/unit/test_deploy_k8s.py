@@ -1,11 +1,11 @@
 """Kubernetes manifests (deploy/k8s): schema-valid, and saying what the services need.
 
-Every complete manifest of the base, the example Secrets and the rendered
-production overlay is validated with kubernetes-validate (strict). The overlay
-is rendered here in Python (``render``: resources, namespace, images, replicas
-and strategic-merge patches, the subset the overlay uses) so no kustomize binary
-is needed; where ``kubectl`` exists, its rendering must equal ours. KEDA's
-ScaledObject is not in those schemas: a test asserts its fields instead.
+Every complete manifest of the base, the example Secrets and every rendered overlay
+is validated with kubernetes-validate (strict). Kustomizations are rendered in
+Python (tests/unit/k8s_render.py) so no kustomize binary is needed; where
+``kubectl`` exists, its rendering must equal ours. Custom resources (KEDA, the
+Prometheus Operator) are not in those schemas: tests assert their fields instead
+(test_deploy_k8s_queues.py).
 """
 
 from __future__ import annotations
@@ -14,134 +14,57 @@ import copy
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]  # ships no type information
 import pytest
 import yaml
 
-from conveyor.keys import Keys
-from conveyor.streams import Group
+from conveyor.settings import RedisSettings
 from conveyor_worker.settings import WorkerSettings
+from unit.k8s_render import (
+    BASE,
+    KUSTOMIZATIONS,
+    OVERLAYS,
+    ROOT,
+    Doc,
+    containers,
+    env_of,
+    find,
+    is_custom,
+    label,
+    load_docs,
+    render,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-K8S = ROOT / "deploy" / "k8s"
-BASE = K8S / "base"
-OVERLAY = K8S / "overlays" / "production"
+OVERLAY = ROOT / "deploy" / "k8s" / "overlays" / "production"
 K8S_VERSION = "1.31.0"
 SERVICES = ("ingest", "scheduler", "worker")
 PROBE_PORTS = {"ingest": 8080, "scheduler": 9102, "worker": 9101}
 
-Doc = dict[str, Any]
-
-
-def load_docs(path: Path) -> list[Doc]:
-    """The non-empty YAML documents of ``path``."""
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-
-
-def render(folder: Path) -> list[Doc]:
-    """Render a kustomization the way kustomize does, for the features used here."""
-    kust = yaml.safe_load((folder / "kustomization.yaml").read_text())
-    unknown = (
-        set(kust)
-        - {"apiVersion", "kind", "namespace", "resources", "images"}
-        - {
-            "replicas",
-            "patches",
-        }
-    )
-    assert not unknown, f"render() does not implement {unknown}: extend it"
-    docs: list[Doc] = []
-    for resource in kust.get("resources", []):
-        path = folder / resource
-        docs += render(path) if path.is_dir() else load_docs(path)
-    for patch in kust.get("patches", []):
-        body = yaml.safe_load((folder / patch["path"]).read_text())
-        merge(find(docs, body["kind"], body["metadata"]["name"]), body)
-    for replicas in kust.get("replicas", []):
-        find(docs, "Deployment", replicas["name"])["spec"]["replicas"] = replicas["count"]
-    for image in kust.get("images", []):
-        for container in containers(docs):
-            if container["image"].split(":")[0] == image["name"]:
-                container["image"] = f"{image['newName']}:{image['newTag']}"
-    if "namespace" in kust:
-        for doc in docs:
-            if doc["kind"] != "Namespace":
-                doc["metadata"]["namespace"] = kust["namespace"]
-    return docs
-
-
-def merge(target: Doc, patch: Doc) -> None:
-    """Strategic merge: maps merge, lists of named maps merge by name, other lists replace."""
-    for key, value in patch.items():
-        current = target.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
-            merge(current, value)
-        elif isinstance(current, list) and _named_list(value) and _named_list(current):
-            target[key] = _merge_named(current, value)
-        else:
-            target[key] = copy.deepcopy(value)
-
-
-def _merge_named(current: list[Doc], patch: list[Doc]) -> list[Doc]:
-    """Like kustomize: the patch's items first (merged by name), then the others in order."""
-    by_name = {item["name"]: item for item in current}
-    merged = []
-    for item in patch:
-        if item["name"] in by_name:
-            merge(by_name[item["name"]], item)
-            merged.append(by_name[item["name"]])
-        else:
-            merged.append(copy.deepcopy(item))
-    named = {item["name"] for item in patch}
-    return merged + [item for item in current if item["name"] not in named]
-
-
-def _named_list(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(i, dict) and "name" in i for i in value)
-
-
-def find(docs: list[Doc], kind: str, name: str) -> Doc:
-    """The one document of ``kind`` named ``name``."""
-    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
-    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
-    return found[0]
-
-
-def containers(docs: list[Doc]) -> list[Doc]:
-    """Every container and init container of every pod template."""
-    found: list[Doc] = []
-    for doc in docs:
-        pod = doc.get("spec", {}).get("template", {}).get("spec", {})
-        found += pod.get("containers", []) + pod.get("initContainers", [])
-    return found
-
 
 def base_docs() -> list[Doc]:
-    """The base's resources as written (before the overlay)."""
+    """The base's resources as written (before any overlay)."""
     return render(BASE)
 
 
-def _is_keda(doc: Doc) -> bool:
-    return str(doc["apiVersion"]).startswith("keda.sh/")
+def example_secrets() -> list[Doc]:
+    """deploy/k8s/base/secrets.example.yaml: the Secrets' names and keys."""
+    return load_docs(BASE / "secrets.example.yaml")
 
 
-def _label(doc: Doc) -> str:
-    return f"{doc['kind']}/{doc['metadata']['name']}"
+BASE_DOCS = [d for d in base_docs() + example_secrets() if not is_custom(d)]
+OVERLAY_DOCS = [(folder.name, d) for folder in OVERLAYS for d in render(folder) if not is_custom(d)]
 
 
-BASE_DOCS = [d for d in base_docs() + load_docs(BASE / "secrets.example.yaml") if not _is_keda(d)]
-OVERLAY_DOCS = [d for d in render(OVERLAY) if not _is_keda(d)]
-
-
-@pytest.mark.parametrize("doc", BASE_DOCS, ids=_label)
+@pytest.mark.parametrize("doc", BASE_DOCS, ids=label)
 def test_base_manifest_is_valid(doc: Doc) -> None:
     kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
 
-@pytest.mark.parametrize("doc", OVERLAY_DOCS, ids=_label)
-def test_rendered_overlay_manifest_is_valid(doc: Doc) -> None:
+@pytest.mark.parametrize(
+    ("overlay", "doc"), OVERLAY_DOCS, ids=[f"{o}-{label(d)}" for o, d in OVERLAY_DOCS]
+)
+def test_rendered_overlay_manifest_is_valid(overlay: str, doc: Doc) -> None:
     kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
 
@@ -153,7 +76,7 @@ def test_validation_rejects_a_broken_manifest() -> None:
 
 
 @pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl not installed: Python render only")
-@pytest.mark.parametrize("folder", [BASE, OVERLAY], ids=["base", "overlay"])
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=lambda p: p.name)
 def test_python_rendering_equals_kubectl_kustomize(folder: Path) -> None:
     output = subprocess.run(  # noqa: S603 - fixed arguments, our own folder
         ["kubectl", "kustomize", str(folder)],  # noqa: S607 - kubectl found on PATH above
@@ -161,8 +84,8 @@ def test_python_rendering_equals_kubectl_kustomize(folder: Path) -> None:
         check=True,
         text=True,
     ).stdout
-    theirs = {_label(d): d for d in yaml.safe_load_all(output) if d}
-    ours = {_label(d): d for d in render(folder)}
+    theirs = {label(d): d for d in yaml.safe_load_all(output) if d}
+    ours = {label(d): d for d in render(folder)}
     assert ours == theirs
 
 
@@ -208,10 +131,20 @@ def test_each_service_has_a_pdb_and_its_own_redis_user(service: str) -> None:
     deployment = find(docs, "Deployment", f"conveyor-{service}")
     pdb = find(docs, "PodDisruptionBudget", f"conveyor-{service}")
     assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
-    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
-    ref = env["CONVEYOR_REDIS_URL"]["valueFrom"]["secretKeyRef"]
-    secret = find(load_docs(BASE / "secrets.example.yaml"), "Secret", ref["name"])
-    assert secret["stringData"][ref["key"]].startswith(f"redis://conveyor-{service}:")
+    env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+    ref = env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref["key"]) == ("conveyor-redis-passwords", service)
+    url = env["CONVEYOR_REDIS_URL"]["value"]
+    assert url == f"$(REDIS_SCHEME)://conveyor-{service}:$(REDIS_PASSWORD)@$(REDIS_ADDRESS)/0"
+    # Kubernetes expands $(VAR) from the entries above it: the example Secrets give a
+    # URL the services accept.
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in example_secrets()}
+    order = list(env)
+    for name in ("REDIS_SCHEME", "REDIS_PASSWORD", "REDIS_ADDRESS"):
+        assert order.index(name) < order.index("CONVEYOR_REDIS_URL")
+        source = env[name]["valueFrom"]["secretKeyRef"]
+        url = url.replace(f"$({name})", secrets[source["name"]][source["key"]])
+    assert RedisSettings(redis_url=url).redis_url.startswith(f"redis://conveyor-{service}:")
 
 
 def test_worker_grace_outlasts_its_drain() -> None:
@@ -225,12 +158,9 @@ def test_worker_grace_outlasts_its_drain() -> None:
 def test_ingest_jwt_key_comes_from_a_secret_and_is_exposed_by_ingress() -> None:
     docs = base_docs()
     container = find(docs, "Deployment", "conveyor-ingest")["spec"]["template"]["spec"]
-    env = {e["name"]: e for e in container["containers"][0]["env"]}
+    env = env_of(container["containers"][0])
     ref = env["CONVEYOR_INGEST_JWT_SECRET"]["valueFrom"]["secretKeyRef"]
-    assert (
-        ref["key"]
-        in find(load_docs(BASE / "secrets.example.yaml"), "Secret", ref["name"])["stringData"]
-    )
+    assert ref["key"] in find(example_secrets(), "Secret", ref["name"])["stringData"]
     service = find(docs, "Service", "conveyor-ingest")
     backend = find(docs, "Ingress", "conveyor-ingest")["spec"]["rules"][0]["http"]["paths"][0]
     assert backend["backend"]["service"]["name"] == service["metadata"]["name"]
@@ -252,33 +182,6 @@ def test_only_the_services_and_keda_reach_redis() -> None:
     assert keda["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "keda"}
 
 
-def test_keda_scales_workers_on_the_task_streams_group_lag() -> None:
-    docs = render(OVERLAY)
-    scaled = find(docs, "ScaledObject", "conveyor-worker")
-    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
-    spec = scaled["spec"]
-    target = spec["scaleTargetRef"]
-    assert (target["kind"], target["name"]) == ("Deployment", "conveyor-worker")
-    find(docs, "Deployment", target["name"])
-    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
-    (trigger,) = spec["triggers"]
-    assert trigger["type"] == "redis-streams"
-    meta = trigger["metadata"]
-    assert meta["stream"] == Keys(prefix="conveyor").queue("default").tasks
-    assert meta["consumerGroup"] == Group.WORKERS.value
-    assert int(meta.get("lagCount") or meta["pendingEntriesCount"]) > 0
-    assert all(isinstance(v, str) for v in meta.values())  # KEDA metadata values are strings
-    host, port = meta["address"].split(":")
-    redis = find(docs, "Service", host.split(".")[0])
-    assert int(port) in [p["port"] for p in redis["spec"]["ports"]]
-    auth = find(docs, "TriggerAuthentication", trigger["authenticationRef"]["name"])
-    params = {p["parameter"]: p for p in auth["spec"]["secretTargetRef"]}
-    assert set(params) == {"username", "password"}
-    secret = find(load_docs(BASE / "secrets.example.yaml"), "Secret", params["username"]["name"])
-    assert secret["stringData"][params["username"]["key"]] == "conveyor-keda"
-    assert params["password"]["key"] in secret["stringData"]
-
-
 @pytest.mark.parametrize("name", ["redis.conf", "users.acl", "render-acl.sh"])
 def test_redis_configmap_is_a_copy_of_deploy_redis(name: str) -> None:
     config = find(base_docs(), "ConfigMap", "conveyor-redis-config")
@@ -295,7 +198,7 @@ def test_redis_renders_the_acl_from_digests_and_keeps_aof() -> None:
         "/acl/users.acl",
     ]
     assert init["envFrom"] == [{"secretRef": {"name": "conveyor-redis-acl"}}]
-    secret = find(load_docs(BASE / "secrets.example.yaml"), "Secret", "conveyor-redis-acl")
+    secret = find(example_secrets(), "Secret", "conveyor-redis-acl")
     assert set(secret["stringData"]) == {
         f"{u}_SHA256" for u in ("INGEST", "SCHEDULER", "WORKER", "KEDA")
     }
