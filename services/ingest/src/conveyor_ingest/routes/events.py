@@ -4,7 +4,7 @@ The event's ``type`` becomes the task type and its ``data`` the payload; the
 ``queue`` extension attribute (``ce-queue`` in binary mode) picks the queue, and
 the ``partitionkey`` extension (``ce-partitionkey``) the partition key.
 The event's ``source`` and ``id`` are kept: ``source`` on the envelope, and
-``<source>#<id>`` as the task's effect idempotency key, so a re-delivered event
+``event_scope(source, id)`` as the task's effect idempotency key, so a re-delivered event
 does not repeat its effects.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field, JsonValue
 
+from conveyor.keys import event_scope
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import (
     authorize,
@@ -92,7 +93,7 @@ async def post_event(request: web.Request) -> web.Response:
     await svc.backlog.check(task.queue)
     made = new_task(request, task, principal, "cloudevents")
     envelope = replace(
-        made.envelope, source=event.source, idempotency_key=f"{event.source}#{event.id}"
+        made.envelope, source=event.source, idempotency_key=event_scope(event.source, event.id)
     )
     created = NewTask(envelope=envelope, due_ms=made.due_ms)
     idem = idempotency(request, principal, body)
