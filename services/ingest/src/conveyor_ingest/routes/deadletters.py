@@ -12,7 +12,6 @@ one is given. A replay goes back to the partition its dead letter came from.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from redis import exceptions as redis_errors
 
+from conveyor import jsoncodec
 from conveyor.deadletter import DeadLetter, decode_dead_letter
 from conveyor.envelope import decode_envelope, format_time, new_envelope
 from conveyor.errors import EnvelopeDecodeError
@@ -141,7 +141,7 @@ async def _replay(request: web.Request, qk: QueueKeys, letter: DeadLetter) -> di
             qk.shard, [replace(task, envelope=sent)], idem, (202, text)
         )
     if stored is not None:
-        replayed: dict[str, Any] = json.loads(stored.text)["data"]
+        replayed: dict[str, Any] = jsoncodec.loads(stored.text)["data"]
         return replayed
     return data
 

@@ -10,13 +10,14 @@ does not repeat its effects.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 from pydantic import Field, JsonValue
 
+from conveyor import jsoncodec
+from conveyor.errors import JsonNumberError
 from conveyor.keys import event_scope
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import (
@@ -29,7 +30,7 @@ from conveyor_ingest.context import (
 )
 from conveyor_ingest.intake import accepted, idempotency, new_task, store_tasks
 from conveyor_ingest.models import StrictModel, TaskRequest
-from conveyor_ingest.responses import ApiError
+from conveyor_ingest.responses import ApiError, unprocessable
 from conveyor_ingest.store import NewTask
 
 STRUCTURED = "application/cloudevents+json"
@@ -62,7 +63,10 @@ def _binary(request: web.Request, body: bytes) -> dict[str, Any]:
     if not request.content_type.endswith("json"):
         raise ApiError(415, "binary-mode events need a JSON content type")
     try:
-        attributes["data"] = json.loads(body) if body else None
+        attributes["data"] = jsoncodec.loads(body) if body else None
+    except JsonNumberError as exc:
+        msg = "event data is invalid"
+        raise unprocessable(msg, [{"loc": exc.loc("body"), "msg": str(exc)}]) from exc
     except ValueError as exc:
         raise ApiError(400, "request body is not valid JSON") from exc
     return attributes
