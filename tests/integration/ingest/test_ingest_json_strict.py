@@ -96,8 +96,8 @@ async def test_a_stored_non_finite_result_is_still_answered_as_json(api: Api) ->
     task_id = body["data"]["id"]
     qk = api.keys.queue("default")
     record = qk.task_status(task_id)
-    fields = {"id": task_id, "queue": "default", "type": "demo.echo", "subject": "alice"}
-    fields |= {"status": "succeeded", "result": '{"x":NaN}'}
+    fields: dict[str, str] = {"id": task_id, "queue": "default", "type": "demo.echo"}
+    fields |= {"subject": "alice", "status": "succeeded", "result": '{"x":NaN}'}
     await api.redis.hset(record, mapping=fields)
     await api.redis.zadd(qk.status_index, {f"{'0' * 13}:{task_id}": 0})
     status, shown = await get_json(api, f"/api/v1/tasks/{task_id}")

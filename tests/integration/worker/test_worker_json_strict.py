@@ -60,4 +60,4 @@ async def test_lua_refuses_to_encode_a_non_finite_number(redis: Redis) -> None:
     """Scripts' cjson.encode raises instead of writing NaN/Infinity (Redis and Valkey)."""
     for expression in ("0/0", "1/0", "-1/0"):
         with pytest.raises(ResponseError, match="must not be NaN or Inf"):
-            await redis.eval(f"return cjson.encode({{{expression}}})", 0)  # type: ignore[misc]
+            await redis.eval(f"return cjson.encode({{{expression}}})", 0)
