@@ -23,7 +23,7 @@ from conveyor.connection import check_server, create_client, is_cluster
 from conveyor.envelope import new_envelope
 from conveyor.errors import ConfigurationError
 from conveyor.events import TaskEventType
-from conveyor.keys import Keys
+from conveyor.keys import Keys, fire_scope
 from conveyor.localserver import LocalCluster, ServerKind
 from conveyor.schedules import ScheduleDefinition
 from conveyor.settings import RedisSettings, load_settings
@@ -224,8 +224,8 @@ async def test_cron_schedules_fire_once_into_a_queue_on_another_master_than_the_
     fired = await tasks(client, keys.queue(qb))
     # Two replicas, two instants: each instant fired once (dedup key + XADD in one script).
     assert sorted(t.idempotency_key for t in fired) == [
-        f"schedule:every5:{start + 5_000}",
-        f"schedule:every5:{start + 10_000}",
+        fire_scope("every5", start + 5_000),
+        fire_scope("every5", start + 10_000),
     ]
     assert await tasks(client, keys.queue(qa)) == []
     await _worker(client, keys).run(burst=True)

@@ -74,3 +74,20 @@ def test_view_parses_result_json_and_formats_times() -> None:
     assert shown["attempts"] == 2
     assert shown["created_at"] == "1970-01-01T00:00:00.000Z"
     assert shown["error"] is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "attempt", "attempts"),
+    [
+        (TaskEventType.CANCELLED, 1, 0),  # cancelled before its first attempt started
+        (TaskEventType.CANCELLED, 3, 2),  # cancelled while its third attempt waited
+        (TaskEventType.STARTED, 1, 1),
+        (TaskEventType.DROPPED, 1, 1),  # the handler ran and raised Drop
+        (TaskEventType.DEAD, 2, 2),
+    ],
+)
+def test_attempts_counts_only_attempts_that_started(
+    kind: TaskEventType, attempt: int, attempts: int
+) -> None:
+    _, _, update = event_change(_event(kind, attempt))
+    assert dict(zip(update[::2], update[1::2], strict=True))["attempts"] == str(attempts)

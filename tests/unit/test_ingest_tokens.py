@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from conveyor_ingest.auth import Principal, Scope, TokenVerifier
 from conveyor_ingest.responses import ApiError
 from conveyor_ingest.settings import IngestSettings
-from conveyor_ingest.tokens import ensure_dev_key, mint_token, signing_secret
+from conveyor_ingest.tokens import ensure_dev_key, mint_token, signing_secret, token_command
 
 
 def test_dev_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
@@ -58,3 +58,26 @@ def test_concurrent_creators_agree_on_one_key(tmp_path: Path) -> None:
     assert len(keys) == 1
     assert keys.pop()
     assert [p.name for p in tmp_path.iterdir()] == ["dev-jwt.key"]
+
+
+@pytest.mark.parametrize("subject", ["", "   ", "\t"])
+def test_verifier_refuses_a_token_with_an_empty_or_blank_subject(subject: str) -> None:
+    verifier = TokenVerifier(IngestSettings(jwt_secret=SecretStr("k" * 40)), "k" * 40)
+    token = mint_token("k" * 40, subject, ["admin"])
+    with pytest.raises(ApiError) as caught:
+        verifier.verify(f"Bearer {token}")
+    assert caught.value.status == 401
+    assert "subject ('sub') is empty" in caught.value.message
+
+
+@pytest.mark.parametrize("subject", ["", "  "])
+def test_token_command_refuses_an_empty_or_blank_subject(
+    subject: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONVEYOR_INGEST_JWT_SECRET", "k" * 40)
+    with pytest.raises(SystemExit) as caught:
+        token_command(["--sub", subject])
+    assert caught.value.code == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "--sub must name the client" in out.err

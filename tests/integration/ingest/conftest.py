@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings
 from conveyor_ingest.app import create_app
-from integration.ingest.ingest_support import QUEUES, Api, ingest_settings
+from integration.ingest.ingest_support import QUEUES, Api, StrictJsonResponse, ingest_settings
 
 
 @pytest.fixture
@@ -43,5 +43,5 @@ async def api(
     """The ingest app with its read-model consumer, served on a free port."""
     settings = ingest_settings(**settings_overrides)
     app = create_app(settings, redis_settings)
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(TestServer(app), response_class=StrictJsonResponse) as client:
         yield Api(client=client, redis=redis, keys=api_keys, settings=settings)

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import jwt
+from aiohttp import ClientResponse
+from aiohttp.connector import Connection
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
+from conveyor import jsoncodec
 from conveyor.keys import Keys
 from conveyor_ingest.settings import IngestSettings
 from waiting import wait_for
@@ -32,6 +35,23 @@ def make_token(sub: str = "alice", scope: str = "tasks:write tasks:read", **clai
 def auth(token: str | None = None, **claims: Any) -> dict[str, str]:
     """Authorization header for ``token`` (default: a fresh alice token)."""
     return {"Authorization": f"Bearer {token or make_token(**claims)}"}
+
+
+class StrictJsonResponse(ClientResponse):
+    """A response whose JSON body is parsed by RFC 8259's rules as soon as it arrives.
+
+    The API must never answer NaN or Infinity (``JSON.parse`` refuses the whole body):
+    any test that receives one fails here, with the path to the number.
+    """
+
+    async def start(self, connection: Connection) -> ClientResponse:
+        """Receive the head, then read and strictly parse a JSON body."""
+        response = await super().start(connection)
+        if self.content_type.endswith("json"):
+            body = await self.read()
+            if body:
+                jsoncodec.loads(body)
+        return response
 
 
 @dataclass

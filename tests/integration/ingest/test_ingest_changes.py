@@ -60,7 +60,7 @@ async def test_put_of_a_scheduled_task_sends_a_replace_like_a_pending_one(api: A
     message = decode_control(fields)
     assert (message.op, message.task_id, message.revision) == (ControlOp.REPLACE, task_id, 1)
     changes = json.loads(message.changes)
-    assert changes["data"] == '{"v": 2}'
+    assert changes["data"] == '{"v":2}'  # compact, as POST writes data
     assert now_ms() + 25_000 < int(changes["due_ms"]) < now_ms() + 35_000
 
 
@@ -80,9 +80,9 @@ async def test_put_of_a_pending_task_sends_cumulative_replaces(api: Api) -> None
     assert [(m.op, m.task_id, m.revision) for m in messages] == [
         (ControlOp.REPLACE, task_id, 1), (ControlOp.REPLACE, task_id, 2),
     ]  # fmt: skip
-    assert json.loads(messages[0].changes) == {"data": '{"v": 2}'}
+    assert json.loads(messages[0].changes) == {"data": '{"v":2}'}
     changes = json.loads(messages[1].changes)
-    assert changes["data"] == '{"v": 2}'  # the first change is carried along
+    assert changes["data"] == '{"v":2}'  # the first change is carried along
     assert changes["max_attempts"] == ""  # null removes the option
     assert now_ms() + 25_000 < int(changes["due_ms"]) < now_ms() + 35_000
     assert all(m.until_ms and m.until_ms > now_ms() + 60_000 for m in messages)

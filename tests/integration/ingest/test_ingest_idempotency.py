@@ -74,3 +74,31 @@ async def test_the_task_carries_the_client_scoped_key_for_its_effects(api: Api) 
         decode_envelope(entry_id, fields, "default").idempotency_key for entry_id, fields in written
     ]
     assert keys == ["alice:pay-1", "", "alice:b-1:0", "alice:b-1:1"]
+
+
+async def test_subjects_and_keys_with_colons_never_share_a_record_or_an_effect_mark(
+    api: Api,
+) -> None:
+    """Issue 12: ``a`` + ``b:c-1`` and ``a:b`` + ``c-1`` are two clients' two requests."""
+    first = await api.client.post(
+        "/api/v1/tasks",
+        json=BODY,
+        headers={**auth(make_token(sub="a")), "Idempotency-Key": "b:c-1"},
+    )
+    second = await api.client.post(
+        "/api/v1/tasks",
+        json=BODY,
+        headers={**auth(make_token(sub="a:b")), "Idempotency-Key": "c-1"},
+    )
+    assert (first.status, second.status) == (202, 202)
+    assert "Idempotent-Replayed" not in second.headers
+    ids = [(await first.json())["data"]["id"], (await second.json())["data"]["id"]]
+    assert ids[0] != ids[1]
+    own = await api.client.get(f"/api/v1/tasks/{ids[1]}", headers=auth(make_token(sub="a:b")))
+    assert own.status == 200
+    qk = api.keys.queue("default")
+    written = [decode_envelope(i, f, "default") for i, f in await entries(api.redis, qk.tasks)]
+    assert [env.id for env in written] == ids
+    marks = {qk.effect_mark(env.effective_idempotency_key) for env in written}
+    assert len(marks) == 2
+    assert qk.idempotency("a", "b:c-1") != qk.idempotency("a:b", "c-1")

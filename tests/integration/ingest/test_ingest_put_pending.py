@@ -15,7 +15,7 @@ from conveyor_scheduler.settings import SchedulerSettings
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.testing import StreamView, recording_registry
 from conveyor_worker.worker import Worker
-from integration.ingest.ingest_support import Api, auth, get_json, post_task, until
+from integration.ingest.ingest_support import Api, auth, entries, get_json, post_task, until
 
 
 def worker(redis: Redis, keys: Keys, registry: Registry) -> Worker:
@@ -100,3 +100,29 @@ async def test_put_with_a_delay_makes_a_timer_that_a_later_put_moves(api: Api) -
     done = await finished(api, task_id)
     assert (done["status"], done["result"], done["revision"]) == ("succeeded", "again", 2)
     assert done["change_rejected"] is False
+
+
+async def test_a_task_cancelled_before_it_started_shows_no_attempt(api: Api) -> None:
+    """The worker's ``cancelled`` event (its start turned into a cancel) counts no attempt."""
+    registry, runs = recording_registry()
+    _, body = await post_task(api, {"type": "t.rec", "payload": "old"})
+    task_id = body["data"]["id"]
+    response = await api.client.delete(f"/api/v1/tasks/{task_id}", headers=auth())
+    assert response.status == 202, await response.text()
+    await worker(api.redis, api.keys, registry).run(burst=True)
+    assert runs == []
+    events = api.keys.queue("default").events
+    cancelled = [
+        fields for _, fields in await entries(api.redis, events)
+        if fields[b"task_id"] == task_id.encode() and fields[b"event"] == b"cancelled"
+    ]  # fmt: skip
+    assert cancelled
+    assert cancelled[0][b"attempt"] == b"1"
+
+    async def applied() -> bool:
+        (group,) = await api.redis.xinfo_groups(events)
+        return bool(group["pending"] == 0 and group["lag"] == 0)
+
+    await until(applied, "the read model applied the worker's events")
+    done = await finished(api, task_id)
+    assert (done["status"], done["attempts"], done["started_at"]) == ("cancelled", 0, None)

@@ -7,6 +7,7 @@ from typing import Any
 
 from conveyor.deadletter import DeadReason, dead_fields
 from conveyor.envelope import decode_envelope, new_envelope
+from conveyor.keys import event_scope
 from conveyor.schedules import ChangeOp, ScheduleDefinition, change_fields, decode_change
 from conveyor_ingest.store import now_ms
 from integration.ingest.ingest_support import Api, auth, entries, get_json, make_token, until
@@ -34,7 +35,7 @@ async def test_structured_cloudevent_becomes_a_task(api: Api) -> None:
     env = decode_envelope(written[0][0], written[0][1], "default")
     assert (env.type, env.payload, env.source) == ("order.created", {"order": 5}, "/shop")
     assert env.origin == "cloudevents"
-    assert env.idempotency_key == "/shop#e-1"
+    assert env.idempotency_key == event_scope("/shop", "e-1") == ":event:/shop:e-1"
 
 
 async def test_binary_cloudevent_becomes_a_task_and_bad_ones_get_4xx(api: Api) -> None:

@@ -11,7 +11,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from conveyor.envelope import new_envelope
-from conveyor.keys import Keys
+from conveyor.keys import Keys, fire_scope
 from conveyor.schedules import ChangeOp, ScheduleDefinition, change_fields
 from conveyor.timers import TimerKind, timer_fields
 from conveyor_scheduler.clock import RedisClock
@@ -58,8 +58,8 @@ async def test_three_replicas_with_skewed_clocks_fire_each_instant_once_when_one
         await asyncio.gather(*(replicas[name].tick(now + skew[name]) for name in alive))
     fired = Counter(t.idempotency_key for t in await tasks(redis, keys.queue("default")))
     assert max(fired.values()) == 1
-    expected_every = {f"schedule:every-1s:{T0 + 500 + n * 1_000}" for n in range(30)}
-    expected_even = {f"schedule:even-seconds:{T0 + n * 2_000}" for n in range(1, 15)}
+    expected_every = {fire_scope("every-1s", T0 + 500 + n * 1_000) for n in range(30)}
+    expected_even = {fire_scope("even-seconds", T0 + n * 2_000) for n in range(1, 15)}
     assert set(fired) == expected_every | expected_even
 
 

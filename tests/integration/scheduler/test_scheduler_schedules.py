@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from conveyor.keys import Keys
+from conveyor.keys import Keys, fire_scope
 from conveyor.schedules import ChangeOp, ScheduleDefinition, change_fields, decode_change
 from conveyor_scheduler.firer import Firer, FirerConfig
 from conveyor_scheduler.lease import FireLease
@@ -36,7 +36,7 @@ def definition(
 
 async def fired_instants(redis: Redis, keys: Keys, schedule_id: str = "s1") -> list[int]:
     """Scheduled instants of the tasks a schedule enqueued, from their idempotency keys."""
-    prefix = f"schedule:{schedule_id}:"
+    prefix = fire_scope(schedule_id, 0).removesuffix("0")
     return [
         int(t.idempotency_key.removeprefix(prefix))
         for t in await tasks(redis, keys.queue("default"))
@@ -69,7 +69,7 @@ async def test_schedule_from_the_stream_is_stored_published_and_fired(
     assert await fired_instants(redis, keys) == [T0 + 10_000, T0 + 20_000]
     (task, _) = await tasks(redis, keys.queue("default"))
     assert (task.type, task.payload, task.max_attempts) == ("demo.echo", {"s": "s1"}, 3)
-    assert (task.origin, task.idempotency_key) == ("schedule:s1", f"schedule:s1:{T0 + 10_000}")
+    assert (task.origin, task.idempotency_key) == ("schedule:s1", fire_scope("s1", T0 + 10_000))
     pending = [e for e in await events(redis, keys.queue("default")) if e.task_id == task.id]
     assert [e.event.value for e in pending] == ["pending"]
 

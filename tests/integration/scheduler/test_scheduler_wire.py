@@ -6,7 +6,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 
 from conveyor.events import TaskEventType
-from conveyor.keys import Keys
+from conveyor.keys import Keys, fire_scope
 from conveyor.lua import register, script_source
 from conveyor.schedules import ScheduleDefinition
 from conveyor_scheduler.firer import Firer, FirerConfig
@@ -55,7 +55,7 @@ async def test_raw_send_fires_each_instant_once_with_the_fields_the_script_path_
     queue = keys.queue("default")
     made = await tasks(redis, queue)
     assert sorted(t.idempotency_key for t in made) == sorted(
-        f"schedule:w{n}:{T0 + 1_000}" for n in range(250)
+        fire_scope(f"w{n}", T0 + 1_000) for n in range(250)
     )
     assert {t.data for t in made} == {f'{{"n":{n},"text":"é\\r\\n$*"}}' for n in range(250)}
     pending = await events(redis, queue)

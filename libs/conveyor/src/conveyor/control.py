@@ -25,11 +25,11 @@ removes the field.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from conveyor import jsoncodec
 from conveyor.envelope import as_text
 
 CONTROL_VERSION = "1"
@@ -89,7 +89,7 @@ def replace_fields(
     }
     if revision is not None:
         fields["revision"] = str(revision)
-        fields["changes"] = json.dumps(dict(changes or {}), separators=(",", ":"))
+        fields["changes"] = jsoncodec.dumps(dict(changes or {}))
     return fields
 
 
@@ -116,7 +116,7 @@ def decode_control(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> ControlMes
 def _replace(message: ControlMessage, fields: dict[str, str]) -> ControlMessage:
     """A replace's revision and changes, checked: the worker's script trusts them."""
     revision = int(fields["revision"])
-    changes = json.loads(fields["changes"])
+    changes = jsoncodec.loads(fields["changes"])
     if revision < 1 or message.until_ms is None:
         msg = "a replace needs a revision of at least 1 and until_ms"
         raise ValueError(msg)
@@ -127,5 +127,5 @@ def _replace(message: ControlMessage, fields: dict[str, str]) -> ControlMessage:
         raise ValueError(msg)
     return ControlMessage(
         message.op, message.task_id, message.at_ms, message.until_ms, revision,
-        json.dumps(changes, separators=(",", ":")),
+        jsoncodec.dumps(changes),
     )  # fmt: skip

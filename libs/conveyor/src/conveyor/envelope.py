@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from conveyor import jsoncodec
 from conveyor.errors import EnvelopeDecodeError, EnvelopeEncodeError
 from conveyor.ids import new_task_id
 
@@ -30,8 +31,8 @@ MAX_ID_LENGTH = 128
 
 RawFields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str]
 
-# One encoder for every payload: json.dumps with options builds a new one per call.
-_PAYLOAD_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# The codec's encoder (compact, non-ASCII kept, no NaN/Infinity).
+_PAYLOAD_ENCODER = jsoncodec.ENCODER
 # Its C encoder, built once (JSONEncoder.encode builds one per call, half of its cost).
 # No circular-reference markers (a shared dict would not be thread-safe): a cycle ends
 # in RecursionError instead, refused like any payload that cannot be encoded.
@@ -46,8 +47,12 @@ _C_PAYLOAD = (
 
 def _encode_payload(payload: Any) -> str:
     if _C_PAYLOAD is None:
-        return _PAYLOAD_ENCODER.encode(payload)
-    return "".join(_C_PAYLOAD(payload, 0))
+        return jsoncodec.dumps(payload)
+    try:
+        return "".join(_C_PAYLOAD(payload, 0))
+    except ValueError:
+        jsoncodec.check_finite(payload)  # the path to a NaN/Infinity, when that is the cause
+        raise
 
 
 _OPTIONAL_TEXT = (
@@ -269,14 +274,14 @@ def encode_event_attributes(attributes: Mapping[str, str]) -> str:
     """The ``event_attributes`` field of ``attributes`` ("" for none): compact JSON text."""
     if not attributes:
         return ""
-    return json.dumps(dict(attributes), separators=(",", ":"), ensure_ascii=False)
+    return jsoncodec.dumps(dict(attributes))
 
 
 def decode_event_attributes(text: str) -> dict[str, str]:
     """The ``event_attributes`` field as a dict (empty for ""); ValueError when malformed."""
     if not text:
         return {}
-    value = json.loads(text)
+    value = jsoncodec.loads(text)
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         msg = "field 'event_attributes' must be a JSON object of strings"
         raise ValueError(msg)
@@ -309,7 +314,7 @@ def _payload(data: str) -> Any:
     if data == "null":
         return None  # no-payload tasks are common; json.loads costs more than this test
     try:
-        return json.loads(data)
+        return jsoncodec.loads(data)
     except ValueError as exc:
         msg = f"field 'data' is not valid JSON: {exc}"
         raise _InvalidFieldError(msg) from exc

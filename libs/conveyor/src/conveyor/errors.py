@@ -26,6 +26,24 @@ class RedisUnavailableError(ConveyorError):
     """Redis could not be reached; the operation may succeed later."""
 
 
+class JsonNumberError(ConveyorError, ValueError):
+    """JSON text or a value to encode holds NaN, Infinity or a number past float range.
+
+    RFC 8259 has no such numbers; ``path`` says where it is (``.payload.x``, ``[2]``;
+    empty for the value itself).
+    """
+
+    def __init__(self, path: str, what: str) -> None:
+        where = f" (at {path})" if path else ""
+        super().__init__(f"{what} is not a JSON number{where}; use a finite number or null")
+        self.path = path
+        self.what = what
+
+    def loc(self, prefix: str) -> str:
+        """The dotted location of the number under ``prefix`` (``body.payload.x``)."""
+        return f"{prefix}.{self.path}" if self.path else prefix
+
+
 class EnvelopeError(ConveyorError):
     """A task envelope could not be built or read."""
 

@@ -10,6 +10,16 @@ a queue's tag, and partitions of one queue land in different slots.
 Streams are the only keys two services share. Every other key carries its
 owning service in its name (``i:`` ingest, ``s:`` scheduler, ``w:`` worker),
 which is what the per-service ACL patterns in ``deploy/redis/users.acl`` match.
+
+Run-time strings never make two names equal. A key with one run-time part puts it
+last, after a fixed stem, so the part is the rest of the name. Several run-time parts
+(a client's subject and its Idempotency-Key, an event's source and id) are joined
+as a *scope*: each part escaped (``%`` -> ``%25``, ``:`` -> ``%3A``, ``{`` -> ``%7B``,
+``}`` -> ``%7D``) and the parts joined with ``:``, so the escaped parts hold no
+separator and the joined text names one tuple of parts. A part with none of those
+four characters is written as is, so the scopes of such parts read as they always did.
+Scopes made by Conveyor itself (event, schedule fire, replay) start with an empty
+part; a client's subject is never empty (the token verifier refuses it).
 """
 
 from __future__ import annotations
@@ -30,6 +40,41 @@ SERVICES = ("ingest", "scheduler", "worker")
 _OWNER_SEGMENT = {"ingest": "i", "scheduler": "s", "worker": "w"}
 # Separates a queue name from its partition number in a shard tag; QUEUE_NAME forbids it.
 PARTITION_SEPARATOR = "~"
+# The subject of Conveyor's own scopes: no client has it (tokens with an empty sub are refused).
+SYSTEM_SUBJECT = ""
+SCOPE_SEPARATOR = ":"
+_SCOPE_ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
+
+
+def scope(first: str, *rest: str) -> str:
+    """The parts as one unambiguous key part: each escaped, joined with ``:``.
+
+    Distinct tuples of parts give distinct scopes, and a scope holds no brace, so it
+    can never open or close a hash tag.
+    """
+    escaped = [part.translate(_SCOPE_ESCAPES) for part in rest]
+    return SCOPE_SEPARATOR.join([first.translate(_SCOPE_ESCAPES), *escaped])
+
+
+def request_scope(subject: str, key: str, index: int | None = None) -> str:
+    """The scope of a client's request made with an Idempotency-Key (``index``: batch item).
+
+    It keys the request's stored answer (``QueueKeys.idempotency``) and is the effect
+    idempotency key of the tasks the request made.
+    """
+    if index is None:
+        return scope(subject, key)
+    return scope(subject, key, str(index))
+
+
+def event_scope(source: str, event_id: str) -> str:
+    """Effect idempotency key of the task made from a CloudEvent (``source`` + ``id``)."""
+    return scope(SYSTEM_SUBJECT, "event", source, event_id)
+
+
+def fire_scope(schedule_id: str, instant_ms: int) -> str:
+    """Effect idempotency key of the task a schedule fired at UTC ``instant_ms``."""
+    return scope(SYSTEM_SUBJECT, "schedule", schedule_id, str(instant_ms))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +191,12 @@ class QueueKeys:
 
     # Ingest-owned keys.
     def idempotency(self, subject: str, key: str) -> str:
-        """Stored response of a request made with an Idempotency-Key by ``subject``."""
-        return f"{self.tag}:i:idem:{_part(subject)}:{_part(key)}"
+        """Stored response of a request made with an Idempotency-Key by ``subject``.
+
+        Keyed by ``request_scope(subject, key)``: subject ``a`` with key ``b:c`` and
+        subject ``a:b`` with key ``c`` are two records.
+        """
+        return f"{self.tag}:i:idem:{request_scope(subject, key)}"
 
     def task_status(self, task_id: str) -> str:
         """Read-model hash of one task."""

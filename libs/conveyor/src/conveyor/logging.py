@@ -18,6 +18,7 @@ from typing import Any, Literal, TextIO
 import structlog
 from opentelemetry.trace import get_current_span
 
+from conveyor import jsoncodec
 from conveyor.settings import LogSettings
 
 Format = Literal["auto", "json", "console"]
@@ -124,11 +125,14 @@ def _render(item: tuple[InfoLine, tuple[object, ...], int, int, int]) -> str:
 
 
 # One encoder for every line (json.dumps with options builds a new one per call).
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr)
+_JSON = jsoncodec.encoder(repr)
 
 
 def _encode_json(event: object, **_options: object) -> str:
-    return _JSON.encode(event)
+    try:
+        return _JSON.encode(event)
+    except ValueError:  # a NaN/Infinity somewhere: written as its name, never as bare NaN
+        return _JSON.encode(jsoncodec.named_non_finite(event))
 
 
 def add_trace_context(
@@ -234,4 +238,4 @@ def _encode(value: object) -> str:
         return repr(value)
     if value is None:
         return _NULL
-    return _JSON.encode(value)
+    return _encode_json(value)

@@ -23,11 +23,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from conveyor import jsoncodec
 from conveyor.cron import CronError, parse_cron
 from conveyor.envelope import TASK_TYPE, as_text, format_time
 from conveyor.settings import QUEUE_NAME
@@ -54,13 +63,18 @@ class ChangeOp(StrEnum):
     DELETE = "delete"
 
 
+# JSON has no NaN or Infinity: refused here (API, schedules file, store), never stored as null.
+FiniteJson = Annotated[JsonValue, AfterValidator(jsoncodec.check_finite)]
+_CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
 class TaskTemplate(BaseModel):
     """The task each fire enqueues."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _CONFIG
 
     type: str = Field(pattern=TASK_TYPE.pattern, description="Task type (handler name).")
-    payload: JsonValue = Field(default=None, description="Payload of every fired task.")
+    payload: FiniteJson = Field(default=None, description="Payload of every fired task.")
     queue: str = Field(default="default", pattern=QUEUE_NAME.pattern)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     timeout: float | None = Field(default=None, gt=0, le=86_400)
@@ -75,7 +89,7 @@ class TaskTemplate(BaseModel):
 class ScheduleDefinition(BaseModel):
     """A cron schedule: when it fires and what it enqueues."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _CONFIG
 
     id: str = Field(pattern=SCHEDULE_ID, description="Schedule id, unique.")
     cron: str = Field(min_length=1, max_length=200, description="Cron expression or descriptor.")

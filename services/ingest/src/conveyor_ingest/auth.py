@@ -107,9 +107,7 @@ class TokenVerifier:
         except jwt.InvalidTokenError as exc:
             msg = f"invalid token: {exc}"
             raise _unauthorized(msg) from exc
-        if "{" in str(claims["sub"]) or "}" in str(claims["sub"]):
-            msg = "token subject must not contain '{' or '}'"
-            raise _unauthorized(msg)
+        _check_subject(str(claims["sub"]))
         return _principal(claims), float(claims["exp"])
 
     def _key(self, algorithm: str, kid: Any) -> Any:
@@ -126,6 +124,16 @@ class TokenVerifier:
             msg = f"unknown key id {kid!r}"
             raise _unauthorized(msg)
         return path.read_bytes()
+
+
+def _check_subject(subject: str) -> None:
+    # An empty subject would read as "no subject", which only admins may see.
+    if not subject.strip():
+        msg = "token subject ('sub') is empty; the token must name its client"
+        raise _unauthorized(msg)
+    if "{" in subject or "}" in subject:
+        msg = "token subject must not contain '{' or '}'"
+        raise _unauthorized(msg)
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

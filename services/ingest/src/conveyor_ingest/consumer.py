@@ -78,7 +78,7 @@ def event_change(event: TaskEvent) -> tuple[int, list[str], list[str]]:
     status, rank = mapped
     update = {"status": status.value, "attempt": str(event.attempt)}
     if rank >= RANK_STARTED:
-        update["attempts"] = str(event.attempt)
+        update["attempts"] = str(_attempts_run(event))
     if event.event is TaskEventType.STARTED:
         update["started_ms"] = str(event.at_ms)
         # The revision that ran: below the record's, a change (PUT) came too late.
@@ -91,6 +91,18 @@ def event_change(event: TaskEvent) -> tuple[int, list[str], list[str]]:
     error = event.error or ""
     update["error"] = f"dropped: {error}" if event.event is TaskEventType.DROPPED else error
     return event.attempt * 10 + rank, _flat(create), _flat(update)
+
+
+def _attempts_run(event: TaskEvent) -> int:
+    """How many attempts had started when ``event`` happened.
+
+    A cancel is decided before its attempt starts (the worker turns that attempt's
+    start into ``cancelled``), so that attempt never ran; every other event at or past
+    ``started`` reports an attempt that ran.
+    """
+    if event.event is TaskEventType.CANCELLED:
+        return event.attempt - 1
+    return event.attempt
 
 
 def _flat(fields: dict[str, str]) -> list[str]:

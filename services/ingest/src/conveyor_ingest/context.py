@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -12,7 +11,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
+from conveyor import jsoncodec
 from conveyor.dataset import DatasetGuard
+from conveyor.errors import JsonNumberError
 from conveyor.keys import Keys
 from conveyor.settings import RedisSettings
 from conveyor.telemetry.batched import BatchedHistogram
@@ -189,7 +190,10 @@ def parse_model(model: type[ModelT], body: bytes | str | dict[str, Any]) -> Mode
 def read_json_object(body: bytes) -> dict[str, Any]:
     """A JSON object body (400 when it is not JSON, 422 when not an object)."""
     try:
-        value = json.loads(body or b"null")
+        value = jsoncodec.loads(body or b"null")
+    except JsonNumberError as exc:
+        msg = "request body is invalid"
+        raise unprocessable(msg, [{"loc": exc.loc("body"), "msg": str(exc)}]) from exc
     except ValueError as exc:
         raise ApiError(400, "request body is not valid JSON") from exc
     if not isinstance(value, dict):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,9 @@ from pydantic import (
     field_validator,
 )
 
+from conveyor import jsoncodec
 from conveyor.envelope import TASK_TYPE
+from conveyor.errors import JsonNumberError
 from conveyor.settings import QUEUE_NAME
 from conveyor_ingest.responses import field_errors
 
@@ -130,8 +131,8 @@ class CloudEvent(BaseModel):
     @field_validator("id", "source")
     @classmethod
     def _key_part(cls, value: str) -> str:
-        # <source>#<id> is the task's effect idempotency key, which the wire format keeps
-        # free of hash-tag braces (a worker would dead-letter the task as undecodable).
+        # (source, id) form the task's effect idempotency key (keys.event_scope), which the
+        # wire format keeps free of hash-tag braces (a worker would dead-letter the task).
         if "{" in value or "}" in value:
             msg = "must not contain '{' or '}' (it is part of the task's effect key)"
             raise ValueError(msg)
@@ -243,7 +244,9 @@ def _bytes_task(
     if media is not None and is_json_type(media):
         # json-format.md 3.1.2: the deserializer MAY interpret the bytes by datacontenttype.
         try:
-            return EventTask(event, json.loads(raw) if raw else None, attributes)
+            return EventTask(event, jsoncodec.loads(raw) if raw else None, attributes)
+        except JsonNumberError as exc:
+            raise EventError([{"loc": exc.loc(loc), "msg": str(exc)}]) from exc
         except ValueError as exc:
             message = f"data is declared {media} but is not valid UTF-8 JSON"
             raise EventError([{"loc": loc, "msg": message}]) from exc

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from conveyor.envelope import new_envelope
 from conveyor.errors import EnvelopeEncodeError
-from conveyor.keys import Keys
+from conveyor.keys import Keys, request_scope
 from conveyor.telemetry.spans import parented_send_spans, send_spans
 from conveyor_ingest.auth import Principal
 from conveyor_ingest.context import Services, services
@@ -52,7 +52,7 @@ class TaskMaker:
     request: web.Request
     subject: str
     origin: str
-    effect_prefix: str  # "<subject>:<Idempotency-Key>", "" without a (valid) header
+    subject_key: tuple[str, str] | None  # (subject, Idempotency-Key) with a (valid) header
     traceparent: str
     tracestate: str
 
@@ -64,16 +64,14 @@ class TaskMaker:
             request=request,
             subject=principal.subject,
             origin=origin,
-            effect_prefix=effect_key(request, principal, None),
+            subject_key=_subject_key(request, principal),
             traceparent=headers.get("traceparent", ""),
             tracestate=headers.get("tracestate", ""),
         )
 
     def make(self, task: TaskRequest, loc: str = "body", index: int | None = None) -> NewTask:
         """The NewTask of a validated request item (``index``: its place in a batch)."""
-        effect = self.effect_prefix
-        if effect and index is not None:
-            effect = f"{effect}:{index}"
+        effect = "" if self.subject_key is None else request_scope(*self.subject_key, index)
         try:
             envelope = new_envelope(
                 task.type,
@@ -109,17 +107,17 @@ def new_task(
     return TaskMaker.of(request, principal, origin).make(task, loc, index)
 
 
-def effect_key(request: web.Request, principal: Principal, index: int | None) -> str:
-    """What the worker deduplicates the task's effects by: ``<subject>:<Idempotency-Key>``.
+def _subject_key(request: web.Request, principal: Principal) -> tuple[str, str] | None:
+    """What a task's effects are deduplicated by, with ``request_scope``: the client's
+    subject and its Idempotency-Key (and a batch item's index).
 
-    A batch item adds ``:<index>``. Without a (valid) header the worker uses the task id;
-    an invalid header is refused by ``idempotency()`` before anything is written.
+    Without a (valid) header the worker uses the task id; an invalid header is refused
+    by ``idempotency()`` before anything is written.
     """
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if not key or "{" in key or "}" in key:
-        return ""
-    scoped = f"{principal.subject}:{key}"
-    return scoped if index is None else f"{scoped}:{index}"
+        return None
+    return principal.subject, key
 
 
 def idempotency(request: web.Request, principal: Principal, body: bytes) -> Idempotency | None:
@@ -184,7 +182,7 @@ def shard_tasks(
     """
     if keys.partition_count(queue) == 1:
         return {queue: list(tasks)}
-    spread = f"{idem.subject}:{idem.key}" if idem else tasks[0].envelope.id
+    spread = request_scope(idem.subject, idem.key) if idem else tasks[0].envelope.id
     by_shard: dict[str, list[NewTask]] = {}
     for task in tasks:
         shard = keys.route(queue, task.envelope.partition_key or spread).shard

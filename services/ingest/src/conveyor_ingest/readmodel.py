@@ -10,7 +10,6 @@ first.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from conveyor import jsoncodec
 from conveyor.envelope import decode_event_attributes, format_time
 from conveyor.keys import Keys, QueueKeys
 from conveyor_ingest.models import TaskStatus
@@ -56,7 +56,7 @@ def view(record: dict[bytes, bytes]) -> dict[str, Any]:
     """A record hash as the API shows it (result parsed back into JSON)."""
     result_text = record.get(b"result")
     try:
-        result = json.loads(result_text) if result_text else None
+        result = jsoncodec.loads(result_text) if result_text else None
     except ValueError:
         result = result_text.decode(errors="replace") if result_text else None
     return {

@@ -14,8 +14,7 @@ Readers look for both; the bucket of a task is found from its UUIDv7 id alone.
 
 from __future__ import annotations
 
-import json
-
+from conveyor import jsoncodec
 from conveyor.keys import QueueKeys
 
 BUCKET_MS = 1000
@@ -66,7 +65,7 @@ def bucket_ttl_ms(bucket: int, now_ms: int, retention_ms: int) -> int:
 
 def expand(task_id: str, queue: str, packed: bytes) -> dict[bytes, bytes]:
     """A compact record as the record hash it stands for (what HGETALL would return)."""
-    values = json.loads(packed)
+    values = jsoncodec.loads(packed)
     record = {b"id": task_id.encode(), b"queue": queue.encode(), b"attempts": b"0"}
     for name, value in zip(_FIELDS, values, strict=False):
         if value != "":

@@ -16,6 +16,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from conveyor import jsoncodec
+
 JSON_TYPE = "application/json"
 
 
@@ -46,7 +48,7 @@ class RawJson:
 
 def dumps(value: Any) -> str:
     """Compact JSON text."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return jsoncodec.dumps(value)
 
 
 # The C string encoder (as dumps() writes a str, non-ASCII kept) without a json.dumps call.

@@ -16,6 +16,7 @@ from itertools import chain
 
 from redis.asyncio import Redis
 
+from conveyor import jsoncodec
 from conveyor.control import cancel_fields, replace_fields
 from conveyor.envelope import JSON_CONTENT_TYPE, OPTIONAL_TEXT_FIELDS, WIRE_VERSION, TaskEnvelope
 from conveyor.keys import Keys, QueueKeys
@@ -206,7 +207,7 @@ class TaskStore:
         qk = self._keys.queue(queue)
         fields = replace_fields(task_id, now_ms(), until_ms)
         record = ["due_ms", changes["due_ms"]] if "due_ms" in changes else []
-        text = json.dumps(changes, separators=(",", ":"))
+        text = jsoncodec.dumps(changes)
         outcome = await self._run_change(
             qk, task_id, "pending scheduled", KEEP_RANK, fields, record, text
         )

@@ -125,6 +125,8 @@ def token_command(argv: list[str]) -> int:
     parser.add_argument("--scope", default="tasks:write tasks:read", help="space-separated")
     parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_S, help="seconds (default 24 h)")
     args = parser.parse_args(argv)
+    if not args.sub.strip():
+        parser.error("--sub must name the client; an empty or blank subject is refused")
     settings = load_settings(IngestSettings)
     token = mint_token(
         _token_secret(settings),

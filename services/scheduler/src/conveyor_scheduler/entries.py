@@ -8,8 +8,7 @@ needs no Python. ``f`` is the envelope's fields without ``due_ms``/``timer_kind`
 
 from __future__ import annotations
 
-import json
-
+from conveyor import jsoncodec
 from conveyor.events import TaskEventType, event_fields
 from conveyor.timers import Timer
 
@@ -30,10 +29,10 @@ def stored_entry(timer: Timer) -> str:
     """The timer entries hash value of ``timer``."""
     task = timer.envelope.to_fields()
     event = event_fields(TaskEventType.PENDING, timer.envelope, at_ms=0)
-    return json.dumps({"f": flatten(task), "e": pending_event(event)}, separators=(",", ":"))
+    return jsoncodec.dumps({"f": flatten(task), "e": pending_event(event)})
 
 
 def read_entry(doc: bytes | str) -> dict[str, str]:
     """The task fields of a stored entry (for inspection and tests)."""
-    flat = json.loads(doc)["f"]
+    flat = jsoncodec.loads(doc)["f"]
     return dict(zip(flat[::2], flat[1::2], strict=True))

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from conveyor.cron import CronError, CronSchedule, parse_cron
 from conveyor.envelope import as_text, new_envelope
 from conveyor.events import TaskEventType, event_fields
-from conveyor.keys import Keys, QueueKeys
+from conveyor.keys import Keys, QueueKeys, fire_scope
 from conveyor.lua import register
 from conveyor.schedules import ScheduleDefinition
 from conveyor.telemetry.spans import fire_span
@@ -276,7 +276,7 @@ def _fire_fields(
         template.payload,
         template.queue,
         origin=f"schedule:{definition.id}",
-        idempotency_key=f"schedule:{definition.id}:{instant_ms}",
+        idempotency_key=fire_scope(definition.id, instant_ms),
         max_attempts=template.max_attempts,
         timeout=template.timeout,
         partition_key=template.partition_key or "",

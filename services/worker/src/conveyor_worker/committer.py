@@ -8,7 +8,6 @@ outcome is lost; the worker never exits on a transient connection error.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from conveyor import jsoncodec
 from conveyor.connection import TRANSIENT_ERRORS
 from conveyor.keys import QueueKeys
 from conveyor.lua import register
@@ -157,7 +157,7 @@ class Committer:
                 text_tokens += item.encode(key_index)
         # Most tokens travel as one JSON argument: redis-py packs each argument in Python,
         # so thousands of small arguments would cost more than the commit itself.
-        packed = json.dumps(text_tokens, ensure_ascii=False, separators=(",", ":"))
+        packed = jsoncodec.dumps(text_tokens)
         args: list[Arg] = [
             Group.WORKERS.value,
             self._mark_ttl,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
+from conveyor import jsoncodec
 from conveyor.deadletter import DeadReason, dead_fields
 from conveyor.envelope import TaskEnvelope
 from conveyor.errors import Drop, Retry
@@ -21,8 +21,7 @@ _SUCCEEDED = TaskEventType.SUCCEEDED
 _STARTED = TaskEventType.STARTED
 
 MAX_ERROR = 500
-# One encoder, built once: json.dumps with options builds a new encoder per call.
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_encode = jsoncodec.dumps
 
 
 def describe(exc: BaseException) -> str:

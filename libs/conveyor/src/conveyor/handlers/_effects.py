@@ -15,11 +15,12 @@ comes out of the atomic INCRBY, never from a read followed by a write.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from conveyor import jsoncodec
 
 MAX_EFFECTS = 64
 _NAME = re.compile(r"^[A-Za-z0-9_.:/@+=-]{1,200}$")
@@ -136,7 +137,7 @@ def result_template(value: Any, effects: Effects) -> ResultTemplate:
         msg = f"{type(obj).__name__} is not JSON-serialisable"
         raise TypeError(msg)
 
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
+    text = jsoncodec.dumps(value, default=_default)
     pieces = _SENTINEL_JSON.split(text)
     literals = tuple(pieces[0::2])
     for index in pieces[1::2]:

@@ -12,7 +12,6 @@ one is given. A replay goes back to the partition its dead letter came from.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,10 +19,11 @@ from typing import Any
 from aiohttp import web
 from redis import exceptions as redis_errors
 
+from conveyor import jsoncodec
 from conveyor.deadletter import DeadLetter, decode_dead_letter
 from conveyor.envelope import decode_envelope, format_time, new_envelope
 from conveyor.errors import EnvelopeDecodeError
-from conveyor.keys import QueueKeys
+from conveyor.keys import SYSTEM_SUBJECT, QueueKeys
 from conveyor.telemetry.spans import send_spans
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, check_queue, query_int, read_model, services
@@ -32,7 +32,8 @@ from conveyor_ingest.models import ReplayFilter
 from conveyor_ingest.responses import ApiError, body_text, ok
 from conveyor_ingest.store import Idempotency, NewTask
 
-REPLAY_SUBJECT = "_replay"
+# Conveyor's own subject: no client's Idempotency-Key record can share a replay's.
+REPLAY_SUBJECT = SYSTEM_SUBJECT
 SCAN_CHUNK = 500
 ENTRY_ID = r"{entry_id:\d+-\d+}"
 
@@ -141,7 +142,7 @@ async def _replay(request: web.Request, qk: QueueKeys, letter: DeadLetter) -> di
             qk.shard, [replace(task, envelope=sent)], idem, (202, text)
         )
     if stored is not None:
-        replayed: dict[str, Any] = json.loads(stored.text)["data"]
+        replayed: dict[str, Any] = jsoncodec.loads(stored.text)["data"]
         return replayed
     return data
 

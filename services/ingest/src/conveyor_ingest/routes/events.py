@@ -6,7 +6,7 @@ The content mode follows from the Content-Type (http-protocol-binding.md section
 (``ce-`` headers, the body is the data). Each event becomes a task: its ``type`` is the
 task type and its data the payload; the ``queue`` extension picks the queue and the
 ``partitionkey`` extension the partition key; ``source`` goes on the envelope and
-``<source>#<id>`` is the task's effect idempotency key, so a re-delivered event does not
+``event_scope(source, id)`` is the task's effect idempotency key, so a re-delivered event does not
 repeat its effects. Its other attributes (extensions included) travel on the task as
 ``event_attributes``; its ``traceparent``/``tracestate`` (the Distributed Tracing
 extension) are the parent of the task's span. The rules live in event_models.py.
@@ -14,14 +14,16 @@ extension) are the parent of the task's span. The rules live in event_models.py.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
+from conveyor import jsoncodec
 from conveyor.envelope import encode_event_attributes
+from conveyor.errors import JsonNumberError
+from conveyor.keys import event_scope
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, check_queue, parse_model, read_body, services
 from conveyor_ingest.event_models import (
@@ -99,7 +101,9 @@ async def post_event(request: web.Request) -> web.Response:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body or b"null")
+        return jsoncodec.loads(body or b"null")
+    except JsonNumberError as exc:
+        raise EventError([{"loc": exc.loc("body"), "msg": str(exc)}]) from exc
     except ValueError as exc:
         raise ApiError(400, "request body is not valid JSON") from exc
 
@@ -160,7 +164,7 @@ def _task(
     envelope = replace(
         made.envelope,
         source=event.source,
-        idempotency_key=f"{event.source}#{event.id}",
+        idempotency_key=event_scope(event.source, event.id),
         event_attributes=encode_event_attributes(item.attributes),
     )
     parent = trace_parent(event)

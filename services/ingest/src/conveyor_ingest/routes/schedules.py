@@ -11,12 +11,12 @@ times and a description.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from conveyor import jsoncodec
 from conveyor.cron import describe_cron, parse_cron
 from conveyor.envelope import format_time
 from conveyor.schedules import ScheduleDefinition, never_fires
@@ -49,7 +49,7 @@ def describe(definition: ScheduleDefinition) -> dict[str, Any]:
         if definition.end_at is None or moment <= definition.end_at
     ]
     return {
-        "schedule": json.loads(definition.model_dump_json()),
+        "schedule": jsoncodec.loads(definition.model_dump_json()),
         "description": describe_cron(definition.cron),
         "next_fires": [format_time(moment) for moment in fires] if definition.enabled else [],
     }

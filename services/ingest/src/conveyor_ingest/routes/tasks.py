@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 from aiohttp import web
 
+from conveyor import jsoncodec
 from conveyor.envelope import TaskEnvelope
+from conveyor.errors import JsonNumberError
 from conveyor.keys import QueueKeys
 from conveyor.telemetry.spans import send_spans
 from conveyor_ingest.auth import Principal, Scope
@@ -173,12 +174,21 @@ def _traced(task_id: str, queue: str, record: dict[bytes, bytes]) -> TaskEnvelop
     )
 
 
+def _payload_text(payload: object) -> str:
+    """The PUT payload as the ``data`` field; 422 naming a NaN/Infinity in it."""
+    try:
+        return jsoncodec.dumps(payload)
+    except JsonNumberError as exc:
+        msg = "request body is invalid"
+        raise unprocessable(msg, [{"loc": exc.loc("body.payload"), "msg": str(exc)}]) from exc
+
+
 def _changes(request: web.Request, change: TaskUpdate) -> dict[str, str]:
     """The PUT body as wire-field changes ("" removes an option or the due time)."""
     fields = change.model_fields_set
     changes: dict[str, str] = {}
     if "payload" in fields:
-        changes["data"] = json.dumps(change.payload)
+        changes["data"] = _payload_text(change.payload)
     if "max_attempts" in fields:
         changes["max_attempts"] = "" if change.max_attempts is None else str(change.max_attempts)
     if "timeout" in fields:
