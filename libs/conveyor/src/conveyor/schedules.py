@@ -22,8 +22,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from conveyor.cron import CronError, parse_cron
 from conveyor.envelope import TASK_TYPE, as_text
@@ -86,6 +96,16 @@ class ScheduleDefinition(BaseModel):
         description="Creation instant; `@every` schedules count from it.",
     )
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"{value!r} is not a known IANA time zone, e.g. UTC or Europe/Paris"
+            raise ValueError(msg) from exc
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Self:
         for name in ("start_at", "end_at"):
@@ -99,7 +119,10 @@ class ScheduleDefinition(BaseModel):
         try:
             parse_cron(self.cron, timezone=self.timezone, anchor=self.anchor)
         except CronError as exc:
-            raise ValueError(str(exc)) from exc
+            # Located at the field, as a field validator's error is (an API points at it).
+            error = PydanticCustomError("value_error", "{problem}", {"problem": str(exc)})
+            line = InitErrorDetails(type=error, loc=("cron",), input=self.cron)
+            raise ValidationError.from_exception_data(type(self).__name__, [line]) from exc
         return self
 
     @property

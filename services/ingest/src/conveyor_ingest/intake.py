@@ -146,7 +146,7 @@ async def store_tasks(
     Each partition's tasks are written by one atomic script; a request spanning
     partitions is atomic per partition, so an Idempotency-Key needs one partition.
     """
-    text = body_text(202, response_data, "accepted")
+    text = body_text(202, response_data)
     svc = services(request)
     by_shard = shard_tasks(svc.keys, queue, tasks, idem)
     if idem is not None and len(by_shard) > 1:

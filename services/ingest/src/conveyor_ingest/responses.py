@@ -54,7 +54,7 @@ _STR = json.encoder.encode_basestring
 
 
 def body_text(status: int, data: Any, message: str | None = None) -> str:
-    """The envelope's JSON text."""
+    """The envelope's JSON text; ``message`` defaults to the status's phrase ("Accepted")."""
     phrase = message or HTTPStatus(status).phrase
     if isinstance(data, RawJson):
         return f'{{"code":{status:d},"message":{_STR(phrase)},"data":{data.text}}}'

@@ -27,13 +27,14 @@ from conveyor_ingest.context import (
     services,
 )
 from conveyor_ingest.intake import accepted, idempotency, new_task, store_tasks
-from conveyor_ingest.models import StrictModel, TaskRequest
+from conveyor_ingest.models import Accepted, StrictModel, TaskRequest
+from conveyor_ingest.operations import IDEMPOTENCY_KEY, ApiRoutes
 from conveyor_ingest.responses import ApiError
 from conveyor_ingest.store import NewTask
 
 STRUCTURED = "application/cloudevents+json"
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
 class CloudEvent(StrictModel):
@@ -67,9 +68,17 @@ def _binary(request: web.Request, body: bytes) -> dict[str, Any]:
     return attributes
 
 
-@routes.post("/api/v1/events")
+@routes.operation(
+    "POST", "/api/v1/events", request=CloudEvent, body_types=(STRUCTURED,),
+    also_accepts=("application/json", "application/*+json"), response=Accepted, status=202,
+    headers=(IDEMPOTENCY_KEY,), errors=(429,),
+)  # fmt: skip
 async def post_event(request: web.Request) -> web.Response:
-    """Accept one CloudEvent as a task; 202 like POST /tasks."""
+    """Accept a CloudEvent.
+
+    As a task, answered like POST /api/v1/tasks. Structured mode (this body), or binary
+    mode: ``ce-*`` headers and the data as a JSON body.
+    """
     principal = authorize(request, Scope.TASKS_WRITE, "event.create")
     svc = services(request)
     await svc.limiter.check(principal.subject)

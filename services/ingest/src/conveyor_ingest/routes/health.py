@@ -9,20 +9,29 @@ from redis import exceptions as redis_errors
 from conveyor.connection import TRANSIENT_ERRORS
 from conveyor.streams import Group
 from conveyor_ingest.context import services
+from conveyor_ingest.models import Liveness, Readiness
+from conveyor_ingest.operations import ApiRoutes
 from conveyor_ingest.responses import ok
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
-@routes.get("/livez")
+@routes.operation("GET", "/livez", response=Liveness, auth=False, redis=False)
 async def livez(_request: web.Request) -> web.Response:
-    """The process answers."""
+    """Liveness probe: the process answers."""
     return ok({"live": True})
 
 
-@routes.get("/readyz")
+@routes.operation(
+    "GET", "/readyz", response=Readiness, auth=False, redis=False, errors=(503,),
+    error_data={503: Readiness},
+)  # fmt: skip
 async def readyz(request: web.Request) -> web.Response:
-    """Redis answers and the ingest consumer group exists on every events stream."""
+    """Readiness probe.
+
+    Redis answers and the ingest consumer group exists on every events stream (503
+    with the problems otherwise).
+    """
     svc = services(request)
     problems: list[str] = []
     try:
@@ -42,9 +51,9 @@ async def readyz(request: web.Request) -> web.Response:
     return ok({"ready": True})
 
 
-@routes.get("/metrics")
+@routes.operation("GET", "/metrics", media_type="text/plain", auth=False, redis=False)
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition."""
+    """Prometheus metrics (text exposition)."""
     metrics = services(request).metrics
     metrics.flush()  # what this loop iteration answered so far, too
     body = generate_latest(metrics.registry)

@@ -13,9 +13,11 @@ from conveyor.keys import QueueKeys
 from conveyor.streams import Group, entry_time_ms, find_group
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, services
+from conveyor_ingest.models import QueueList
+from conveyor_ingest.operations import ApiRoutes
 from conveyor_ingest.responses import ok
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
 async def queue_stats(client: Redis, qk: QueueKeys) -> dict[str, Any]:
@@ -59,9 +61,13 @@ def merge_partitions(queue: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-@routes.get("/api/v1/queues")
+@routes.operation("GET", "/api/v1/queues", response=QueueList)
 async def list_queues(request: web.Request) -> web.Response:
-    """Figures of every configured queue (a partitioned one also lists its partitions)."""
+    """Queue figures.
+
+    Every configured queue's depth, pending, lag, consumers, dead letters and oldest
+    pending age (a partitioned queue also lists its partitions).
+    """
     authorize(request, Scope.ADMIN, "queue.list")
     svc = services(request)
     items = []

@@ -25,13 +25,15 @@ from conveyor_ingest.context import (
     read_json_object,
     services,
 )
+from conveyor_ingest.models import ScheduleDeleted, ScheduleList, ScheduleView
+from conveyor_ingest.operations import ApiRoutes
 from conveyor_ingest.responses import ApiError, ok, unprocessable
 from conveyor_ingest.store import now_ms
 
 NEXT_FIRES = 5
-SCHEDULE_ID = r"{schedule_id:[A-Za-z0-9][A-Za-z0-9_.-]{0,127}}"
+SCHEDULE = "/api/v1/schedules/{schedule_id:[A-Za-z0-9][A-Za-z0-9_.-]{0,127}}"
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
 def describe(definition: ScheduleDefinition) -> dict[str, Any]:
@@ -68,7 +70,9 @@ async def _definition(request: web.Request, schedule_id: str | None) -> Schedule
     return definition
 
 
-@routes.post("/api/v1/schedules")
+@routes.operation(
+    "POST", "/api/v1/schedules", request=ScheduleDefinition, response=ScheduleView, status=202
+)
 async def create_schedule(request: web.Request) -> web.Response:
     """Create (or replace) a schedule."""
     authorize(request, Scope.SCHEDULES_WRITE, "schedule.create")
@@ -77,7 +81,7 @@ async def create_schedule(request: web.Request) -> web.Response:
     return ok(describe(definition), 202)
 
 
-@routes.put("/api/v1/schedules/" + SCHEDULE_ID)
+@routes.operation("PUT", SCHEDULE, request=ScheduleDefinition, response=ScheduleView, status=202)
 async def update_schedule(request: web.Request) -> web.Response:
     """Replace a schedule."""
     authorize(request, Scope.SCHEDULES_WRITE, "schedule.update")
@@ -86,7 +90,7 @@ async def update_schedule(request: web.Request) -> web.Response:
     return ok(describe(definition), 202)
 
 
-@routes.delete("/api/v1/schedules/" + SCHEDULE_ID)
+@routes.operation("DELETE", SCHEDULE, response=ScheduleDeleted, status=202)
 async def delete_schedule(request: web.Request) -> web.Response:
     """Delete a schedule."""
     authorize(request, Scope.SCHEDULES_WRITE, "schedule.delete")
@@ -105,7 +109,7 @@ def _str(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-@routes.get("/api/v1/schedules")
+@routes.operation("GET", "/api/v1/schedules", response=ScheduleList)
 async def list_schedules(request: web.Request) -> web.Response:
     """Every schedule the scheduler has applied."""
     authorize(request, Scope.TASKS_READ, "schedule.list")
@@ -113,7 +117,7 @@ async def list_schedules(request: web.Request) -> web.Response:
     return ok({"items": [describe(listing[key]) for key in sorted(listing)]})
 
 
-@routes.get("/api/v1/schedules/" + SCHEDULE_ID)
+@routes.operation("GET", SCHEDULE, response=ScheduleView)
 async def get_schedule(request: web.Request) -> web.Response:
     """One applied schedule."""
     authorize(request, Scope.TASKS_READ, "schedule.read")
