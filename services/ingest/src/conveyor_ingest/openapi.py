@@ -21,6 +21,7 @@ from conveyor_ingest.operations import OPERATION_ATTRIBUTE, ApiRoutes, Operation
 from conveyor_ingest.responses import JSON_TYPE, dumps
 
 REF = "#/components/schemas/{model}"
+EVENT_STREAM = "text/event-stream"
 REDOC_VERSION = "2.5.2"
 REDOC_BUNDLE = "redoc.standalone.js"
 ERROR = {
@@ -138,14 +139,23 @@ def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
 def _responses(op: Operation, refs: Refs) -> dict[str, Any]:
     if not op.envelope:
         schema: dict[str, Any] = {"type": "object"}
+    elif op.media_type == EVENT_STREAM:
+        schema = _events(refs[op.response, "serialization"] if op.response else {})
     elif op.media_type != JSON_TYPE:
         schema = {"type": "string"}
     else:
         data = refs[op.response, "serialization"] if op.response else {"type": "null"}
         schema = _envelope(op.status, data)
-    responses: dict[str, Any] = {
-        str(op.status): {"description": op.summary, "content": {op.media_type: {"schema": schema}}}
+    success: dict[str, Any] = {
+        "description": op.summary,
+        "content": {op.media_type: {"schema": schema}},
     }
+    if op.links:
+        success["links"] = {
+            name: {"operationId": target, "parameters": dict(parameters)}
+            for name, (target, parameters) in op.links.items()
+        }
+    responses: dict[str, Any] = {str(op.status): success}
     for status in op.error_statuses():
         model = op.error_data.get(status)
         body = _envelope(status, refs[model, "serialization"]) if model else {
@@ -155,6 +165,18 @@ def _responses(op: Operation, refs: Refs) -> dict[str, Any]:
             "content": {JSON_TYPE: {"schema": body}},
         }
     return responses
+
+
+def _events(data: dict[str, Any]) -> dict[str, Any]:
+    """Each server-sent event: ``event: status`` and ``data``, the JSON text of ``data``."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": "status"},
+            "data": {"type": "string", "contentMediaType": JSON_TYPE, "contentSchema": data},
+        },
+    }
 
 
 def _envelope(status: int, data: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,11 @@ class Header:
     schema: Mapping[str, Any]
 
 
+def link_to(*operation_ids: str, **parameters: str) -> dict[str, tuple[str, Mapping[str, str]]]:
+    """Links from an answer to ``operation_ids``, each given ``parameters`` (expressions)."""
+    return {operation_id: (operation_id, parameters) for operation_id in operation_ids}
+
+
 IDEMPOTENCY_KEY = Header(
     "Idempotency-Key",
     "Retry-safe key, scoped to the client: the same key with the same body answers the "
@@ -69,6 +74,8 @@ class Operation:
     headers: tuple[Header, ...] = ()
     auth: bool = True
     redis: bool = True  # reads or writes Redis: may answer 503 while it is unreachable
+    # OpenAPI links from the success answer: name -> (operationId, {parameter: expression}).
+    links: Mapping[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
     path_patterns: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -24,7 +24,7 @@ from conveyor_ingest.models import (
     TaskView,
     WaitQuery,
 )
-from conveyor_ingest.operations import IDEMPOTENCY_KEY, ApiRoutes, read_query
+from conveyor_ingest.operations import IDEMPOTENCY_KEY, ApiRoutes, link_to, read_query
 from conveyor_ingest.readmodel import ListQuery, find_record, find_shard_record, list_tasks, view
 from conveyor_ingest.responses import ApiError, RawJson, dumps, ok, unprocessable
 from conveyor_ingest.store import now_ms
@@ -37,9 +37,14 @@ routes = ApiRoutes()
 TASK = "/api/v1/tasks/{task_id:(?!batch$)[^/]+}"
 
 
+# Not to delete_task: DELETE cancels, and a cancelled task stays readable (status
+# cancelled), where a link would tell clients (and schemathesis) it is gone.
+TASK_LINKS = link_to("get_task", "put_task", "task_events", task_id="$response.body#/data/id")
+
+
 @routes.operation(
     "POST", "/api/v1/tasks", request=TaskRequest, response=Accepted, status=202,
-    headers=(IDEMPOTENCY_KEY,), errors=(429,),
+    headers=(IDEMPOTENCY_KEY,), errors=(429,), links=TASK_LINKS,
 )  # fmt: skip
 async def post_task(request: web.Request) -> web.Response:
     """Enqueue a task.
@@ -97,7 +102,7 @@ async def get_task(request: web.Request) -> web.Response:
     return ok(view(record))
 
 
-@routes.operation("GET", TASK + "/events", media_type="text/event-stream")
+@routes.operation("GET", TASK + "/events", media_type="text/event-stream", response=TaskView)
 async def task_events(request: web.Request) -> web.StreamResponse:
     """Follow a task (server-sent events).
 
