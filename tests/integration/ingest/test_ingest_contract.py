@@ -206,3 +206,12 @@ async def test_the_docs_page_loads_only_local_assets_and_they_are_served(api: Ap
         assert len(await asset.read()) > 100_000 or reference.endswith(".json")
     assert 'spec-url="/api/v1/openapi.json"' in html
     assert "http" not in html
+
+
+async def test_malformed_json_says_where_it_breaks(api: Api) -> None:
+    headers = {**auth(), **JSON}
+    response = await api.client.post("/api/v1/tasks", data=b'{"type": }', headers=headers)
+    body = await response.json()
+    assert response.status == 400
+    assert body["errors"][0]["loc"] == "body"
+    assert "column" in body["errors"][0]["msg"]

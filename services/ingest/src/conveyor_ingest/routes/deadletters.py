@@ -56,19 +56,19 @@ def _entries(reply: Any) -> list[tuple[str, dict[bytes, bytes]]]:
     return [(entry_id.decode(), dict(fields)) for entry_id, fields in reply or []]
 
 
-def _show(letter: DeadLetter, qk: QueueKeys) -> dict[str, Any]:
-    return {
-        "entry_id": letter.entry_id,
-        "queue": qk.queue,
-        "partition": qk.partition,
-        "task_id": letter.task_fields.get("id"),
-        "type": letter.task_fields.get("type"),
-        "reason": letter.reason.value,
-        "error": letter.error,
-        "attempts": letter.attempts,
-        "dead_at": format_time(datetime.fromtimestamp(letter.at_ms / 1000, tz=UTC)),
-        "task_fields": letter.task_fields,
-    }
+def _show(letter: DeadLetter, qk: QueueKeys) -> DeadLetterView:
+    return DeadLetterView(
+        entry_id=letter.entry_id,
+        queue=qk.queue,
+        partition=qk.partition,
+        task_id=letter.task_fields.get("id"),
+        type=letter.task_fields.get("type"),
+        reason=letter.reason,
+        error=letter.error,
+        attempts=letter.attempts,
+        dead_at=format_time(datetime.fromtimestamp(letter.at_ms / 1000, tz=UTC)),
+        task_fields=letter.task_fields,
+    )
 
 
 def _shards(request: web.Request, queue: str, partition: int | None) -> list[QueueKeys]:
@@ -109,8 +109,8 @@ async def list_dead(request: web.Request) -> web.Response:
         msg = "invalid query parameter"
         raise unprocessable(msg, [{"loc": "cursor", "msg": message}]) from exc
     items = [_show(decode_dead_letter(eid, fields), qk) for eid, fields in _entries(entries)]
-    next_cursor = items[-1]["entry_id"] if len(items) == query.limit else None
-    return ok({"items": items, "next_cursor": next_cursor})
+    next_cursor = items[-1].entry_id if len(items) == query.limit else None
+    return ok(DeadLetterPage(items=items, next_cursor=next_cursor))
 
 
 async def _letter(request: web.Request, qk: QueueKeys, entry_id: str) -> DeadLetter:
@@ -138,7 +138,7 @@ async def get_dead(request: web.Request) -> web.Response:
     return ok(_show(letter, qk))
 
 
-async def _replay(request: web.Request, qk: QueueKeys, letter: DeadLetter) -> dict[str, Any]:
+async def _replay(request: web.Request, qk: QueueKeys, letter: DeadLetter) -> Replayed:
     try:
         original = decode_envelope(letter.entry_id, letter.task_fields, qk.queue)
     except EnvelopeDecodeError as exc:
@@ -167,10 +167,9 @@ async def _replay(request: web.Request, qk: QueueKeys, letter: DeadLetter) -> di
         stored = await svc.store.enqueue(
             qk.shard, [replace(task, envelope=sent)], idem, (202, text)
         )
-    if stored is not None:
-        replayed: dict[str, Any] = json.loads(stored.text)["data"]
-        return replayed
-    return data
+    if stored is not None:  # replayed before: the first replay's answer
+        return Replayed.model_validate(json.loads(stored.text)["data"])
+    return Replayed.model_validate(data)
 
 
 @routes.operation(
@@ -201,15 +200,15 @@ async def replay_matching(request: web.Request) -> web.Response:
     authorize(request, Scope.ADMIN, "dead.replay_all")
     wanted, _ = await read_model(request, ReplayFilter)
     partition = read_query(request, PartitionQuery).partition
-    replayed: list[dict[str, Any]] = []
+    replayed: list[Replayed] = []
     skipped = 0
     for qk in _shards(request, wanted.queue, partition):
         skipped += await _replay_shard(request, qk, wanted, replayed)
-    return ok({"replayed": replayed, "skipped_undecodable": skipped}, 202)
+    return ok(ReplayReport(replayed=replayed, skipped_undecodable=skipped), 202)
 
 
 async def _replay_shard(
-    request: web.Request, qk: QueueKeys, wanted: ReplayFilter, replayed: list[dict[str, Any]]
+    request: web.Request, qk: QueueKeys, wanted: ReplayFilter, replayed: list[Replayed]
 ) -> int:
     """Replay one partition's matching dead letters into ``replayed``; returns those skipped."""
     client = services(request).client
@@ -249,7 +248,7 @@ async def delete_dead(request: web.Request) -> web.Response:
         removed = 0
     if not removed:
         raise _no_letter(qk, entry_id)
-    return ok({"deleted": 1})
+    return ok(Deleted(deleted=1))
 
 
 @routes.operation("DELETE", "/api/v1/dead-letters", query=PurgeQuery, response=Deleted)
@@ -267,4 +266,4 @@ async def purge_dead(request: web.Request) -> web.Response:
     for queue in queues:
         for qk in _shards(request, queue, query.partition):
             removed += int(await svc.client.xtrim(qk.dead, maxlen=0, approximate=False))
-    return ok({"deleted": removed})
+    return ok(Deleted(deleted=removed))

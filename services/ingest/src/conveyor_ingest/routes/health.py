@@ -19,7 +19,7 @@ routes = ApiRoutes()
 @routes.operation("GET", "/livez", response=Liveness, auth=False, redis=False)
 async def livez(_request: web.Request) -> web.Response:
     """Liveness probe: the process answers."""
-    return ok({"live": True})
+    return ok(Liveness(live=True))
 
 
 @routes.operation(
@@ -47,8 +47,8 @@ async def readyz(request: web.Request) -> web.Response:
     except redis_errors.ResponseError as exc:
         problems.append(f"redis error: {exc}")
     if problems:
-        return ok({"ready": False, "problems": problems}, 503, "not ready")
-    return ok({"ready": True})
+        return ok(Readiness(ready=False, problems=problems), 503, "not ready")
+    return ok(Readiness(ready=True))
 
 
 @routes.operation("GET", "/metrics", media_type="text/plain", auth=False, redis=False)

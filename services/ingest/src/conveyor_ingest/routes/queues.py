@@ -74,4 +74,4 @@ async def list_queues(request: web.Request) -> web.Response:
     for queue in svc.redis_settings.queues:
         parts = [await queue_stats(svc.client, qk) for qk in svc.keys.shards(queue)]
         items.append(parts[0] if len(parts) == 1 else merge_partitions(queue, parts))
-    return ok({"items": items})
+    return ok(QueueList.model_validate({"items": items}))

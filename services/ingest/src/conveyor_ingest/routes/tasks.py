@@ -187,7 +187,7 @@ async def put_task(request: web.Request) -> web.Response:
         outcome, revision = await svc.store.replace(shard.shard, task_id, changes, until)
     if outcome != "ok":
         raise ApiError(409, f"task is {outcome}: only a task that has not started can be changed")
-    return ok({"id": task_id, "queue": queue, "status": status, "revision": revision}, 202)
+    return ok(Accepted(id=task_id, queue=queue, status=TaskStatus(status), revision=revision), 202)
 
 
 def _traced(task_id: str, queue: str, record: dict[bytes, bytes]) -> TaskEnvelope:
@@ -232,4 +232,4 @@ async def delete_task(request: web.Request) -> web.Response:
     outcome = await svc.store.cancel(shard.shard, task_id, until)
     if outcome not in ("ok", TaskStatus.CANCELLED.value):
         raise ApiError(409, f"task is {outcome}: only a pending or scheduled task can be cancelled")
-    return ok({"id": task_id, "queue": queue, "status": TaskStatus.CANCELLED.value}, 202)
+    return ok(Accepted(id=task_id, queue=queue, status=TaskStatus.CANCELLED), 202)
