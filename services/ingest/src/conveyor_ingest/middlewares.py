@@ -128,6 +128,8 @@ def check_content_type(request: web.Request) -> None:
     if operation is None or operation.request is None:
         return
     content_type = request.content_type  # application/octet-stream when none was sent
+    if content_type in operation.body_types:
+        return  # the common case, without the general match (~0.7 us of a POST)
     if not operation.accepts(content_type):
         sent = request.headers.get("Content-Type", "none")
         accepted = ", ".join(operation.body_types + operation.also_accepts)
