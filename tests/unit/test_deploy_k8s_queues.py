@@ -30,7 +30,7 @@ QUEUE_FILES = sorted(K8S.rglob("queues.yaml"))
 RENDERED = {folder.name: render(folder) for folder in KUSTOMIZATIONS}
 # Routes the Ingress must not publish (the kubelet and Prometheus reach the pod itself).
 PRIVATE = ("/metrics", "/livez", "/readyz")
-DOCS = ("/api/v1/docs", "/api/v1/openapi.json")
+DOCS = ("/api/v1/docs", "/api/v1/docs/redoc.standalone.js", "/api/v1/openapi.json")
 
 
 def _load_generator() -> ModuleType:

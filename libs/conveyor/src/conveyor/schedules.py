@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -32,6 +33,7 @@ from pydantic import (
     Field,
     JsonValue,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -105,6 +107,16 @@ class ScheduleDefinition(BaseModel):
         default_factory=lambda: int(datetime.now(UTC).timestamp() * 1000),
         description="Creation instant; `@every` schedules count from it.",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"{value!r} is not a known IANA time zone, e.g. UTC or Europe/Paris"
+            raise ValueError(msg) from exc
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -23,8 +23,9 @@ from conveyor_ingest.consumer import ReadModelConsumer
 from conveyor_ingest.context import SERVICES, Metrics, Services
 from conveyor_ingest.limits import BacklogGuard, RateLimiter
 from conveyor_ingest.middlewares import request_middleware, set_body_limit
-from conveyor_ingest.openapi import routes as openapi_routes
+from conveyor_ingest.openapi import install as install_openapi
 from conveyor_ingest.routes import batch, deadletters, events, health, queues, schedules, tasks
+from conveyor_ingest.server import ApiRunner
 from conveyor_ingest.settings import IngestSettings
 from conveyor_ingest.store import TaskStore
 from conveyor_ingest.tokens import signing_secret
@@ -78,9 +79,10 @@ def create_app(
     set_body_limit(app, settings.max_body_bytes)
     for module_routes in (
         batch.routes, tasks.routes, events.routes, deadletters.routes,
-        schedules.routes, queues.routes, health.routes, openapi_routes,
+        schedules.routes, queues.routes, health.routes,
     ):  # fmt: skip
         app.router.add_routes(module_routes)
+    install_openapi(app)  # last: documents every route added above
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         metrics = Metrics.create()
@@ -146,7 +148,7 @@ async def serve(stop: asyncio.Event) -> None:
         **settings.model_dump(exclude={"jwt_secret"}),
     )
     app = create_app(settings, redis_settings, queue_stats=load_settings(QueueStatsSettings))
-    runner = web.AppRunner(app, access_log=None)
+    runner = ApiRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

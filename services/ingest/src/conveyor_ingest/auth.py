@@ -105,8 +105,7 @@ class TokenVerifier:
             msg = f"token algorithm {algorithm!r} does not match the key of its 'kid'"
             raise _unauthorized(msg) from exc
         except jwt.InvalidTokenError as exc:
-            msg = f"invalid token: {exc}"
-            raise _unauthorized(msg) from exc
+            raise _unauthorized(_token_problem(exc)) from exc
         _check_subject(str(claims["sub"]))
         return _principal(claims), float(claims["exp"])
 
@@ -140,6 +139,14 @@ def _principal(claims: dict[str, Any]) -> Principal:
     scope = claims.get("scope", "")
     scopes = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
     return Principal(subject=str(claims["sub"]), scopes=frozenset(scopes))
+
+
+def _token_problem(exc: jwt.InvalidTokenError) -> str:
+    """What is wrong with a token, in words a client can act on."""
+    if isinstance(exc, jwt.DecodeError) and not isinstance(exc, jwt.InvalidSignatureError):
+        # PyJWT's text here is a codec's or base64's ("'utf-8' codec can't decode...").
+        return "malformed token: a JWT is three base64url parts, header.payload.signature"
+    return f"invalid token: {exc}"
 
 
 def _unauthorized(message: str) -> ApiError:

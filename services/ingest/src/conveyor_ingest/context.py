@@ -181,8 +181,10 @@ def parse_model(model: type[ModelT], body: bytes | str | dict[str, Any]) -> Mode
             return model.model_validate(body)
         return model.model_validate_json(body or b"null")
     except ValidationError as exc:
-        if any(error["type"] == "json_invalid" for error in exc.errors()):
-            raise ApiError(400, "request body is not valid JSON") from exc
+        for error in exc.errors(include_url=False):
+            if error["type"] == "json_invalid":  # where the JSON breaks, e.g. "line 1 column 2"
+                where = [{"loc": "body", "msg": error["msg"]}]
+                raise ApiError(400, "request body is not valid JSON", errors=where) from exc
         msg = "request body is invalid"
         raise unprocessable(msg, field_errors(exc)) from exc
 
@@ -195,7 +197,8 @@ def read_json_object(body: bytes) -> dict[str, Any]:
         msg = "request body is invalid"
         raise unprocessable(msg, [{"loc": exc.loc("body"), "msg": str(exc)}]) from exc
     except ValueError as exc:
-        raise ApiError(400, "request body is not valid JSON") from exc
+        where = [{"loc": "body", "msg": str(exc)}]  # e.g. "Expecting value: line 1 column 1"
+        raise ApiError(400, "request body is not valid JSON", errors=where) from exc
     if not isinstance(value, dict):
         msg = "request body must be a JSON object"
         raise unprocessable(msg)
@@ -209,19 +212,3 @@ def check_queue(request: web.Request, queue: str, loc: str = "queue") -> None:
         message = f"unknown queue {queue!r}; configured: {', '.join(configured)}"
         msg = "unknown queue"
         raise unprocessable(msg, [{"loc": loc, "msg": message}])
-
-
-def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    """An integer query parameter in [low, high] (422 otherwise)."""
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        message = f"must be an integer from {low} to {high}"
-        msg = "invalid query parameter"
-        raise unprocessable(msg, [{"loc": name, "msg": message}])
-    return value

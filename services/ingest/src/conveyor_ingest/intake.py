@@ -147,7 +147,7 @@ async def store_tasks(
     ``trace_parents`` (task id -> traceparent, tracestate) names the parent of a task's
     PRODUCER span when it is not the request's (a CloudEvent's own trace context).
     """
-    text = body_text(202, response_data, "accepted")
+    text = body_text(202, response_data)
     svc = services(request)
     by_shard = shard_tasks(svc.keys, queue, tasks, idem)
     if idem is not None and len(by_shard) > 1:

@@ -1,14 +1,30 @@
-"""Request and response bodies (pydantic): validation and the OpenAPI schemas."""
+"""Request, query and response bodies (pydantic): validation and the OpenAPI schemas.
+
+Request bodies are strict: JSON types are not coerced (``"delay": "5"``, ``"delay": true``,
+``"max_attempts": "3"`` and ``"run_at": 0`` are errors). Query models are lax, since every
+query value arrives as text. Response models are the ``data`` of the success envelope.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from conveyor.deadletter import DeadReason
 from conveyor.envelope import TASK_TYPE
+from conveyor.schedules import ScheduleDefinition
 from conveyor.settings import QUEUE_NAME
 
 MAX_ATTEMPTS = 100
@@ -29,9 +45,15 @@ class TaskStatus(StrEnum):
 
 
 class StrictModel(BaseModel):
-    """Unknown fields are errors; instances are immutable."""
+    """A request body: unknown fields are errors, JSON types are not coerced, immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class QueryModel(BaseModel):
+    """A query string: values are text, read as the field's type; unknown names ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class TaskOptions(StrictModel):
@@ -143,15 +165,179 @@ class ReplayFilter(StrictModel):
     limit: int = Field(default=100, ge=1, le=1000)
 
 
-def envelope_schema(data: dict[str, Any] | None) -> dict[str, Any]:
-    """OpenAPI schema of the response envelope around ``data``."""
-    return {
-        "type": "object",
-        "required": ["code", "message", "data"],
-        "properties": {
-            "code": {"type": "integer"},
-            "message": {"type": "string"},
-            "data": data or {"type": "null"},
-            "errors": {"type": "array", "items": {"type": "object"}},
-        },
-    }
+class TaskListQuery(QueryModel):
+    """GET /api/v1/tasks."""
+
+    queue: str | None = Field(default=None, pattern=QUEUE_NAME.pattern)
+    status: TaskStatus | None = None
+    type: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+
+
+class WaitQuery(QueryModel):
+    """GET /api/v1/tasks/{task_id}."""
+
+    wait: int = Field(
+        default=0, ge=0, description="Seconds to hold the answer until the task finishes "
+        "(at most CONVEYOR_INGEST_MAX_WAIT).",
+    )  # fmt: skip
+
+
+class PartitionQuery(QueryModel):
+    """A dead-letter route's partition (0 to the queue's partitions - 1)."""
+
+    partition: int | None = Field(default=None, ge=0)
+
+
+class DeadLetterListQuery(PartitionQuery):
+    """GET /api/v1/dead-letters."""
+
+    queue: str = Field(default="default", pattern=QUEUE_NAME.pattern)
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(
+        default=None, pattern=r"^\d+-\d+$", description="The last entry_id seen."
+    )
+
+
+class PurgeQuery(PartitionQuery):
+    """DELETE /api/v1/dead-letters: one queue (``queue``), or every queue (``all=true``)."""
+
+    queue: str | None = Field(default=None, pattern=QUEUE_NAME.pattern)
+    all: bool = Field(default=False, description="Purge every configured queue.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if (self.queue is None) == self.all:
+            return self
+        msg = "give ?queue=NAME to purge one queue, or ?all=true (without queue) to purge all"
+        raise located(self, "queue", msg)
+
+
+def located(model: BaseModel, loc: str, message: str) -> ValidationError:
+    """A model-level check's error, located at the field ``loc`` it is about."""
+    error = PydanticCustomError("value_error", message)
+    line = InitErrorDetails(type=error, loc=(loc,), input=getattr(model, loc, None))
+    return ValidationError.from_exception_data(type(model).__name__, [line])
+
+
+class BatchItem(Accepted):
+    """One accepted task of a batch."""
+
+    index: int
+
+
+class BatchAccepted(BaseModel):
+    """``data`` of a batch's 202."""
+
+    accepted: int
+    items: list[BatchItem]
+
+
+class DeadLetterView(BaseModel):
+    """One dead letter."""
+
+    entry_id: str
+    queue: str
+    partition: int
+    task_id: str | None
+    type: str | None
+    reason: DeadReason
+    error: str
+    attempts: int
+    dead_at: str
+    task_fields: dict[str, str]
+
+
+class DeadLetterPage(BaseModel):
+    """``data`` of GET /api/v1/dead-letters."""
+
+    items: list[DeadLetterView]
+    next_cursor: str | None
+
+
+class Replayed(Accepted):
+    """A dead letter replayed as a new task."""
+
+    replay_of: str
+    dead_entry_id: str
+
+
+class ReplayReport(BaseModel):
+    """``data`` of a replay by filter."""
+
+    replayed: list[Replayed]
+    skipped_undecodable: int
+
+
+class Deleted(BaseModel):
+    """How many dead letters a delete or purge removed."""
+
+    deleted: int
+
+
+class QueueFigures(BaseModel):
+    """One queue's (or partition's) figures."""
+
+    queue: str
+    depth: int
+    pending: int
+    lag: int | None
+    consumers: int
+    dead_letters: int
+    oldest_pending_age_s: float | None
+    partition: int | None = Field(default=None, description="In a partitioned queue's list.")
+    partitions: list[QueueFigures] | None = Field(
+        default=None, description="A partitioned queue's partitions."
+    )
+
+
+class DatasetState(BaseModel):
+    """Resets of the Redis dataset this ingest process saw (docs/reliability.md)."""
+
+    resets: int
+    stopped: bool = Field(description="Stopped until the reset is acknowledged.")
+    since_ms: int | None = Field(description="When the first unacknowledged reset was seen.")
+
+
+class QueueList(BaseModel):
+    """``data`` of GET /api/v1/queues."""
+
+    items: list[QueueFigures]
+    dataset: DatasetState | None = Field(
+        description="Null when this process runs without a dataset guard."
+    )
+
+
+class ScheduleView(BaseModel):
+    """A schedule with its next fire times and a description."""
+
+    schedule: ScheduleDefinition
+    description: str
+    next_fires: list[str]
+
+
+class ScheduleList(BaseModel):
+    """``data`` of GET /api/v1/schedules."""
+
+    items: list[ScheduleView]
+
+
+class ScheduleDeleted(BaseModel):
+    """``data`` of DELETE /api/v1/schedules/{id}."""
+
+    id: str
+    deleted: bool
+
+
+class Liveness(BaseModel):
+    """``data`` of /livez."""
+
+    live: bool
+
+
+class Readiness(BaseModel):
+    """``data`` of /readyz (200 ready, 503 not, with the problems)."""
+
+    ready: bool
+    problems: list[str] = Field(default_factory=list)

@@ -14,7 +14,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from conveyor import jsoncodec
 
@@ -56,10 +56,12 @@ _STR = json.encoder.encode_basestring
 
 
 def body_text(status: int, data: Any, message: str | None = None) -> str:
-    """The envelope's JSON text."""
+    """The envelope's JSON text; ``message`` defaults to the status's phrase ("Accepted")."""
     phrase = message or HTTPStatus(status).phrase
     if isinstance(data, RawJson):
         return f'{{"code":{status:d},"message":{_STR(phrase)},"data":{data.text}}}'
+    if isinstance(data, BaseModel):  # a response model: the fields it was given
+        data = data.model_dump(mode="json", exclude_unset=True)
     return dumps({"code": status, "message": phrase, "data": data})
 
 

@@ -15,16 +15,24 @@ from conveyor_ingest.intake import (
     idempotency,
     store_tasks,
 )
-from conveyor_ingest.models import BatchRequest
+from conveyor_ingest.models import BatchAccepted, BatchRequest
+from conveyor_ingest.operations import IDEMPOTENCY_KEY, ApiRoutes
 from conveyor_ingest.responses import unprocessable
 from conveyor_ingest.store import NewTask
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
-@routes.post("/api/v1/tasks/batch")
+@routes.operation(
+    "POST", "/api/v1/tasks/batch", request=BatchRequest, response=BatchAccepted, status=202,
+    headers=(IDEMPOTENCY_KEY,), errors=(429,),
+)  # fmt: skip
 async def post_batch(request: web.Request) -> web.Response:
-    """Enqueue up to CONVEYOR_INGEST_MAX_BATCH tasks: one script per queue, per-item results."""
+    """Enqueue many tasks.
+
+    Up to CONVEYOR_INGEST_MAX_BATCH tasks, all validated before any is written; one
+    script per queue partition, per-item results.
+    """
     principal = authorize(request, Scope.TASKS_WRITE, "task.batch")
     svc = services(request)
     await svc.limiter.check(principal.subject)

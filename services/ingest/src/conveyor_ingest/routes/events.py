@@ -46,19 +46,29 @@ from conveyor_ingest.intake import (
     idempotency,
     store_tasks,
 )
-from conveyor_ingest.models import TaskRequest
+from conveyor_ingest.models import Accepted, TaskRequest
+from conveyor_ingest.operations import IDEMPOTENCY_KEY, ApiRoutes
 from conveyor_ingest.responses import ApiError, body_text, raw, unprocessable
 from conveyor_ingest.store import NewTask
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
-@routes.post("/api/v1/events")
+@routes.operation(
+    "POST", "/api/v1/events", request=CloudEvent, body_types=(STRUCTURED,),
+    also_accepts=(BATCH, "*/*"), response=Accepted, status=202, headers=(IDEMPOTENCY_KEY,),
+    errors=(429,),
+)  # fmt: skip
 async def post_event(request: web.Request) -> web.Response:
-    """Accept one CloudEvent (or a batch of them) as tasks; 202 like POST /tasks (/batch)."""
+    """Accept a CloudEvent (or a batch of them).
+
+    As a task, answered like POST /api/v1/tasks. Structured mode (this body); batch mode
+    (``application/cloudevents-batch+json``, a JSON array of such events, answered like
+    POST /api/v1/tasks/batch); or binary mode: ``ce-*`` headers and the data as the body.
+    """
     principal = authorize(request, Scope.TASKS_WRITE, "event.create")
     svc = services(request)
     await svc.limiter.check(principal.subject)

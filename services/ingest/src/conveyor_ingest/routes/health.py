@@ -8,22 +8,29 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from conveyor.streams import Group, find_group
 from conveyor.telemetry.probes import readiness_problems
 from conveyor_ingest.context import services
+from conveyor_ingest.models import Liveness, Readiness
+from conveyor_ingest.operations import ApiRoutes
 from conveyor_ingest.responses import ok
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
-@routes.get("/livez")
+@routes.operation("GET", "/livez", response=Liveness, auth=False, redis=False)
 async def livez(_request: web.Request) -> web.Response:
-    """The process answers."""
-    return ok({"live": True})
+    """Liveness probe: the process answers."""
+    return ok(Liveness(live=True))
 
 
-@routes.get("/readyz")
+@routes.operation(
+    "GET", "/readyz", response=Readiness, auth=False, redis=False, errors=(503,),
+    error_data={503: Readiness},
+)  # fmt: skip
 async def readyz(request: web.Request) -> web.Response:
-    """Redis answers and the ingest consumer group exists on every events stream.
+    """Readiness probe.
 
-    Answered within conveyor.telemetry.probes.READY_TIMEOUT_S, whatever Redis does.
+    Redis answers and the ingest consumer group exists on every events stream (503
+    with the problems otherwise). Answered within conveyor.telemetry.probes.READY_TIMEOUT_S,
+    whatever Redis does.
     """
     svc = services(request)
 
@@ -37,13 +44,13 @@ async def readyz(request: web.Request) -> web.Response:
 
     problems = await readiness_problems(check)
     if problems:
-        return ok({"ready": False, "problems": problems}, 503, "not ready")
-    return ok({"ready": True})
+        return ok(Readiness(ready=False, problems=problems), 503, "not ready")
+    return ok(Readiness(ready=True))
 
 
-@routes.get("/metrics")
+@routes.operation("GET", "/metrics", media_type="text/plain", auth=False, redis=False)
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition."""
+    """Prometheus metrics (text exposition)."""
     metrics = services(request).metrics
     metrics.flush()  # what this loop iteration answered so far, too
     body = generate_latest(metrics.registry)

@@ -13,9 +13,11 @@ from conveyor.keys import QueueKeys
 from conveyor.streams import Group, entry_time_ms, find_group
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, services
+from conveyor_ingest.models import QueueList
+from conveyor_ingest.operations import ApiRoutes
 from conveyor_ingest.responses import ok
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
 async def queue_stats(client: Redis, qk: QueueKeys) -> dict[str, Any]:
@@ -59,20 +61,22 @@ def merge_partitions(queue: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-@routes.get("/api/v1/queues")
+@routes.operation("GET", "/api/v1/queues", response=QueueList)
 async def list_queues(request: web.Request) -> web.Response:
-    """Figures of every configured queue (a partitioned one also lists its partitions).
+    """Queue figures.
 
-    ``dataset``: resets of the Redis dataset this process saw, and whether it stopped
-    for one (then no figures: nothing is read from a dataset not acknowledged).
+    Every configured queue's depth, pending, lag, consumers, dead letters and oldest
+    pending age (a partitioned queue also lists its partitions). ``dataset``: resets of
+    the Redis dataset this process saw, and whether it stopped for one (then no figures:
+    nothing is read from a dataset not acknowledged).
     """
     authorize(request, Scope.ADMIN, "queue.list")
     svc = services(request)
     dataset = svc.dataset.state() if svc.dataset is not None else None
     if svc.dataset is not None and svc.dataset.stopped:
-        return ok({"items": [], "dataset": dataset})
+        return ok(QueueList.model_validate({"items": [], "dataset": dataset}))
     items = []
     for queue in svc.redis_settings.queues:
         parts = [await queue_stats(svc.client, qk) for qk in svc.keys.shards(queue)]
         items.append(parts[0] if len(parts) == 1 else merge_partitions(queue, parts))
-    return ok({"items": items, "dataset": dataset})
+    return ok(QueueList.model_validate({"items": items, "dataset": dataset}))

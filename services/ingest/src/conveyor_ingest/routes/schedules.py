@@ -29,14 +29,16 @@ from conveyor_ingest.context import (
     read_json_object,
     services,
 )
+from conveyor_ingest.models import ScheduleDeleted, ScheduleList, ScheduleView
+from conveyor_ingest.operations import ApiRoutes
 from conveyor_ingest.responses import ApiError, ok, unprocessable
 from conveyor_ingest.schedule_writes import Outcome, ScheduleWriter, WriteOp
 
 NEXT_FIRES = 5
-SCHEDULE_ID = r"{schedule_id:[A-Za-z0-9][A-Za-z0-9_.-]{0,127}}"
+SCHEDULE = "/api/v1/schedules/{schedule_id:[A-Za-z0-9][A-Za-z0-9_.-]{0,127}}"
 REPLACE_TRIES = 5  # a replace re-reads its base when another change won the race
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
 def describe(definition: ScheduleDefinition) -> dict[str, Any]:
@@ -75,7 +77,10 @@ def _not_found(schedule_id: str) -> ApiError:
     return ApiError(404, f"schedule {schedule_id!r} not found; create it with POST")
 
 
-@routes.post("/api/v1/schedules")
+@routes.operation(
+    "POST", "/api/v1/schedules", request=ScheduleDefinition, response=ScheduleView, status=202,
+    errors=(409,),
+)  # fmt: skip
 async def create_schedule(request: web.Request) -> web.Response:
     """Create a schedule; 409 when one with its id exists."""
     authorize(request, Scope.SCHEDULES_WRITE, "schedule.create")
@@ -85,7 +90,9 @@ async def create_schedule(request: web.Request) -> web.Response:
     return ok(describe(definition), 202)
 
 
-@routes.put("/api/v1/schedules/" + SCHEDULE_ID)
+@routes.operation(
+    "PUT", SCHEDULE, request=ScheduleDefinition, response=ScheduleView, status=202, errors=(409,)
+)
 async def update_schedule(request: web.Request) -> web.Response:
     """Replace an existing schedule whole (404 when there is none)."""
     authorize(request, Scope.SCHEDULES_WRITE, "schedule.update")
@@ -111,7 +118,7 @@ async def update_schedule(request: web.Request) -> web.Response:
     raise ApiError(409, f"schedule {schedule_id!r} is being changed by other requests; retry")
 
 
-@routes.delete("/api/v1/schedules/" + SCHEDULE_ID)
+@routes.operation("DELETE", SCHEDULE, response=ScheduleDeleted, status=202)
 async def delete_schedule(request: web.Request) -> web.Response:
     """Delete a schedule (404 when there is none)."""
     authorize(request, Scope.SCHEDULES_WRITE, "schedule.delete")
@@ -131,7 +138,7 @@ def _str(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-@routes.get("/api/v1/schedules")
+@routes.operation("GET", "/api/v1/schedules", response=ScheduleList)
 async def list_schedules(request: web.Request) -> web.Response:
     """Every schedule: applied by the scheduler, or accepted by ingest and about to be."""
     authorize(request, Scope.TASKS_READ, "schedule.list")
@@ -139,7 +146,7 @@ async def list_schedules(request: web.Request) -> web.Response:
     return ok({"items": [describe(listing[key]) for key in sorted(listing)]})
 
 
-@routes.get("/api/v1/schedules/" + SCHEDULE_ID)
+@routes.operation("GET", SCHEDULE, response=ScheduleView)
 async def get_schedule(request: web.Request) -> web.Response:
     """One schedule (as listed)."""
     authorize(request, Scope.TASKS_READ, "schedule.read")

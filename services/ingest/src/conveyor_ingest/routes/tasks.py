@@ -13,15 +13,19 @@ from conveyor.errors import JsonNumberError
 from conveyor.keys import QueueKeys
 from conveyor.telemetry.spans import send_spans
 from conveyor_ingest.auth import Principal, Scope
-from conveyor_ingest.context import (
-    authorize,
-    check_queue,
-    query_int,
-    read_model,
-    services,
-)
+from conveyor_ingest.context import authorize, check_queue, read_model, services
 from conveyor_ingest.intake import accepted_json, due_ms, idempotency, new_task, store_tasks
-from conveyor_ingest.models import TaskRequest, TaskStatus, TaskUpdate
+from conveyor_ingest.models import (
+    Accepted,
+    TaskListQuery,
+    TaskPage,
+    TaskRequest,
+    TaskStatus,
+    TaskUpdate,
+    TaskView,
+    WaitQuery,
+)
+from conveyor_ingest.operations import IDEMPOTENCY_KEY, ApiRoutes, link_to, read_query
 from conveyor_ingest.readmodel import ListQuery, find_record, find_shard_record, list_tasks, view
 from conveyor_ingest.responses import ApiError, RawJson, dumps, ok, unprocessable
 from conveyor_ingest.store import now_ms
@@ -29,12 +33,25 @@ from conveyor_ingest.store import now_ms
 FINAL = {TaskStatus.SUCCEEDED.value, TaskStatus.DEAD.value, TaskStatus.CANCELLED.value}
 WAIT_POLL_S = 0.1
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
+# Any id but "batch", so /api/v1/tasks/batch is one resource (its 405 lists POST only).
+TASK = "/api/v1/tasks/{task_id:(?!batch$)[^/]+}"
 
 
-@routes.post("/api/v1/tasks")
+# Not to delete_task: DELETE cancels, and a cancelled task stays readable (status
+# cancelled), where a link would tell clients (and schemathesis) it is gone.
+TASK_LINKS = link_to("get_task", "put_task", "task_events", task_id="$response.body#/data/id")
+
+
+@routes.operation(
+    "POST", "/api/v1/tasks", request=TaskRequest, response=Accepted, status=202,
+    headers=(IDEMPOTENCY_KEY,), errors=(429,), links=TASK_LINKS,
+)  # fmt: skip
 async def post_task(request: web.Request) -> web.Response:
-    """Enqueue one task; 202 once Redis has it."""
+    """Enqueue a task.
+
+    Answers 202 once Redis has it.
+    """
     principal = authorize(request, Scope.TASKS_WRITE, "task.create")
     svc = services(request)
     await svc.limiter.check(principal.subject)
@@ -65,12 +82,18 @@ def _visible(record: dict[bytes, bytes], principal: Principal) -> bool:
     return principal.is_admin or record.get(b"subject", b"").decode() == principal.subject
 
 
-@routes.get("/api/v1/tasks/{task_id}")
+@routes.operation("GET", TASK, query=WaitQuery, response=TaskView)
 async def get_task(request: web.Request) -> web.Response:
-    """A task's status; ``?wait=S`` holds the answer until it finishes or S seconds pass."""
+    """Read a task.
+
+    ``?wait=S`` holds the answer until the task finishes or S seconds pass.
+    """
     principal = authorize(request, Scope.TASKS_READ, "task.read")
+    wait = read_query(request, WaitQuery).wait
     limit = int(services(request).settings.max_wait)
-    wait = query_int(request, "wait", 0, 0, limit)
+    if wait > limit:
+        msg = "invalid query parameter"
+        raise unprocessable(msg, [{"loc": "wait", "msg": f"must be at most {limit} seconds"}])
     record = await _record(request, principal)
     deadline = time.monotonic() + wait
     # Polling the record server-side: any ingest process may be the one that applies the event.
@@ -80,9 +103,13 @@ async def get_task(request: web.Request) -> web.Response:
     return ok(view(record))
 
 
-@routes.get("/api/v1/tasks/{task_id}/events")
+@routes.operation("GET", TASK + "/events", media_type="text/event-stream", response=TaskView)
 async def task_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: the task's view on every change, until it finishes (or max_wait)."""
+    """Follow a task (server-sent events).
+
+    An ``event: status`` with the task's view on every change, until it finishes (or
+    CONVEYOR_INGEST_MAX_WAIT passes).
+    """
     principal = authorize(request, Scope.TASKS_READ, "task.events")
     record: dict[bytes, bytes] | None = await _record(request, principal)
     response = web.StreamResponse(
@@ -105,38 +132,39 @@ async def task_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.get("/api/v1/tasks")
+@routes.operation("GET", "/api/v1/tasks", query=TaskListQuery, response=TaskPage)
 async def get_tasks(request: web.Request) -> web.Response:
-    """Tasks newest first, filtered by queue, status and type; paged by cursor."""
+    """List tasks.
+
+    Newest first, filtered by queue, status and type; paged by ``cursor``.
+    """
     principal = authorize(request, Scope.TASKS_READ, "task.list")
     svc = services(request)
-    queue = request.query.get("queue")
-    if queue is not None:
-        check_queue(request, queue)
-    status = request.query.get("status")
-    if status is not None and status not in set(TaskStatus):
-        message = f"must be one of {', '.join(TaskStatus)}"
-        msg = "invalid query parameter"
-        raise unprocessable(msg, [{"loc": "status", "msg": message}])
+    wanted = read_query(request, TaskListQuery)
+    if wanted.queue is not None:
+        check_queue(request, wanted.queue)
     query = ListQuery(
-        queues=(queue,) if queue else svc.redis_settings.queues,
-        status=status,
-        type=request.query.get("type"),
+        queues=(wanted.queue,) if wanted.queue else svc.redis_settings.queues,
+        status=wanted.status,
+        type=wanted.type,
         subject=None if principal.is_admin else principal.subject,
-        limit=query_int(request, "limit", 50, 1, 500),
-        cursor=request.query.get("cursor"),
+        limit=wanted.limit,
+        cursor=wanted.cursor,
     )
     try:
         page = await list_tasks(svc.client, svc.keys, query)
     except ValueError as exc:
-        msg = "invalid cursor"
-        raise unprocessable(msg, [{"loc": "cursor", "msg": str(exc)}]) from exc
+        message = "not a next_cursor of an earlier page; omit it to start from the newest task"
+        msg = "invalid query parameter"
+        raise unprocessable(msg, [{"loc": "cursor", "msg": message}]) from exc
     return ok(page)
 
 
-@routes.put("/api/v1/tasks/{task_id}")
+@routes.operation("PUT", TASK, request=TaskUpdate, response=Accepted, status=202, errors=(409,))
 async def put_task(request: web.Request) -> web.Response:
-    """Change a task that has not started (payload, due time, options); 409 once it has.
+    """Change an unstarted task.
+
+    Payload, due time and options of a task that has not started; 409 once it has.
 
     One atomic step bumps the record's revision and sends a replace on the control
     stream. The scheduler applies it to the task's pending timer; if the timer was
@@ -160,7 +188,7 @@ async def put_task(request: web.Request) -> web.Response:
         outcome, revision = await svc.store.replace(shard.shard, task_id, changes, until)
     if outcome != "ok":
         raise ApiError(409, f"task is {outcome}: only a task that has not started can be changed")
-    return ok({"id": task_id, "queue": queue, "status": status, "revision": revision}, 202)
+    return ok(Accepted(id=task_id, queue=queue, status=TaskStatus(status), revision=revision), 202)
 
 
 def _traced(task_id: str, queue: str, record: dict[bytes, bytes]) -> TaskEnvelope:
@@ -194,14 +222,17 @@ def _changes(request: web.Request, change: TaskUpdate) -> dict[str, str]:
     if "timeout" in fields:
         changes["timeout"] = "" if change.timeout is None else repr(change.timeout)
     if {"delay", "run_at"} & fields:
-        due = due_ms(request, change, "body")
+        due = due_ms(request, change, "delay" if change.run_at is None else "run_at")
         changes["due_ms"] = "" if due is None else str(due)
     return changes
 
 
-@routes.delete("/api/v1/tasks/{task_id}")
+@routes.operation("DELETE", TASK, response=Accepted, status=202, errors=(409,))
 async def delete_task(request: web.Request) -> web.Response:
-    """Cancel a task that has not started; 409 once it has."""
+    """Cancel a task.
+
+    Only a task that has not started (pending or scheduled); 409 once it has.
+    """
     principal = authorize(request, Scope.TASKS_WRITE, "task.cancel")
     shard, record = await _shard_record(request, principal)
     queue = record[b"queue"].decode()
@@ -211,4 +242,4 @@ async def delete_task(request: web.Request) -> web.Response:
     outcome = await svc.store.cancel(shard.shard, task_id, until)
     if outcome not in ("ok", TaskStatus.CANCELLED.value):
         raise ApiError(409, f"task is {outcome}: only a pending or scheduled task can be cancelled")
-    return ok({"id": task_id, "queue": queue, "status": TaskStatus.CANCELLED.value}, 202)
+    return ok(Accepted(id=task_id, queue=queue, status=TaskStatus.CANCELLED), 202)
