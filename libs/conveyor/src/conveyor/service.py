@@ -11,13 +11,14 @@ from typing import Any
 
 import structlog
 
-from conveyor.errors import ConfigurationError
+from conveyor.errors import ConfigurationError, StartupError
 from conveyor.logging import configure_logging
 from conveyor.settings import LogSettings, load_settings
 
 log = structlog.get_logger(__name__)
 
 EXIT_CONFIG = 2
+EXIT_STARTUP = 3
 
 # Young-generation threshold of the cyclic GC while serving. A worker's task or a
 # 1000-task ingest batch allocates many short-lived containers that stay alive until
@@ -42,7 +43,8 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
     """Run ``serve(stop)`` until it returns; SIGTERM/SIGINT set ``stop``.
 
     Invalid configuration ends the process with exit code 2 and one line on stderr
-    that names the variable and what is wrong.
+    that names the variable and what is wrong; a resource that fails to start (a
+    handler lifespan) with exit code 3 and one line naming it.
     """
     try:
         configure_logging(load_settings(LogSettings))
@@ -50,6 +52,9 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
     except ConfigurationError as exc:
         print(f"conveyor-{name}: {exc}", file=sys.stderr)  # noqa: T201 - the one error line
         return EXIT_CONFIG
+    except StartupError as exc:
+        print(f"conveyor-{name}: {exc}", file=sys.stderr)  # noqa: T201 - the one error line
+        return EXIT_STARTUP
 
 
 async def _serve(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:
