@@ -19,10 +19,12 @@ import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext
+from redis.asyncio import Redis
 
 from conveyor.envelope import TaskEnvelope
 from conveyor.events import TaskEventType
 from conveyor.handlers import Registry, TaskContext
+from conveyor.keys import Keys
 from conveyor_worker.testing import StreamView
 from conveyor_worker.worker import Worker
 from tracing_globals import recorded_spans
@@ -150,3 +152,24 @@ async def test_a_handler_that_overruns_its_timeout_in_its_first_step_times_out(
     assert await view.event_types(task.id) == [TaskEventType.STARTED, TaskEventType.DEAD]
     [letter] = await view.dead()
     assert "exceeded its timeout of 0.3 s" in letter.error
+
+
+async def test_an_attempt_committed_but_not_yet_released_is_not_renewed_or_counted_lost(
+    redis: Redis, keys: Keys, make_worker: MakeWorker, enqueue: Enqueue
+) -> None:
+    """Its task releases the entry one step after the commit: the lease keeper must not
+    renew an acknowledged entry, nor count it as taken by another consumer."""
+    await enqueue("t.read", None)
+    consumer = make_worker(registry=_tagging_registry()).queues[0]
+    await consumer.setup()
+    assert await consumer.read_once(None) == 1
+    dispatcher, committer = consumer.dispatcher, consumer.committer
+    [entry_id] = dispatcher.in_flight
+    while not (job := dispatcher.in_flight[entry_id]) or job.outcome is None:
+        await committer.flush()  # the start op, then the attempt runs and adds its outcome
+        await asyncio.sleep(0)  # one loop step: lets the attempt's task run to its commit
+    await committer.flush()  # the outcome: committed; the task has not released it yet
+    assert entry_id in dispatcher.in_flight
+    assert dispatcher.running_entries() == []
+    assert await consumer.leases.renew() == 0
+    assert consumer.leases._metrics.leases_lost.labels("default")._value.get() == 0

@@ -64,6 +64,7 @@ class Job:
     started: float = 0.0
     running: bool = False  # the handler runs: its timeout or a shutdown may cancel it
     expired: bool = False  # its timeout cancelled it
+    outcome: asyncio.Future[Reply] | None = None  # done: committed, released next step
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +228,8 @@ class Dispatcher:
         value, exc = await self._run(job)
         item = self._outcome(job, value, exc)
         kind = item.kind
-        self._committed(job, kind, await self._committer.commit(item))
+        job.outcome = self._committer.commit(item)
+        self._committed(job, kind, await job.outcome)
 
     def _enter_span(self, job: Job) -> None:
         """Record the start latency; make the attempt's span current in the task's context."""
@@ -389,8 +391,16 @@ class Dispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def running_entries(self) -> list[str]:
-        """Entry ids in flight (for lease renewal)."""
-        return list(self.in_flight)
+        """Entry ids in flight whose outcome is not committed yet (for lease renewal)."""
+        return [entry_id for entry_id in self.in_flight if self.holds(entry_id)]
+
+    def holds(self, entry_id: str) -> bool:
+        """Whether ``entry_id`` is in flight here and its outcome not committed yet (its
+        attempt's task may still be one step from releasing it)."""
+        if entry_id not in self.in_flight:
+            return False
+        job = self.in_flight[entry_id]
+        return job is None or job.outcome is None or not job.outcome.done()
 
 
 def _expire(job: Job) -> None:
