@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from inspect import isawaitable
+from types import CoroutineType
 from typing import Any
 
 import structlog
@@ -32,6 +32,7 @@ from conveyor_worker.breaker import Breakers, BreakerState
 from conveyor_worker.committer import Committer
 from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.ops import Op, OpKind, Reply
+from conveyor_worker.timeouts import Deadlines
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +66,12 @@ class Job:
     running: bool = False  # the handler runs: its timeout or a shutdown may cancel it
     expired: bool = False  # its timeout cancelled it
     outcome: asyncio.Future[Reply] | None = None  # done: committed, released next step
+
+    def expire(self) -> None:
+        """Its timeout passed: cancel its task if the handler still runs."""
+        if self.running and self.task is not None:
+            self.expired = True
+            self.task.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,7 @@ class Dispatcher:
         self._log_attempts = enabled is None or bool(enabled(logging.INFO))
         self._settling: set[asyncio.Task[None]] = set()
         self.resources = Resources()  # the worker's, shared by every task
+        self._deadlines = Deadlines()
 
     @property
     def free_slots(self) -> int:
@@ -247,17 +255,15 @@ class Dispatcher:
         """Run the handler inside its timeout: (its value, None) or (None, its exception).
 
         The timeout counts from here, so CPU a handler spends before its first await is
-        inside it (it takes effect at that await). One timer handle per attempt: cheaper
-        than an ``asyncio.timeout`` scope, with the same outcome.
+        inside it (it takes effect at that await).
         """
         ctx = job.ctx
         timeout = ctx.envelope.timeout or job.handler.options.timeout
-        loop = asyncio.get_running_loop()
-        expiry = loop.call_at(loop.time() + timeout, _expire, job)
+        deadline = self._deadlines.start(job, timeout)
         job.running = True
         try:
             result = job.handler.func(ctx, job.handler.parse(ctx.envelope.payload))
-            value = await result if isawaitable(result) else result
+            value = await result if result.__class__ is CoroutineType else result
         except asyncio.CancelledError:
             if not job.expired:
                 raise  # shutdown abandoned it: no outcome, the entry stays pending
@@ -268,7 +274,7 @@ class Dispatcher:
             return None, exc
         finally:
             job.running = False
-            expiry.cancel()
+            self._deadlines.finish(job, deadline, timeout)
         return value, None
 
     def _outcome(self, job: Job, value: Any, exc: BaseException | None) -> Op:
@@ -401,10 +407,3 @@ class Dispatcher:
             return False
         job = self.in_flight[entry_id]
         return job is None or job.outcome is None or not job.outcome.done()
-
-
-def _expire(job: Job) -> None:
-    """The attempt's timeout: cancel its task (the attempt turns that into TimeoutError)."""
-    if job.running and job.task is not None:
-        job.expired = True
-        job.task.cancel()
