@@ -131,12 +131,12 @@ def test_bench_tracing_budget_span_path() -> None:
                     "unsampled",
                     _ours(ConsumerSpans(stream, "workers", tracer=parent_based.get_tracer("w"))),
                     unsampled,
-                ),  # noqa: E501 - a table row
+                ),
                 (
                     "sampled",
                     _ours(ConsumerSpans(stream, "workers", tracer=always.get_tracer("w"))),
                     sampled,
-                ),  # noqa: E501 - a table row
+                ),
                 ("bare_sdk", _bare(always, stream), sampled),
             ):
                 value = _per_call_us(path, envelopes)
