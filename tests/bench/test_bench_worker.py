@@ -1,4 +1,4 @@
-"""Worker benchmark: throughput vs a raw XREADGROUP+XACK loop, pickup latency, memory.
+"""Worker benchmark: throughput vs a raw loop of the same Redis commands, pickup latency, memory.
 
 Run with ``make bench``. Figures are printed as a table and written with
 ``results.record`` to ``tests/bench/results/latest.json``.
