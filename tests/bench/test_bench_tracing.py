@@ -76,8 +76,10 @@ def install(mode: str) -> None:
     trace.set_tracer_provider(provider)
 
 
-async def _enqueue_with_parents(redis: Redis, stream: str, count: int) -> None:
-    """``count`` no-op tasks, each with its own trace's traceparent; one in ten sampled."""
+async def _enqueue_with_parents(
+    redis: Redis, stream: str, count: int, task_type: str = "bench.noop"
+) -> None:
+    """``count`` tasks, each with its own trace's traceparent; one in ten sampled."""
     from conveyor.envelope import new_envelope
 
     for start in range(0, count, 1000):
@@ -85,7 +87,7 @@ async def _enqueue_with_parents(redis: Redis, stream: str, count: int) -> None:
             for n in range(start, min(start + 1000, count)):
                 flags = "01" if n % 10 == 0 else "00"
                 traceparent = f"00-{n + 1:032x}-{n + 1:016x}-{flags}"
-                fields = new_envelope("bench.noop", None, "default", traceparent=traceparent)
+                fields = new_envelope(task_type, None, "default", traceparent=traceparent)
                 pipe.xadd(stream, fields.to_fields())  # type: ignore[arg-type]
             await pipe.execute()
 

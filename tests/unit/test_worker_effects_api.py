@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from conveyor.handlers import Effects, Registry, TaskContext, result_template
 from conveyor.handlers._effects import MAX_EFFECTS
-from conveyor_worker.stepping import Finished, Resumed, Suspended, first_step
 
 
 def test_template_splits_the_json_result_around_refs() -> None:
@@ -45,35 +42,3 @@ def test_registry_refuses_a_type_registered_twice() -> None:
 
     with pytest.raises(Exception, match="twice"):
         registry.handler("x.y")(one)
-
-
-async def test_a_handler_that_never_awaits_finishes_in_its_first_step() -> None:
-    async def handler() -> int:
-        return 7
-
-    assert first_step(handler()) == Finished(7)
-
-
-async def test_a_suspended_handler_continues_in_a_task_and_can_be_cancelled() -> None:
-    async def handler() -> str:
-        await asyncio.sleep(0.01)
-        return "done"
-
-    step = first_step(handler())
-    assert isinstance(step, Suspended)
-    assert await asyncio.create_task(_await(Resumed(step))) == "done"
-
-    async def forever() -> None:
-        await asyncio.Event().wait()
-
-    long = first_step(forever())
-    assert isinstance(long, Suspended)
-    task = asyncio.create_task(_await(Resumed(long)))
-    await asyncio.sleep(0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
-async def _await(resumed: Resumed) -> object:
-    return await resumed

@@ -77,8 +77,13 @@ async def test_stale_consumer_commit_adds_nothing_after_its_entry_was_claimed(
     late = make_worker()
     dispatcher = late.queues[0].dispatcher
     dispatcher.dispatch([(entry_id, fields)])
-    await late.queues[0].committer.flush()
-    await late.queues[0].committer.flush()
+    committer = late.queues[0].committer
+
+    async def settled() -> bool:
+        await committer.flush()  # no background flusher: the start, then the outcome
+        return not dispatcher.in_flight
+
+    await eventually(settled, "the stale consumer's commit settled")
     assert await redis.get(q.effect_key("balance:s")) == b"4"
 
 

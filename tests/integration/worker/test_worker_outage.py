@@ -69,7 +69,7 @@ async def test_commits_survive_a_redis_restart_and_the_worker_resumes(
 
         def finished_but_uncommitted() -> bool:
             jobs = list(dispatcher.in_flight.values())
-            return len(jobs) == len(tasks) and all(j and j.task and j.task.done() for j in jobs)
+            return len(jobs) == len(tasks) and all(j and j.started and not j.running for j in jobs)
 
         await wait_for(finished_but_uncommitted, what="outcomes kept while Redis is down")
         assert not running.done()

@@ -194,10 +194,11 @@ def decode_envelope(entry_id: str, raw: RawFields, queue: str) -> TaskEnvelope:
     """
     try:
         # Inline decode (no call per field): this runs once per task on the worker's hot path.
-        fields = {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in raw.items()
-        }
+        # redis-py gives bytes; text fields (tests, other producers) take the second way.
+        try:
+            fields = {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
+        except AttributeError:
+            fields = {as_text(k): as_text(v) for k, v in raw.items()}
     except UnicodeDecodeError as exc:
         raise EnvelopeDecodeError(entry_id, raw, "fields are not valid UTF-8") from exc
     try:

@@ -22,6 +22,10 @@ class UnsupportedServerError(ConfigurationError):
     """The Redis server is too old or lacks a feature Conveyor needs."""
 
 
+class StartupError(ConveyorError):
+    """A service could not start, e.g. a handler lifespan failed to open its resources."""
+
+
 class RedisUnavailableError(ConveyorError):
     """Redis could not be reached; the operation may succeed later."""
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from conveyor.errors import ConfigurationError, RedisUnavailableError
+from conveyor.errors import ConfigurationError, RedisUnavailableError, StartupError
 from conveyor.logging import configure_logging
 from conveyor.settings import LogSettings, load_settings
 
@@ -22,6 +22,7 @@ log = structlog.get_logger(__name__)
 EXIT_CONFIG = 2
 # Redis could not be reached at start: a supervisor may restart the service later.
 EXIT_UNAVAILABLE = 1
+EXIT_STARTUP = 3
 
 # Young-generation threshold of the cyclic GC while serving. A worker's task or a
 # 1000-task ingest batch allocates many short-lived containers that stay alive until
@@ -34,9 +35,10 @@ GC_GEN0_THRESHOLD = 50_000
 def tune_gc() -> None:
     """Freeze start-up objects out of the GC's reach and collect the young generation less often.
 
-    Call once, after imports and settings, before serving.
+    Call once, after imports and settings, before serving. No full collection first:
+    after the imports it finds nothing to free (0 objects in the worker) and walking
+    every object costs about a tenth of the start-up time.
     """
-    gc.collect()
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
@@ -75,7 +77,9 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
 
     Invalid configuration ends the process with exit code 2 and one line on stderr
     that names the variable and what is wrong; a Redis that cannot be reached at
-    start ends it with exit code 1 and one line naming the cause and the setting.
+    start ends it with exit code 1 and one line naming the cause and the setting; a
+    resource that fails to start (a handler lifespan) with exit code 3 and one line
+    naming it.
     """
     try:
         configure_logging(load_settings(LogSettings))
@@ -89,6 +93,9 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
             file=sys.stderr,
         )
         return EXIT_UNAVAILABLE
+    except StartupError as exc:
+        print(f"conveyor-{name}: {exc}", file=sys.stderr)  # noqa: T201 - the one error line
+        return EXIT_STARTUP
 
 
 async def _serve(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:

@@ -56,13 +56,18 @@ class Committer:
         self._cancelled_seen = 0.0
         self._lock = asyncio.Lock()
         self.wakeup = asyncio.Event()
-        # Called after each call's replies were delivered (the dispatcher's metrics flush).
-        self.on_delivered: Callable[[], None] | None = None
 
     def add(self, op: Op) -> None:
         """Queue ``op`` for the next flush and wake the background flusher."""
         self._pending.append(op)
         self.wakeup.set()
+
+    def commit(self, op: Op) -> asyncio.Future[Reply]:
+        """Queue ``op``; the future is its reply once committed (None: it was not)."""
+        op.reply = reply = asyncio.get_running_loop().create_future()
+        self._pending.append(op)
+        self.wakeup.set()
+        return reply
 
     def no_cancels_within(self, window: float) -> bool:
         """Whether the cancelled set was seen empty less than ``window`` seconds ago."""
@@ -90,8 +95,6 @@ class Committer:
                     self._pending[:0] = batch  # keep them: the caller decides what is lost
                     return False
                 _deliver(batch, replies)
-                if self.on_delivered is not None:
-                    self.on_delivered()
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -182,5 +185,6 @@ def _text_ops_first(batch: list[Op]) -> list[Op]:
 
 def _deliver(batch: list[Op], replies: list[Reply]) -> None:
     for item, reply in zip(batch, replies, strict=True):
-        if item.on_reply is not None:
-            item.on_reply(reply)
+        waiting = item.reply
+        if waiting is not None and not waiting.done():  # done: its attempt was cancelled
+            waiting.set_result(reply)

@@ -22,7 +22,7 @@ from opentelemetry.trace import Span
 from conveyor.deadletter import DeadReason
 from conveyor.envelope import decode_envelope
 from conveyor.errors import ControlSignal, EnvelopeDecodeError
-from conveyor.handlers import Handler, InvalidPayloadError, Registry, TaskContext
+from conveyor.handlers import Handler, InvalidPayloadError, Registry, Resources, TaskContext
 from conveyor.keys import QueueKeys
 from conveyor.streams import Entry, entry_time_ms
 from conveyor.telemetry.batched import BatchedHistogram
@@ -32,9 +32,11 @@ from conveyor_worker.breaker import Breakers, BreakerState
 from conveyor_worker.committer import Committer
 from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.ops import Op, OpKind, Reply
-from conveyor_worker.stepping import Resumed, Suspended
+from conveyor_worker.timeouts import Deadlines
 
 log = structlog.get_logger(__name__)
+
+CLOSE_SECONDS = 1.0  # at shutdown, for attempts whose outcome was just committed
 
 _OUTCOME = {
     OpKind.ACK: "succeeded",
@@ -53,15 +55,23 @@ _SPAN_OUTCOME = {
 
 @dataclass(slots=True, eq=False)
 class Job:
-    """One task being run: its context, raw fields and handler."""
+    """One task being run (in its own asyncio task): its context, raw fields and handler."""
 
     ctx: TaskContext
     raw: dict[bytes, bytes]
     handler: Handler
     task: asyncio.Task[None] | None = None
-    abandoned: bool = False
     span: Span | None = None
     started: float = 0.0
+    running: bool = False  # the handler runs: its timeout or a shutdown may cancel it
+    expired: bool = False  # its timeout cancelled it
+    outcome: asyncio.Future[Reply] | None = None  # done: committed, released next step
+
+    def expire(self) -> None:
+        """Its timeout passed: cancel its task if the handler still runs."""
+        if self.running and self.task is not None:
+            self.expired = True
+            self.task.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +124,9 @@ class Dispatcher:
         self._attempt_log = log.bind()
         enabled = getattr(self._attempt_log, "is_enabled_for", None)
         self._log_attempts = enabled is None or bool(enabled(logging.INFO))
-        committer.on_delivered = self.flush_metrics
+        self._settling: set[asyncio.Task[None]] = set()
+        self.resources = Resources()  # the worker's, shared by every task
+        self._deadlines = Deadlines()
 
     @property
     def free_slots(self) -> int:
@@ -124,13 +136,17 @@ class Dispatcher:
     def dispatch(self, entries: list[Entry], counts: list[int] | None = None) -> None:
         """Start every entry of a batch (``counts``: delivery counters of claimed entries).
 
-        Nothing is awaited here. When the last commit (less than the cancel-check
-        window ago) saw no cancelled task, handlers start at once and their started
-        events ride on the next commit. Otherwise each task's start op goes to the
-        committer and the handler runs when the op's reply says it was not cancelled.
+        Nothing is awaited here: each task gets its own asyncio task, created with a
+        copy of the current context, so what one handler binds (structlog context
+        variables, OpenTelemetry context) never reaches another. When the last commit
+        (less than the cancel-check window ago) saw no cancelled task, the handler
+        starts at once and its started event rides on the next commit. Otherwise the
+        task's start op is committed first and the handler runs only if the reply says
+        it was not cancelled.
         """
         now = self._clock()
         check = not self._committer.no_cancels_within(self._limits.cancel_check_window)
+        create_task = asyncio.get_running_loop().create_task
         for position, (raw_id, raw) in enumerate(entries):
             entry_id = raw_id.decode()
             if entry_id in self.in_flight:
@@ -143,12 +159,10 @@ class Dispatcher:
             self.in_flight[entry_id] = job
             start = outcomes.started(entry_id, job.ctx.envelope, now, checked=check)
             if check:
-                start.on_reply = _starter(self, job)
-                self._committer.add(start)
+                job.task = create_task(self._attempt(job, self._committer.commit(start)))
             else:
-                # The started event rides on the next commit; the handler starts now.
                 self._committer.add(start)
-                self._run(job)
+                job.task = create_task(self._attempt(job, None))
         self._in_flight_gauge.inc(len(self.in_flight) - self._in_flight_shown)
         self._in_flight_shown = len(self.in_flight)
         self.flush_metrics()
@@ -191,103 +205,92 @@ class Dispatcher:
             wait_ms = max(round((breaker.reopens_at - time.monotonic()) * 1000), 100)
             self._settle(outcomes.defer(entry_id, envelope, now + wait_ms, now))
             return None
-        ctx = TaskContext(envelope=envelope, entry_id=entry_id, delivery_count=deliveries)
+        ctx = TaskContext(
+            envelope=envelope,
+            entry_id=entry_id,
+            delivery_count=deliveries,
+            resources=self.resources,
+        )
         return Job(ctx, raw, handler)
 
     def _settle(self, item: Op) -> None:
-        entry_id = item.entry_id
+        """Commit an op that settles an entry without running it, then release the entry."""
+        task = asyncio.create_task(self._settled(item, self._committer.commit(item)))
+        self._settling.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._settling.discard)
+
+    async def _settled(self, item: Op, reply: asyncio.Future[Reply]) -> None:
+        self._release(item.entry_id, item.kind if await reply is not None else None)
+
+    async def _attempt(self, job: Job, start: asyncio.Future[Reply] | None) -> None:
+        """One attempt, from its start op's reply to its committed outcome (its own task)."""
+        if start is not None:
+            # 0: run; 1: cancelled (already acked with a cancelled event); 2: a newer
+            # revision replaced this entry (acked, the changed task enqueued); None: the
+            # start was not committed.
+            state = await start
+            if state != 0:
+                self._release(job.ctx.entry_id, OpKind.START if state == 1 else None)
+                return
+        self._enter_span(job)
+        value, exc = await self._run(job)
+        item = self._outcome(job, value, exc)
         kind = item.kind
+        job.outcome = self._committer.commit(item)
+        self._committed(job, kind, await job.outcome)
 
-        def committed(reply: Reply) -> None:
-            self._release(entry_id, kind if reply is not None else None)
-
-        item.on_reply = committed
-        self._committer.add(item)
-
-    def begin(self, job: Job, state: Reply) -> None:
-        """Run ``job`` once its start op is committed (``state``: the script's reply)."""
-        if state != 0:
-            # 1: cancelled (already acked with a cancelled event); 2: a newer revision of the
-            # task replaced this entry (acked, the changed task enqueued); None: not committed.
-            self._release(job.ctx.entry_id, OpKind.START if state == 1 else None)
-            return
-        self._run(job)
-
-    def _run(self, job: Job) -> None:
+    def _enter_span(self, job: Job) -> None:
+        """Record the start latency; make the attempt's span current in the task's context."""
         job.started = time.perf_counter()
         envelope = job.ctx.envelope
         lag_ms = self._clock() - entry_time_ms(job.ctx.entry_id)
         self._timings(envelope.type)[0].values.append(lag_ms / 1000)
         span = self._spans.start(envelope, job.ctx.entry_id, job.ctx.delivery_count)
-        if span is None:
-            self._start_handler(job)
-            return
-        job.span = span
-        token = ConsumerSpans.attach(span)
-        try:
-            self._start_handler(job)
-        finally:
-            ConsumerSpans.detach(token)
+        if span is not None:
+            job.span = span
+            # Never detached: the context is this task's own copy and ends with it.
+            ConsumerSpans.attach(span)
 
-    def _start_handler(self, job: Job) -> None:
-        # The coroutine's first step runs inline; a task is made only if it really awaits.
-        try:
-            payload = job.handler.parse(job.ctx.envelope.payload)
-            coro = job.handler.func(job.ctx, payload)
-        except Exception as exc:
-            self._finish(job, None, exc)
-            return
-        if coro.__class__ is not CoroutineType:
-            self._finish(job, coro, None)
-            return
-        try:
-            yielded = coro.send(None)
-        except StopIteration as stop:
-            self._finish(job, stop.value, None)
-            return
-        except Exception as exc:
-            self._finish(job, None, exc)
-            return
-        resumed = Resumed(Suspended(coro, yielded))
-        job.task = asyncio.create_task(self._continue(job, resumed))
+    async def _run(self, job: Job) -> tuple[Any, BaseException | None]:
+        """Run the handler inside its timeout: (its value, None) or (None, its exception).
 
-    async def _continue(self, job: Job, resumed: Resumed) -> None:
-        timeout = job.ctx.envelope.timeout or job.handler.options.timeout
+        The timeout counts from here, so CPU a handler spends before its first await is
+        inside it (it takes effect at that await).
+        """
+        ctx = job.ctx
+        timeout = ctx.envelope.timeout or job.handler.options.timeout
+        deadline = self._deadlines.start(job, timeout)
+        job.running = True
         try:
-            async with asyncio.timeout(timeout) as scope:
-                value = await resumed
-        except TimeoutError as exc:
-            error = TimeoutError(f"attempt exceeded its timeout of {timeout:g} s")
-            self._finish(job, None, error if scope.expired() else exc)
+            result = job.handler.func(ctx, job.handler.parse(ctx.envelope.payload))
+            value = await result if result.__class__ is CoroutineType else result
         except asyncio.CancelledError:
-            if job.abandoned:
-                return  # shutdown: the entry stays pending for another worker
-            raise
+            if not job.expired:
+                raise  # shutdown abandoned it: no outcome, the entry stays pending
+            if job.task is not None:
+                job.task.uncancel()
+            return None, TimeoutError(f"attempt exceeded its timeout of {timeout:g} s")
         except Exception as exc:
-            self._finish(job, None, exc)
-        else:
-            self._finish(job, value, None)
+            return None, exc
+        finally:
+            job.running = False
+            self._deadlines.finish(job, deadline, timeout)
+        return value, None
 
-    def _finish(self, job: Job, value: Any, exc: BaseException | None) -> None:
-        if job.abandoned:
-            return
+    def _outcome(self, job: Job, value: Any, exc: BaseException | None) -> Op:
         now = self._clock()
         ctx = job.ctx
         self._timings(ctx.envelope.type)[1].values.append(time.perf_counter() - job.started)
         self._record_breaker(job, exc)
         if exc is not None:
             ConsumerSpans.failed(job.span, exc)
-            item = outcomes.failure(ctx, job.raw, job.handler, exc, now, self._rand)
-        else:
-            try:
-                item = outcomes.success(ctx, self.queue_keys, value, now)
-            except (TypeError, ValueError) as bad:
-                error = f"result is not JSON-serialisable: {bad}"
-                reason = DeadReason.PERMANENT
-                item = outcomes.dead(ctx.entry_id, job.raw, ctx.envelope, reason, error, now)
-        kind = item.kind
-        item.on_reply = lambda reply: self._committed(job, kind, reply)
-        self._committer.add(item)
+            return outcomes.failure(ctx, job.raw, job.handler, exc, now, self._rand)
+        try:
+            return outcomes.success(ctx, self.queue_keys, value, now)
+        except (TypeError, ValueError) as bad:
+            error = f"result is not JSON-serialisable: {bad}"
+            reason = DeadReason.PERMANENT
+            return outcomes.dead(ctx.entry_id, job.raw, ctx.envelope, reason, error, now)
 
     def _timings(self, task_type: str) -> tuple[BatchedHistogram, BatchedHistogram]:
         """(start latency, handler time) histograms of a type: labels() is slow per task."""
@@ -338,34 +341,30 @@ class Dispatcher:
         self._release(job.ctx.entry_id, kind if reply is not None else None)
 
     def _log_outcome(self, job: Job, outcome: str, committed: bool) -> None:
-        """The canonical line of one attempt (inside its span: trace_id and span_id join it)."""
+        """The canonical line of one attempt, in the attempt's context: its span's trace_id
+        and span_id and whatever the handler bound join it."""
         if not self._log_attempts:
             return
         ctx = job.ctx
-        fields = {
-            "task_id": ctx.task_id,
-            "entry_id": ctx.entry_id,
-            "type": ctx.envelope.type,
-            "queue": ctx.envelope.queue,
-            "attempt": ctx.envelope.attempt,
-            "delivery_count": ctx.delivery_count,
-            "outcome": outcome,
-            "committed": committed,
-            "duration_ms": round((time.perf_counter() - job.started) * 1000, 3),
-        }
-        if job.span is None:
-            self._attempt_log.info("task_attempt_finished", **fields)
-            return
-        token = ConsumerSpans.attach(job.span)
-        try:
-            self._attempt_log.info("task_attempt_finished", **fields)
-        finally:
-            ConsumerSpans.detach(token)
+        self._attempt_log.info(
+            "task_attempt_finished",
+            task_id=ctx.task_id,
+            entry_id=ctx.entry_id,
+            type=ctx.envelope.type,
+            queue=ctx.envelope.queue,
+            attempt=ctx.envelope.attempt,
+            delivery_count=ctx.delivery_count,
+            outcome=outcome,
+            committed=committed,
+            duration_ms=round((time.perf_counter() - job.started) * 1000, 3),
+        )
 
     def _release(self, entry_id: str, kind: OpKind | None) -> None:
         self.in_flight.pop(entry_id, None)
         if kind is not None:
             self._outcome_counters[_OUTCOME.get(kind, "cancelled")].inc()
+        if not self.in_flight:
+            self.flush_metrics()  # idle: what is recorded shows now, not at the next batch
         self.slot_freed.set()
 
     async def drain(self, grace: float) -> None:
@@ -378,22 +377,33 @@ class Dispatcher:
                     await self.slot_freed.wait()
             except TimeoutError:
                 break
-        running = [j for j in self.in_flight.values() if j is not None and j.task is not None]
-        for job in running:
-            job.abandoned = True
-            if job.task is not None:
-                job.task.cancel()
+        running = [j.task for j in self.in_flight.values() if j and j.running and j.task]
+        for task in running:
+            task.cancel()
         if running:
             log.warning("tasks_abandoned", count=len(running), queue=self.queue_keys.queue)
-            await asyncio.gather(*(j.task for j in running if j.task), return_exceptions=True)
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def close(self) -> None:
+        """After the final flush: let attempts finish with their replies; cancel the rest
+        (their outcomes were not committed and they stay pending)."""
+        tasks = [j.task for j in self.in_flight.values() if j and j.task and not j.task.done()]
+        tasks += self._settling
+        if not tasks:
+            return
+        _, unfinished = await asyncio.wait(tasks, timeout=CLOSE_SECONDS)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def running_entries(self) -> list[str]:
-        """Entry ids in flight (for lease renewal)."""
-        return list(self.in_flight)
+        """Entry ids in flight whose outcome is not committed yet (for lease renewal)."""
+        return [entry_id for entry_id in self.in_flight if self.holds(entry_id)]
 
-
-def _starter(dispatcher: Dispatcher, job: Job) -> Callable[[Reply], None]:
-    def start(reply: Reply) -> None:
-        dispatcher.begin(job, reply)
-
-    return start
+    def holds(self, entry_id: str) -> bool:
+        """Whether ``entry_id`` is in flight here and its outcome not committed yet (its
+        attempt's task may still be one step from releasing it)."""
+        if entry_id not in self.in_flight:
+            return False
+        job = self.in_flight[entry_id]
+        return job is None or job.outcome is None or not job.outcome.done()

@@ -50,7 +50,7 @@ class LeaseKeeper:
             owned = await self._renew(keys=[self._stream], args=args, client=self._client)
             owned_ids = {item.decode() for item in owned}
             renewed += len(owned_ids)
-            lost = [i for i in chunk if i not in owned_ids and i in self._dispatcher.in_flight]
+            lost = [i for i in chunk if i not in owned_ids and self._dispatcher.holds(i)]
             if lost:
                 # Another consumer claimed them; our commit will be a no-op for effects.
                 self._metrics.leases_lost.labels(self._dispatcher.queue_keys.queue).inc(len(lost))

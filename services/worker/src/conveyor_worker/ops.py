@@ -6,6 +6,7 @@ into one EVALSHA; the script's reply gives each op its own result.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,12 +41,12 @@ def flatten(fields: Fields | None) -> list[Arg]:
 
 @dataclass(slots=True)
 class Op:
-    """One task outcome (or start) to commit; ``on_reply`` runs once it is committed."""
+    """One task outcome (or start) to commit; ``reply`` is set once it is committed."""
 
     kind: OpKind
     entry_id: str
     parts: Sequence[Arg]
-    on_reply: Callable[[Reply], None] | None = None
+    reply: asyncio.Future[Reply] | None = None
 
     def encode(self, key_index: Callable[[str], int]) -> list[Arg]:
         """The op's ARGV slice (plain ops reference no extra keys)."""

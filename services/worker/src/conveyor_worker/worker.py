@@ -19,7 +19,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from conveyor.handlers import Registry
+from conveyor.handlers import Registry, Resources
 from conveyor.keys import Keys, QueueKeys
 from conveyor.streams import Group
 from conveyor.telemetry.consuming import ConsumerContext, ConsumerSpans
@@ -82,6 +82,9 @@ class Worker:
         )
         breakers = Breakers(policy, monotonic)
         self._client, self._keys = client, keys
+        self._registry = registry
+        # Filled by the registry's lifespans when run() starts; every task's ctx.resources.
+        self.resources = Resources()
         self.queues = [
             self._build(client, queue_keys, registry, breakers, clock, rand)
             for queue_keys in keys.all_queues()
@@ -103,6 +106,7 @@ class Worker:
         dispatcher = Dispatcher(
             keys, registry, committer, limits, breakers, self.metrics, clock, rand, spans
         )
+        dispatcher.resources = self.resources
         visibility_ms = round(s.visibility_timeout * 1000)
         leases = LeaseKeeper(
             client, dispatcher, self.consumer, visibility_ms, s.batch, self.metrics
@@ -119,8 +123,13 @@ class Worker:
 
         On stop: reading ends, running tasks get ``shutdown_grace`` seconds, outcomes
         are committed; anything unfinished stays pending for another worker to claim.
+        The registry's lifespans run around all of it: before anything is read (a
+        failure raises StartupError) and after the grace period and the last commit.
         """
-        stop = stop or asyncio.Event()
+        async with self._registry.running(self.resources):
+            await self._serve(stop or asyncio.Event(), burst)
+
+    async def _serve(self, stop: asyncio.Event, burst: bool) -> None:
         for queue in self.queues:
             await queue.setup()
             if burst:
@@ -154,6 +163,7 @@ class Worker:
                 log.warning(
                     "outcomes_not_committed", queue=queue.keys.shard, ops=queue.committer.pending
                 )
+        await asyncio.gather(*(q.dispatcher.close() for q in self.queues))
         background_stop.set()
         for task in background:
             task.cancel()

@@ -31,6 +31,7 @@ from conveyor.handlers._effects import (
     ResultTemplate,
     result_template,
 )
+from conveyor.handlers._lifespan import ResourceKey, Resources
 from conveyor.handlers._registry import (
     Handler,
     HandlerFunc,
@@ -53,6 +54,8 @@ __all__ = [
     "Ref",
     "RefKind",
     "Registry",
+    "ResourceKey",
+    "Resources",
     "ResultTemplate",
     "Retry",
     "TaskContext",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from conveyor.envelope import TaskEnvelope, decode_event_attributes
 from conveyor.handlers._effects import Effects
+from conveyor.handlers._lifespan import Resources
 
 
 @dataclass(slots=True)
@@ -14,13 +15,15 @@ class TaskContext:
 
     ``idempotency_key`` is the key the task's effects are deduplicated by; pass
     it on to external systems (e.g. as an ``Idempotency-Key`` header) so their
-    side effects are deduplicated too.
+    side effects are deduplicated too. ``resources`` holds what the registry's
+    lifespans opened for the whole process (``ctx.resources[KEY]``, typed by the key).
     """
 
     envelope: TaskEnvelope
     entry_id: str
     delivery_count: int = 1
     effects: Effects = field(default_factory=Effects)
+    resources: Resources = field(default_factory=Resources)
 
     @property
     def task_id(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -12,9 +13,11 @@ from conveyor.envelope import TASK_TYPE
 from conveyor.errors import ConfigurationError, PermanentError
 from conveyor.handlers._backoff import Backoff
 from conveyor.handlers._context import TaskContext
+from conveyor.handlers._lifespan import Lifespan, LifespanFunc, Resources, lifespans_running
 
 HandlerFunc = Callable[[TaskContext, Any], Awaitable[Any]]
 F = TypeVar("F", bound=HandlerFunc)
+L = TypeVar("L", bound=LifespanFunc)
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_TIMEOUT = 300.0
@@ -72,6 +75,29 @@ class Registry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._lifespans: list[Lifespan] = []
+
+    def lifespan(self, func: L) -> L:
+        """Register ``async def f(resources)``: it opens shared resources, yields once while
+        the worker serves, then closes them (run once per worker process).
+
+        ```python
+        REDIS = ResourceKey("redis", Redis)
+
+        @registry.lifespan
+        async def shared(resources: Resources) -> AsyncIterator[None]:
+            client = Redis.from_url("redis://db:6379")
+            resources[REDIS] = client
+            yield
+            await client.aclose()
+        ```
+        """
+        self._lifespans.append(Lifespan(func))
+        return func
+
+    def running(self, resources: Resources) -> AbstractAsyncContextManager[Resources]:
+        """Run every lifespan around a block (StartupError when one fails to start)."""
+        return lifespans_running(self._lifespans, resources)
 
     def handler(
         self,
@@ -103,9 +129,10 @@ class Registry:
         self._handlers[handler.name] = handler
 
     def merge(self, other: Registry) -> None:
-        """Add every handler of ``other``."""
+        """Add every handler and lifespan of ``other``."""
         for handler in other:
             self.add(handler)
+        self._lifespans += (item for item in other._lifespans if item not in self._lifespans)
 
     def get(self, name: str) -> Handler | None:
         """The handler of task type ``name``, or None."""
