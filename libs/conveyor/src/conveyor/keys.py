@@ -37,6 +37,7 @@ CLIENTS_TAG = "_clients"
 DATASET_TAG = "_dataset"
 WORKERS_TAG = "_workers"
 QUEUES_TAG = "_queues"
+HISTORY_TAG = "_history"
 # The services, and the owner segment of the keys each owns.
 SERVICES = ("ingest", "scheduler", "worker")
 _OWNER_SEGMENT = {"ingest": "i", "scheduler": "s", "worker": "w"}
@@ -213,6 +214,14 @@ class QueueKeys:
         """Read-model sorted set of task ids by creation time, for listings."""
         return f"{self.tag}:i:tasks"
 
+    @property
+    def counters(self) -> str:
+        """Hash of outcome -> events counted since the dataset began (succeeded, retried, ...).
+
+        Incremented by the read model's apply script in the step that XACKs the event.
+        """
+        return f"{self.tag}:i:counters"
+
 
 @dataclass(frozen=True, slots=True)
 class Keys:
@@ -330,6 +339,15 @@ class Keys:
     def paused_queues(self) -> str:
         """Ingest's hash of paused queue name -> JSON (since when, by whom); workers read it."""
         return f"{self.prefix}:{{{QUEUES_TAG}}}:i:paused"
+
+    def history(self, queue: str) -> str:
+        """Ingest's per-minute figures of one queue: sorted set by minute (ms), last hour kept."""
+        return f"{self.prefix}:{{{HISTORY_TAG}}}:i:series:{_part(queue)}"
+
+    @property
+    def history_lease(self) -> str:
+        """Lease that lets one ingest process at a time sample the queues' history."""
+        return f"{self.prefix}:{{{HISTORY_TAG}}}:i:lease"
 
     def rate_limit(self, subject: str) -> str:
         """Ingest's rate-limit state of one client."""

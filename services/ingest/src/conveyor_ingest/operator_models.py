@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from conveyor.envelope import format_time
 from conveyor.pausing import PauseState
 from conveyor.workers import WorkerRecord
+from conveyor_ingest.models import QueueList
 
 
 def ms_time(ms: int) -> str:
@@ -66,3 +67,41 @@ class QueuePauseOut(BaseModel):
             queue=queue, paused=True, paused_at=ms_time(state.paused_at_ms),
             paused_by=state.paused_by, changed=changed,
         )  # fmt: skip
+
+
+class HistoryCounts(BaseModel):
+    """What happened in one minute (the sample minus the previous minute's)."""
+
+    enqueued: int = Field(description="Entries that entered the task stream (retries included).")
+    succeeded: int
+    retried: int = Field(description="Attempts that failed and will be retried.")
+    dead: int = Field(description="Tasks dead-lettered.")
+    cancelled: int = Field(description="Tasks cancelled or dropped.")
+
+
+class HistoryMinute(BaseModel):
+    """One minute of a queue's history."""
+
+    minute: str = Field(description="Start of the minute (RFC 3339).")
+    counts: HistoryCounts | None = Field(
+        description="Null when this minute or the one before it has no sample."
+    )
+    backlog: int | None = Field(
+        description="Tasks waiting or running at the minute's last sample (null: none)."
+    )
+    dead_letters: int | None = Field(description="Dead letters at the minute's last sample.")
+
+
+class QueueHistory(BaseModel):
+    """``data`` of GET /api/v1/queues/{queue}/history: the last hour, oldest minute first."""
+
+    queue: str
+    minutes: list[HistoryMinute]
+
+
+class Overview(BaseModel):
+    """``data`` of each ``overview`` event of GET /api/v1/stream/overview."""
+
+    at: str = Field(description="When it was computed (RFC 3339).")
+    queues: QueueList
+    workers: WorkerList
