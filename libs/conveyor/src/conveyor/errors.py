@@ -6,7 +6,7 @@ Every error raised on purpose derives from :class:`ConveyorError`. ``Retry`` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -79,3 +79,17 @@ class Drop(ControlSignal):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class InvalidTaskError(ConveyorError):
+    """A task (or a change to one) was refused: ``message`` and one entry per field.
+
+    ``errors`` holds ``{"loc": "<dotted field path>", "msg": "<what to fix>"}`` items,
+    as the HTTP API's 422 envelope does; the client raises this for both transports.
+    """
+
+    def __init__(self, message: str, errors: Sequence[Mapping[str, str]] = ()) -> None:
+        detail = "; ".join(f"{e.get('loc', '')}: {e.get('msg', '')}" for e in errors)
+        super().__init__(f"{message} ({detail})" if detail else message)
+        self.message = message
+        self.errors = [dict(error) for error in errors]

@@ -1,9 +1,10 @@
 """/api/v1/dead-letters: list, show, replay (one or by filter) and purge. Admin scope.
 
 A replay is a new task (new id, attempt 1, origin ``replay``, ``replay_of`` = the
-original task id in the read model). Replaying one dead letter twice returns the
-first replay's answer: the replay is written under an idempotency record keyed by
-the dead-letter entry id, in the same atomic step as its XADD.
+original task id in the read model), built and written by the library's write path
+(``conveyor.producing.replay``). Replaying one dead letter twice returns the first
+replay's answer: the replay is written under an idempotency record keyed by the
+dead-letter entry id, in the same atomic step as its XADD.
 
 A partitioned queue has a dead-letter stream per partition: ``?partition=N``
 (default 0) picks it; replay-by-filter and purge cover every partition unless
@@ -13,7 +14,6 @@ one is given. A replay goes back to the partition its dead letter came from.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,18 +21,16 @@ from aiohttp import web
 from redis import exceptions as redis_errors
 
 from conveyor.deadletter import DeadLetter, decode_dead_letter
-from conveyor.envelope import decode_envelope, format_time, new_envelope
+from conveyor.envelope import format_time
 from conveyor.errors import EnvelopeDecodeError
 from conveyor.keys import QueueKeys
-from conveyor.telemetry.spans import send_spans
+from conveyor.producing.replay import replay_answer, replay_idempotency, replay_task
+from conveyor.producing.writes import producer_spans
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, check_queue, query_int, read_model, services
-from conveyor_ingest.intake import accepted
 from conveyor_ingest.models import ReplayFilter
 from conveyor_ingest.responses import ApiError, body_text, ok
-from conveyor_ingest.store import Idempotency, NewTask
 
-REPLAY_SUBJECT = "_replay"
 SCAN_CHUNK = 500
 ENTRY_ID = r"{entry_id:\d+-\d+}"
 
@@ -112,33 +110,16 @@ async def get_dead(request: web.Request) -> web.Response:
 
 async def _replay(request: web.Request, qk: QueueKeys, letter: DeadLetter) -> dict[str, Any]:
     try:
-        original = decode_envelope(letter.entry_id, letter.task_fields, qk.queue)
+        task = replay_task(letter, qk.queue)
     except EnvelopeDecodeError as exc:
         raise ApiError(409, f"dead letter {letter.entry_id} cannot be replayed: {exc}") from exc
-    envelope = new_envelope(
-        original.type,
-        original.payload,
-        qk.queue,
-        source=original.source,
-        max_attempts=original.max_attempts,
-        timeout=original.timeout,
-        subject=original.subject,
-        origin="replay",
-        traceparent=original.traceparent,
-        tracestate=original.tracestate,
-        partition_key=original.partition_key,
-    )
-    task = NewTask(envelope=envelope, replay_of=original.id)
-    data = {**accepted(task), "replay_of": original.id, "dead_entry_id": letter.entry_id}
-    idem = Idempotency(REPLAY_SUBJECT, letter.entry_id, "replay")
+    data = replay_answer(task, letter)
     text = body_text(202, data, "accepted")
     svc = services(request)
     # Back to the partition it died in (the key's partition, whatever N is now), as a new
     # PRODUCER span in the replay request's trace, linked to the original trace.
-    with send_spans([qk.tasks], [envelope], link_existing=True) as (sent,):
-        stored = await svc.store.enqueue(
-            qk.shard, [replace(task, envelope=sent)], idem, (202, text)
-        )
+    with producer_spans(qk, [task], link_existing=True) as sent:
+        stored = await svc.store.enqueue(qk.shard, sent, replay_idempotency(letter), (202, text))
     if stored is not None:
         replayed: dict[str, Any] = json.loads(stored.text)["data"]
         return replayed
