@@ -99,6 +99,32 @@ def record_of(qk: QueueKeys, task_id: str, replies: list[Any]) -> dict[bytes, by
     return None
 
 
+def ask_any_record(pipe: Any, shards: list[QueueKeys], task_id: str) -> bool:
+    """Queue the reads of ``task_id``'s record in each of ``shards`` on ``pipe``.
+
+    False (nothing queued) when no key can hold the id: braces would move it to
+    another slot.
+    """
+    if "{" in task_id or "}" in task_id:
+        return False
+    bucket = bucket_of(task_id)
+    for qk in shards:
+        ask_record(pipe, qk, task_id, bucket)
+    return True
+
+
+def found_record(
+    shards: list[QueueKeys], task_id: str, replies: list[Any]
+) -> tuple[QueueKeys, dict[bytes, bytes]] | None:
+    """The record (and its shard) in the replies of ``ask_any_record``, or None."""
+    step = len(replies) // len(shards)
+    for index, qk in enumerate(shards):
+        record = record_of(qk, task_id, replies[index * step : (index + 1) * step])
+        if record is not None:
+            return qk, record
+    return None
+
+
 def _time(ms: bytes | None) -> str | None:
     if not ms:
         return None

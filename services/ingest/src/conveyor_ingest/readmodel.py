@@ -16,7 +16,14 @@ from typing import Any
 from redis.asyncio import Redis
 
 from conveyor.keys import Keys, QueueKeys
-from conveyor.records import ask_record, bucket_of, record_of, view
+from conveyor.records import (
+    ask_any_record,
+    ask_record,
+    bucket_of,
+    found_record,
+    record_of,
+    view,
+)
 
 SCAN_FACTOR = 5  # index entries read per window: limit x this
 # Index entries one listing request may examine: bounds a request whose filters skip
@@ -46,20 +53,12 @@ async def find_shard_record(
     client: Redis, keys: Keys, task_id: str
 ) -> tuple[QueueKeys, dict[bytes, bytes]] | None:
     """The record of ``task_id`` and the queue partition (shard) that holds it."""
-    if "{" in task_id or "}" in task_id:
-        return None  # no key can hold it (braces would move it to another slot)
-    bucket = bucket_of(task_id)
     shards = keys.all_queues()
     async with client.pipeline(transaction=False) as pipe:
-        for qk in shards:
-            ask_record(pipe, qk, task_id, bucket)
+        if not ask_any_record(pipe, shards, task_id):
+            return None
         replies = await pipe.execute()
-    step = len(replies) // len(shards)
-    for index, qk in enumerate(shards):
-        record = record_of(qk, task_id, replies[index * step : (index + 1) * step])
-        if record is not None:
-            return qk, record
-    return None
+    return found_record(shards, task_id, replies)
 
 
 def encode_cursor(member: bytes) -> str:
