@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
@@ -23,6 +24,7 @@ from conveyor.errors import (
 from conveyor.handlers import PermanentError, Registry, TaskContext
 from conveyor.keys import Keys
 from integration.client.shared_tasks import Greeted, Greeting, greet
+from tracing_globals import recorded_spans
 
 
 def test_get_right_after_enqueue_finds_the_task(client: Client) -> None:
@@ -141,3 +143,16 @@ async def test_async_and_blocking_clients_share_one_idempotency_record(
     first = await aclient.enqueue("demo.echo", 5, idempotency_key="same")
     second = await asyncio.to_thread(client.enqueue, "demo.echo", 5, idempotency_key="same")
     assert first.id == second.id
+
+
+def test_the_trace_context_is_injected(client: Client, all_keys: Keys, raw: SyncRedis) -> None:
+    with recorded_spans() as exporter:
+        tracer = trace.get_tracer("app")
+        with tracer.start_as_current_span("request") as span:
+            ref = client.enqueue("demo.echo", 1)
+        trace_id = f"{span.get_span_context().trace_id:032x}"
+    entries: Any = raw.xrange(all_keys.queue("default").tasks)
+    (fields,) = [f for _, f in entries if f[b"id"].decode() == ref.id]
+    assert fields[b"traceparent"].decode().split("-")[1] == trace_id
+    sends = [s for s in exporter.get_finished_spans() if s.name.startswith("send ")]
+    assert [s.attributes["messaging.message.id"] for s in sends if s.attributes] == [ref.id]

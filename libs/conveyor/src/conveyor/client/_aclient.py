@@ -74,7 +74,7 @@ class AsyncClient:
         settings: Any = None,
         subject: str = "client",
     ) -> None:
-        self._config = cfg = config(url, token, timeout, subject)
+        self._config = cfg = config(url, token, timeout, subject, settings)
         if cfg.is_http:
             import httpx
 

@@ -85,7 +85,7 @@ class Client:
         settings: Any = None,
         subject: str = "client",
     ) -> None:
-        self._config = cfg = config(url, token, timeout, subject)
+        self._config = cfg = config(url, token, timeout, subject, settings)
         if cfg.is_http:
             import httpx
 

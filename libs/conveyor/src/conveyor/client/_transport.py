@@ -48,10 +48,15 @@ class ClientConfig:
 
 
 def config(
-    url: str | None, token: str | None, timeout: float, subject: str, **limits: float
+    url: str | None,
+    token: str | None,
+    timeout: float,
+    subject: str,
+    settings: Any = None,
 ) -> ClientConfig:
-    """The client's configuration: arguments first, then CONVEYOR_URL / CONVEYOR_TOKEN."""
-    url = url or os.environ.get("CONVEYOR_URL")
+    """The client's configuration: arguments first (the URL of ``settings`` when there is
+    no ``url``), then CONVEYOR_URL / CONVEYOR_TOKEN."""
+    url = url or getattr(settings, "redis_url", None) or os.environ.get("CONVEYOR_URL")
     if not url:
         msg = "give the client a URL (redis[s]://, unix://, http[s]://) or set CONVEYOR_URL"
         raise ConfigurationError(msg)
@@ -59,7 +64,7 @@ def config(
         msg = f"unsupported URL {url.split('://')[0]}://: use redis, rediss, unix, http or https"
         raise ConfigurationError(msg)
     token = token or os.environ.get("CONVEYOR_TOKEN") or None
-    return ClientConfig(url, token, timeout, subject, **limits)
+    return ClientConfig(url, token, timeout, subject)
 
 
 def items(
