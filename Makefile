@@ -57,7 +57,7 @@ fmt: install
 	$(VENV)/bin/ruff format .
 
 typecheck: install
-	$(VENV)/bin/mypy $(SOURCES) tests
+	$(VENV)/bin/mypy $(SOURCES) tests examples
 
 chaos: install
 	$(PY) -m pytest -m chaos -p no:randomly
