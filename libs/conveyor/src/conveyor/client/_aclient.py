@@ -6,22 +6,24 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack, overload
 
 from conveyor.client._admin import AsyncDeadLetters, AsyncSchedules
 from conveyor.client._client import _result
 from conveyor.client._transport import (
     EnqueueOptions,
     TaskChanges,
-    bearer,
     config,
     direct_core,
     given_changes,
+    http_options,
     items,
     redis_settings,
 )
 from conveyor.client._views import Accepted, TaskView
-from conveyor.declarations import TaskDeclaration
+
+if TYPE_CHECKING:  # pydantic loads only with a declaration in use
+    from conveyor.declarations import TaskDeclaration
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -80,7 +82,7 @@ class AsyncClient:
 
             from conveyor.client._http import AsyncHttpRunner, HttpCore
 
-            http = httpx.AsyncClient(base_url=cfg.url, headers=bearer(cfg), timeout=timeout)
+            http = httpx.AsyncClient(**http_options(cfg))
             self._core: Any = HttpCore()
             self._runner: Any = AsyncHttpRunner(http)
         else:
@@ -135,7 +137,7 @@ class AsyncClient:
         return [self._ref(accepted, task) for accepted in done]
 
     def _ref(self, accepted: Accepted, task: TaskDeclaration[Any, Any] | str) -> AsyncTaskRef[Any]:
-        declaration = task if isinstance(task, TaskDeclaration) else None
+        declaration = None if isinstance(task, str) else task
         return AsyncTaskRef(accepted.id, accepted.queue, accepted.status, self, declaration)
 
     async def get(self, task_id: str) -> TaskView:

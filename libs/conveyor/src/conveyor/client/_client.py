@@ -6,22 +6,24 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack, overload
 
 from conveyor.client._admin import DeadLetters, Schedules
 from conveyor.client._transport import (
     EnqueueOptions,
     TaskChanges,
-    bearer,
     config,
     direct_core,
     given_changes,
+    http_options,
     items,
     redis_settings,
 )
 from conveyor.client._views import Accepted, TaskView
-from conveyor.declarations import TaskDeclaration
 from conveyor.errors import WaitTimeoutError
+
+if TYPE_CHECKING:  # pydantic loads only with a declaration in use
+    from conveyor.declarations import TaskDeclaration
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -91,7 +93,7 @@ class Client:
 
             from conveyor.client._http import BlockingHttpRunner, HttpCore
 
-            http = httpx.Client(base_url=cfg.url, headers=bearer(cfg), timeout=timeout)
+            http = httpx.Client(**http_options(cfg))
             self._core: Any = HttpCore()
             self._runner: Any = BlockingHttpRunner(http)
         else:
@@ -145,7 +147,7 @@ class Client:
         return [self._ref(accepted, task) for accepted in done]
 
     def _ref(self, accepted: Accepted, task: TaskDeclaration[Any, Any] | str) -> TaskRef[Any]:
-        declaration = task if isinstance(task, TaskDeclaration) else None
+        declaration = None if isinstance(task, str) else task
         return TaskRef(accepted.id, accepted.queue, accepted.status, self, declaration)
 
     def get(self, task_id: str) -> TaskView:

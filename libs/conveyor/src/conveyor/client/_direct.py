@@ -25,16 +25,21 @@ from conveyor.producing import tasks as producing
 from conveyor.producing.tasks import (
     Idempotency,
     NewTask,
+    Stored,
     accepted,
     check_idempotency_key,
     effect_key,
     fingerprint,
     now_ms,
     route_tasks,
+    status_of,
 )
 from conveyor.producing.writes import TaskWrites, change_outcome, producer_spans, stored_answer
 from conveyor.records import view
 from conveyor.status import TaskStatus
+from conveyor.telemetry.spans import tracing_installed
+
+_STATUS = {status.value: status for status in TaskStatus}
 
 ORIGIN = "client"
 SOURCE = "/client"
@@ -63,15 +68,24 @@ class DirectCore:
             message = "a batch with an Idempotency-Key must target one queue"
             msg = "invalid batch"
             raise InvalidTaskError(msg, [{"loc": KEY_LOC, "msg": message}])
-        answer = _answer(tasks)
+        answer = "" if idem is None else _answer(tasks)
         for queue, queued in by_queue.items():
             for shard, shard_tasks in route_tasks(self.keys, queue, queued, idem, KEY_LOC).items():
-                with producer_spans(self.keys.queue(shard), shard_tasks) as sent:
-                    call = self.writes.enqueue(shard, sent, idem, (202, answer), now)
-                    stored = stored_answer((yield call))
+                stored = yield from self._write(shard, shard_tasks, idem, answer, now)
                 if stored is not None:
                     return _replayed(stored.fingerprint, stored.text, idem)
-        return [Accepted.from_api(accepted(task)) for task in tasks]
+        return [Accepted(t.envelope.id, t.envelope.queue, _status(t)) for t in tasks]
+
+    def _write(
+        self, shard: str, tasks: list[NewTask], idem: Idempotency | None, answer: str, now: int
+    ) -> Plan[Stored | None]:
+        """One partition's write, inside the tasks' PRODUCER spans when tracing is on."""
+        if not tracing_installed():  # the common case: no span machinery per task
+            call = self.writes.enqueue(shard, tasks, idem, (202, answer), now)
+            return stored_answer((yield call))
+        with producer_spans(self.keys.queue(shard), tasks) as sent:
+            call = self.writes.enqueue(shard, sent, idem, (202, answer), now)
+            return stored_answer((yield call))
 
     def _task(self, item: TaskItem, key: str | None, index: int, count: int, now: int) -> NewTask:
         loc = "body" if count == 1 else f"tasks.{index}"
@@ -145,6 +159,10 @@ class DirectCore:
             raise _not_found(task_id)
         shard: QueueKeys = found[0]
         return shard
+
+
+def _status(task: NewTask) -> TaskStatus:
+    return _STATUS[status_of(task)]
 
 
 def _refuse(task_id: str, outcome: str, rule: str) -> None:

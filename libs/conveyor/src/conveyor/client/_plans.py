@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from conveyor.keys import QueueKeys
+if TYPE_CHECKING:  # the HTTP transport never loads the key layout (nor its settings)
+    from conveyor.keys import QueueKeys
 
 T = TypeVar("T")
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from conveyor.client._views import TaskItem
-from conveyor.declarations import TaskDeclaration
 from conveyor.errors import ConfigurationError
-from conveyor.producing.tasks import DAY_S, DEFAULT_MAX_DELAY
+
+if TYPE_CHECKING:  # pydantic loads only with a declaration in use
+    from conveyor.declarations import TaskDeclaration
 
 HTTP_SCHEMES = ("http://", "https://")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -37,9 +39,6 @@ class ClientConfig:
     token: str | None
     timeout: float
     subject: str
-    max_delay: float = DEFAULT_MAX_DELAY
-    retention: float = DAY_S
-    idempotency_ttl: float = DAY_S
 
     @property
     def is_http(self) -> bool:
@@ -71,7 +70,7 @@ def items(
     task: TaskDeclaration[Any, Any] | str, payloads: list[Any], options: EnqueueOptions
 ) -> list[TaskItem]:
     """The tasks an enqueue asks for, with the declaration's defaults applied."""
-    if isinstance(task, TaskDeclaration):
+    if not isinstance(task, str):
         name, queue = task.name, options.get("queue", task.queue)
         max_attempts = options.get("max_attempts", task.max_attempts)
         timeout = options.get("timeout", task.timeout)
@@ -108,14 +107,26 @@ def redis_settings(url: str, settings: Any) -> Any:
 
 
 def direct_core(cfg: ClientConfig, settings: Any) -> Any:
-    """The direct transport's plans for ``settings``' key layout."""
+    """The direct transport's plans for ``settings``' key layout, with ingest's default
+    retention, idempotency TTL and longest delay."""
     from conveyor.client._direct import DirectCore
     from conveyor.keys import Keys
+    from conveyor.producing.tasks import DAY_S, DEFAULT_MAX_DELAY
     from conveyor.producing.writes import TaskWrites
 
     keys = Keys(settings.key_prefix, settings.queues, settings.queue_partitions)
-    writes = TaskWrites(keys, int(cfg.retention * 1000), int(cfg.idempotency_ttl * 1000))
-    return DirectCore(keys, writes, cfg.subject, cfg.max_delay)
+    writes = TaskWrites(keys, int(DAY_S * 1000), int(DAY_S * 1000))
+    return DirectCore(keys, writes, cfg.subject, DEFAULT_MAX_DELAY)
+
+
+def http_options(cfg: ClientConfig) -> dict[str, Any]:
+    """httpx client options: base URL, bearer token, timeout, and TLS verification for
+    https. An http:// client gets a bare TLS context it never uses: httpx's default one
+    loads the system's CA certificates, most of the cost of creating a client."""
+    verify: Any = True
+    if not cfg.url.startswith("https://"):
+        verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return {"base_url": cfg.url, "headers": bearer(cfg), "timeout": cfg.timeout, "verify": verify}
 
 
 def bearer(cfg: ClientConfig) -> dict[str, str]:
