@@ -34,7 +34,8 @@ def test_the_library_base_install_is_what_producers_need() -> None:
     project = _project("libs/conveyor")["project"]
     assert isinstance(project, dict)
     names = {dep.split(">")[0].split("[")[0] for dep in project["dependencies"]}
-    assert names == {"redis", "pydantic", "pydantic-settings", "httpx", "sniffio", "opentelemetry-api"}
+    base = {"redis", "pydantic", "pydantic-settings", "httpx", "sniffio", "opentelemetry-api"}
+    assert names == base
     assert project["name"] == "conveyor-tasks"
 
 
