@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from conveyor import AsyncClient, Client, TaskStatus
@@ -115,3 +116,19 @@ async def test_schedules_over_http_and_not_over_redis(
     await hclient.schedules.delete("nightly")
     with pytest.raises(ConfigurationError, match="http"):
         await aclient.schedules.list()
+
+
+async def test_a_cloudevent_task_shows_its_attributes_over_both_transports(
+    hclient: AsyncClient, aclient: AsyncClient, ingest_url: str, token: str
+) -> None:
+    event = {"specversion": "1.0", "id": "e-1", "source": "/shop", "type": "shop.sold",
+             "myext": "blue", "data": {"n": 1}}  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/cloudevents+json"}
+    url = f"{ingest_url}/api/v1/events"
+    async with aiohttp.ClientSession() as http, http.post(url, json=event, headers=headers) as r:
+        assert r.status == 202
+        task_id = (await r.json())["data"]["id"]
+    over_http = await hclient.get(task_id)
+    direct = await aclient.get(task_id)
+    assert over_http.event_attributes == direct.event_attributes == {"id": "e-1", "myext": "blue"}
+    assert (await aclient.get((await aclient.enqueue("demo.echo", 1)).id)).event_attributes is None

@@ -35,6 +35,9 @@ class TaskView:
     replay_of: str | None = None
     revision: int = 0
     change_rejected: bool = False
+    # A task made from a CloudEvent: the event's attributes without a task field (id, time,
+    # extensions...), as strings; None for other tasks.
+    event_attributes: dict[str, str] | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> TaskView:
@@ -56,6 +59,7 @@ class TaskView:
             replay_of=data.get("replay_of"),
             revision=int(data.get("revision") or 0),
             change_rejected=bool(data.get("change_rejected")),
+            event_attributes=data.get("event_attributes"),
         )
 
     @property
