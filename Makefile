@@ -96,7 +96,7 @@ fmt: install
 	$(VENV)/bin/ruff format .
 
 typecheck: install
-	$(VENV)/bin/mypy $(SOURCES) tests
+	$(VENV)/bin/mypy $(SOURCES) tests examples
 
 # Fault scenarios (docs/reliability.md), bounded in time; figures in tests/chaos/results/.
 # libfaketime (the clock-jump scenario) comes from Debian's faketime package where missing.

@@ -2,7 +2,7 @@
 # Builds the service images (deploy/docker/Dockerfile, one target each) with whichever
 # builder is installed: Docker (BuildKit), Podman or Buildah. Run from anywhere:
 #   deploy/docker/build-images.sh [SERVICE...]      (default: every services/* folder)
-# Each image is tagged conveyor-<service>:<that service's version in its pyproject.toml>.
+# Each image is tagged conveyor-<service>:<the version in libs/conveyor/src/conveyor/_version.py>.
 # The builder's output goes to stderr; stdout lists the built images, one a line.
 # Environment:
 #   IMAGE_BUILDER   docker | podman | buildah (default: Docker when its engine answers,
@@ -37,9 +37,8 @@ case "$builder" in
     *) echo "build-images.sh: unknown IMAGE_BUILDER $builder (docker, podman, buildah)" >&2; exit 2 ;;
 esac
 
-version() {
-    python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' \
-        "services/$1/pyproject.toml"
+version() {  # one version for every package (the services' pyprojects point at it)
+    sed -n 's/^__version__ = "\(.*\)"$/\1/p' libs/conveyor/src/conveyor/_version.py
 }
 
 if [ $# -eq 0 ]; then

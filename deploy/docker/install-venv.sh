@@ -13,7 +13,7 @@ python -m venv --without-pip /opt/venv
 "$pip" --python /opt/venv/bin/python install --require-hashes --no-deps \
     -r "services/$service/requirements.lock"
 "$pip" --python /opt/venv/bin/python install --no-deps --no-index \
-    /wheels/conveyor-[0-9]*.whl /wheels/conveyor_"$service"-[0-9]*.whl
+    /wheels/conveyor_tasks-[0-9]*.whl /wheels/conveyor_"$service"-[0-9]*.whl
 site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 rm -f "$site/conveyor/devrun.py" "$site/conveyor/localserver.py"
 /opt/venv/bin/python -m compileall -q "$site"

@@ -3,6 +3,8 @@
 # digest of that user's password. Digests come from the environment, never
 # passwords, so the rendering host never sees them:
 #   INGEST_SHA256 SCHEDULER_SHA256 WORKER_SHA256 KEDA_SHA256
+# and, for applications that enqueue over Redis directly, PRODUCER_SHA256: without
+# it the conveyor-producer user is left out of the rendered file.
 # Compute one with:  printf '%s' "$PASSWORD" | sha256sum | cut -d' ' -f1
 # KEY_PREFIX (default conveyor) must equal the services' CONVEYOR_KEY_PREFIX: the
 # key patterns are rendered for it.
@@ -23,6 +25,12 @@ check() {
     fi
 }
 for name in INGEST_SHA256 SCHEDULER_SHA256 WORKER_SHA256 KEDA_SHA256; do check "$name"; done
+if [ -n "${PRODUCER_SHA256:-}" ]; then
+    check PRODUCER_SHA256
+    producer="s/__PRODUCER_SHA256__/$PRODUCER_SHA256/"
+else
+    producer="/__PRODUCER_SHA256__/d"
+fi
 prefix=${KEY_PREFIX:-conveyor}
 case $prefix in
     *[!A-Za-z0-9_.-]*|[!A-Za-z0-9]*)
@@ -35,5 +43,6 @@ sed -e '/^#/d' -e '/^[[:space:]]*$/d' \
     -e "s/__SCHEDULER_SHA256__/$SCHEDULER_SHA256/" \
     -e "s/__WORKER_SHA256__/$WORKER_SHA256/" \
     -e "s/__KEDA_SHA256__/$KEDA_SHA256/" \
+    -e "$producer" \
     -e "s/~conveyor:/~$prefix:/g" \
     "$template" > "$output"

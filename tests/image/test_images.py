@@ -257,8 +257,8 @@ def test_each_image_holds_only_its_service(images: dict[str, str]) -> None:
         assert found["present"] == [], service
         always, conditional = _lock_names(service)
         dists = set(found["dists"])
-        assert always | {"conveyor", f"conveyor-{service}"} <= dists, service
-        assert dists - always - {"conveyor", f"conveyor-{service}"} <= conditional, service
+        assert always | {"conveyor-tasks", f"conveyor-{service}"} <= dists, service
+        assert dists - always - {"conveyor-tasks", f"conveyor-{service}"} <= conditional, service
         if service != "ingest":
             assert not {"aiohttp", "pyjwt", "cryptography"} & dists, service
 

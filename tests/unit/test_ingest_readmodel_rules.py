@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from conveyor.events import TaskEvent, TaskEventType
+from conveyor.producing.writes import index_member
+from conveyor.records import view
 from conveyor_ingest.consumer import event_change
-from conveyor_ingest.readmodel import decode_cursor, encode_cursor, view
-from conveyor_ingest.store import index_member
+from conveyor_ingest.readmodel import decode_cursor, encode_cursor
 
 
 def _event(kind: TaskEventType, attempt: int = 1, **extra: object) -> TaskEvent:

@@ -8,7 +8,7 @@ import pytest
 
 from conveyor.ids import new_task_id
 from conveyor.keys import Keys
-from conveyor_ingest.records import BUCKET_MS, bucket_key, bucket_of, bucket_ttl_ms, expand
+from conveyor.records import BUCKET_MS, bucket_key, bucket_of, bucket_ttl_ms, expand
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

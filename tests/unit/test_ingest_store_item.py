@@ -8,8 +8,9 @@ from itertools import chain
 import pytest
 
 from conveyor.envelope import TaskEnvelope, new_envelope
+from conveyor.producing.tasks import NewTask
+from conveyor.producing.writes import script_item, wire_fields_json
 from conveyor.timers import TimerKind, timer_fields
-from conveyor_ingest.store import NewTask, _item, wire_fields_json
 
 ENVELOPES = [
     new_envelope("demo.echo", None, "default"),
@@ -38,9 +39,9 @@ def test_wire_fields_json_matches_to_fields(envelope: TaskEnvelope) -> None:
 
 @pytest.mark.parametrize("envelope", ENVELOPES)
 def test_item_of_a_task_and_of_a_delayed_task(envelope: TaskEnvelope) -> None:
-    now = json.loads(_item(NewTask(envelope), bucket=2))
+    now = json.loads(script_item(NewTask(envelope), bucket=2))
     assert now == {"f": list(chain.from_iterable(envelope.to_fields().items())), "b": 2}
-    later = json.loads(_item(NewTask(envelope, due_ms=5, replay_of="t0")))
+    later = json.loads(script_item(NewTask(envelope, due_ms=5, replay_of="t0")))
     fields = timer_fields(envelope, 5, TimerKind.DELAYED)
     assert later["f"] == list(chain.from_iterable(fields.items()))
     assert later == {"f": later["f"], "d": 1, "r": "t0"}

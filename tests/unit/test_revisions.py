@@ -10,8 +10,8 @@ from conveyor.control import ControlOp, decode_control, replace_fields
 from conveyor.envelope import decode_envelope, new_envelope
 from conveyor.errors import EnvelopeDecodeError
 from conveyor.events import TaskEventType, decode_event, event_fields, event_tokens
+from conveyor.records import view
 from conveyor_ingest.consumer import event_change
-from conveyor_ingest.readmodel import view
 
 
 def _wire(fields: dict[str, str]) -> dict[bytes, bytes]:

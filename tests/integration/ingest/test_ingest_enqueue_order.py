@@ -12,8 +12,8 @@ from conveyor.envelope import new_envelope
 from conveyor.ids import new_task_id
 from conveyor.keys import Keys
 from conveyor.lua import register
+from conveyor.records import BUCKET_MS, bucket_key, expand
 from conveyor_ingest.readmodel import find_record
-from conveyor_ingest.records import BUCKET_MS, bucket_key, expand
 from conveyor_ingest.store import NewTask, TaskStore, now_ms
 from conveyor_ingest.writer import ScriptWriter
 

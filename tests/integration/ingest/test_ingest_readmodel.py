@@ -8,7 +8,7 @@ from typing import Any
 
 from conveyor.envelope import TaskEnvelope, new_envelope
 from conveyor.events import TaskEventType, event_fields
-from conveyor_ingest.records import BUCKET_MS, bucket_key
+from conveyor.records import BUCKET_MS, bucket_key
 from conveyor_ingest.store import now_ms
 from integration.ingest.ingest_support import Api, auth, get_json, make_token, post_task, until
 

@@ -1,6 +1,7 @@
 """Redis clients: creation from settings and the server checks done at connect.
 
-``create_client`` is the one way services get a client: a plain client for a
+``create_client`` is the one way services get a client (``create_blocking_client`` the
+blocking client's): a plain client for a
 single server, a Sentinel-managed client that follows the primary through
 failovers, or a Redis Cluster client. TLS files apply to all three.
 """
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import structlog
+import redis
+import redis.cluster
+import redis.sentinel
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -20,9 +23,11 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
-from conveyor.dataset import DatasetGuard, DatasetResetError
-from conveyor.errors import RedisUnavailableError, UnsupportedServerError
+from conveyor.errors import DatasetResetError, RedisUnavailableError, UnsupportedServerError
 from conveyor.settings import RedisSettings
+
+if TYPE_CHECKING:  # the guard needs structlog and prometheus: services only, not producers
+    from conveyor.dataset import DatasetGuard
 
 # Errors after which the same command can succeed later, so services retry (or answer 503)
 # instead of failing: the server is unreachable or still loading (BusyLoadingError is a
@@ -47,7 +52,13 @@ CONNECT_TIMEOUT_S = 2.0
 MIN_VERSION = (7, 0, 0)
 WAITAOF_VERSION = (7, 2, 0)
 
-log = structlog.get_logger(__name__)
+
+def _log() -> Any:
+    """The module's logger; structlog is imported on the first warning only, so the
+    blocking client of a producer (who installs no service extras) does not need it."""
+    import structlog  # here, not at the top: see the docstring
+
+    return structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +108,34 @@ def create_client(
         cluster_options = {k: v for k, v in options.items() if k in accepted}
         return cast(Redis, RedisCluster.from_url(settings.redis_url, **cluster_options))
     return Redis.from_url(settings.redis_url, **options)
+
+
+def create_blocking_client(settings: RedisSettings, **options: Any) -> redis.Redis:
+    """A blocking client for ``settings``, the same three ways as ``create_client``.
+
+    For the blocking ``conveyor.Client`` (applications that do not run asyncio).
+    """
+    options.update(_tls_options(settings))
+    if settings.redis_sentinels:
+        url: dict[str, Any] = dict(parse_url(settings.redis_url))
+        for name in ("host", "port", "connection_class", "path"):
+            url.pop(name, None)
+        tls = settings.redis_url.startswith("rediss://")
+        sentinel_options: dict[str, Any] = {"socket_connect_timeout": 2.0, "ssl": tls}
+        if tls:
+            sentinel_options.update(_tls_options(settings))
+        if settings.redis_sentinel_password is not None:
+            sentinel_options["password"] = settings.redis_sentinel_password.get_secret_value()
+        sentinel = redis.sentinel.Sentinel(
+            settings.sentinel_addresses(), sentinel_kwargs=sentinel_options
+        )
+        master: redis.Redis = sentinel.master_for(
+            settings.redis_sentinel_service, ssl=tls, **url, **options
+        )
+        return master
+    if settings.redis_cluster:
+        return cast(redis.Redis, redis.cluster.RedisCluster.from_url(settings.redis_url, **options))
+    return redis.Redis.from_url(settings.redis_url, **options)
 
 
 def is_cluster(client: Redis) -> bool:
@@ -251,7 +290,7 @@ class ReplicaWait:
         if isinstance(reply, redis_errors.ResponseError):
             # Redis 7.0: unknown command; appendonly off: WAITAOF refuses numlocal 1.
             self._aof_supported = False
-            log.warning("waitaof_unavailable", error=str(reply)[:200])
+            _log().warning("waitaof_unavailable", error=str(reply)[:200])
             return
         if isinstance(reply, Exception):
             raise reply
@@ -318,12 +357,12 @@ async def _maxmemory_policy(client: Redis) -> str | None:
 
 def _warn_on_eviction(info: ServerInfo) -> None:
     if info.maxmemory_policy is None:
-        log.warning(
+        _log().warning(
             "maxmemory_policy_unknown",
             hint="this user may not run CONFIG GET; make sure maxmemory-policy is noeviction",
         )
     elif info.maxmemory_policy != "noeviction":
-        log.warning(
+        _log().warning(
             "maxmemory_policy_evicts",
             policy=info.maxmemory_policy,
             danger="EVICTION SILENTLY DROPS TASKS AND EFFECT MARKS",

@@ -37,20 +37,15 @@ from typing import Any, Literal
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
-from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from conveyor.errors import ConveyorError
+from conveyor.errors import DatasetResetError as DatasetResetError  # raised here
 from conveyor.keys import SERVICES, Keys
 
 log = structlog.get_logger(__name__)
 
 RESET_MARK = "reset:"
 ResetPolicy = Literal["stop", "continue"]
-
-
-class DatasetResetError(ConveyorError, redis_errors.RedisError):
-    """The Redis dataset this process worked with is gone; an operator must acknowledge."""
 
 
 @dataclass

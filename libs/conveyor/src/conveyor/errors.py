@@ -6,8 +6,10 @@ Every error raised on purpose derives from :class:`ConveyorError`. ``Retry`` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from redis import exceptions as redis_errors
 
 
 class ConveyorError(Exception):
@@ -28,6 +30,13 @@ class StartupError(ConveyorError):
 
 class RedisUnavailableError(ConveyorError):
     """Redis could not be reached; the operation may succeed later."""
+
+
+class DatasetResetError(ConveyorError, redis_errors.RedisError):
+    """The Redis dataset this process worked with is gone; an operator must acknowledge.
+
+    Raised by ``conveyor.dataset`` (a transient error: work resumes once acknowledged).
+    """
 
 
 class JsonNumberError(ConveyorError, ValueError):
@@ -101,3 +110,95 @@ class Drop(ControlSignal):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RequestError(ConveyorError):
+    """A request the API (or the direct write path) refused: HTTP status, message, fields.
+
+    ``message`` is the envelope's message, which says what to fix; ``errors`` its
+    field errors (``{"loc", "msg"}``). The client raises a subclass per status.
+    """
+
+    status = 400
+
+    def __init__(
+        self, message: str, errors: Sequence[Mapping[str, str]] = (), status: int | None = None
+    ) -> None:
+        detail = "; ".join(f"{e.get('loc', '')}: {e.get('msg', '')}" for e in errors)
+        super().__init__(f"{message} ({detail})" if detail else message)
+        self.message = message
+        self.errors = [dict(error) for error in errors]
+        if status is not None:
+            self.status = status
+
+
+class InvalidTaskError(RequestError):
+    """422: a task (or a change to one) was refused; ``errors`` names each bad field.
+
+    Raised alike by the direct write path and for the HTTP API's 422 envelope.
+    """
+
+    status = 422
+
+
+class AuthenticationError(RequestError):
+    """401: no token, or one the API does not accept."""
+
+    status = 401
+
+
+class PermissionDeniedError(RequestError):
+    """403: the token lacks the scope (or the queue) the call needs."""
+
+    status = 403
+
+
+class NotFoundError(RequestError):
+    """404: no such task, schedule or dead letter (or it expired from the read model)."""
+
+    status = 404
+
+
+class ConflictError(RequestError):
+    """409: the task is past the state the call needs (started, finished)."""
+
+    status = 409
+
+
+class PayloadTooLargeError(RequestError):
+    """413: the request body is larger than the API accepts."""
+
+    status = 413
+
+
+class RateLimitedError(RequestError):
+    """429: too many requests from this client; ``retry_after`` seconds to wait."""
+
+    status = 429
+    retry_after: float | None = None
+
+
+class ServiceUnavailableError(RequestError):
+    """503 (or no connection): the service is overloaded or cannot reach Redis."""
+
+    status = 503
+
+
+class TaskOutcomeError(ConveyorError):
+    """A task did not produce a result; ``view`` is how the read model shows it."""
+
+    def __init__(self, message: str, view: Any) -> None:
+        super().__init__(message)
+        self.view = view
+
+
+class TaskDeadError(TaskOutcomeError):
+    """The task was dead-lettered (its error says why)."""
+
+
+class TaskCancelledError(TaskOutcomeError):
+    """The task was cancelled before it ran."""
+
+
+class WaitTimeoutError(ConveyorError, TimeoutError):
+    """The task did not finish within the time waited for it."""

@@ -24,18 +24,18 @@ from conveyor.events import TaskEvent, TaskEventType, decode_event
 from conveyor.grouploop import GroupReader, run_guarded
 from conveyor.keys import Keys
 from conveyor.lua import register
-from conveyor.schedules import ChangeOp, decode_change
-from conveyor.streams import Entry, Group
-from conveyor_ingest.models import TaskStatus
-from conveyor_ingest.records import bucket_key
-from conveyor_ingest.store import (
+from conveyor.producing.tasks import now_ms
+from conveyor.producing.writes import (
     RANK_FINAL,
     RANK_QUEUED,
     RANK_RETRYING,
     RANK_STARTED,
     index_member,
-    now_ms,
 )
+from conveyor.records import bucket_key
+from conveyor.schedules import ChangeOp, decode_change
+from conveyor.streams import Entry, Group
+from conveyor_ingest.models import TaskStatus
 
 log = structlog.get_logger(__name__)
 

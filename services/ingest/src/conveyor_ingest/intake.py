@@ -1,48 +1,57 @@
 """From a validated request to stored tasks: envelopes, due times, Idempotency-Key replies.
 
-Shared by POST /tasks, POST /tasks/batch, POST /events and dead-letter replay.
+Shared by POST /tasks, POST /tasks/batch and POST /events. The logic is the library's
+write path (``conveyor.producing``, shared with the direct client); this module reads
+the request, calls it, and turns its errors and stored answers into responses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from aiohttp import web
 
-from conveyor.envelope import new_envelope
-from conveyor.errors import EnvelopeEncodeError
-from conveyor.keys import Keys, request_scope
-from conveyor.telemetry.spans import parented_send_spans, send_spans
+from conveyor.errors import InvalidTaskError
+from conveyor.producing import tasks as producing
+from conveyor.producing.tasks import (
+    Idempotency,
+    NewTask,
+    Stored,
+    check_idempotency_key,
+    effect_key,
+    fingerprint,
+    now_ms,
+    route_tasks,
+    status_of,
+)
+from conveyor.producing.tasks import (
+    accepted as accepted,  # re-exported: routes answer with it
+)
+from conveyor.producing.writes import producer_spans
 from conveyor_ingest.auth import Principal
 from conveyor_ingest.context import Services, services
-from conveyor_ingest.models import TaskOptions, TaskRequest, TaskStatus
+from conveyor_ingest.models import TaskOptions, TaskRequest
 from conveyor_ingest.responses import ApiError, RawJson, body_text, raw, unprocessable
-from conveyor_ingest.store import Idempotency, NewTask, Stored, fingerprint, now_ms
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-PENDING = TaskStatus.PENDING.value
-SCHEDULED = TaskStatus.SCHEDULED.value
-MAX_KEY_LENGTH = 200
+
+
+@contextmanager
+def invalid_as_422() -> Iterator[None]:
+    """The write path's InvalidTaskError answered as a 422 with its field errors."""
+    try:
+        yield
+    except InvalidTaskError as exc:
+        raise unprocessable(exc.message, exc.errors) from exc
 
 
 def due_ms(request: web.Request, options: TaskOptions, loc: str) -> int | None:
     """When a delayed task is due (Unix ms), None for a task that runs now; 422 if too far."""
     limit = services(request).settings.max_delay
-    if options.delay is not None:
-        seconds = options.delay
-    elif options.run_at is not None:
-        seconds = (options.run_at - datetime.now(UTC)).total_seconds()
-    else:
-        return None
-    if seconds > limit:
-        message = f"the task would wait more than the {limit:.0f} s allowed"
-        msg = "task is delayed too long"
-        raise unprocessable(msg, [{"loc": loc, "msg": message}])
-    if seconds <= 0:
-        return None
-    return now_ms() + int(seconds * 1000)
+    with invalid_as_422():
+        return producing.due_ms(options.delay, options.run_at, limit, now_ms(), loc)
 
 
 @dataclass(slots=True)  # not frozen: made per request, and a frozen init costs twice as much
@@ -52,7 +61,7 @@ class TaskMaker:
     request: web.Request
     subject: str
     origin: str
-    subject_key: tuple[str, str] | None  # (subject, Idempotency-Key) with a (valid) header
+    key: str | None  # the Idempotency-Key header (effect_key ignores an invalid one)
     traceparent: str
     tracestate: str
 
@@ -64,35 +73,32 @@ class TaskMaker:
             request=request,
             subject=principal.subject,
             origin=origin,
-            subject_key=_subject_key(request, principal),
+            key=headers.get(IDEMPOTENCY_HEADER),
             traceparent=headers.get("traceparent", ""),
             tracestate=headers.get("tracestate", ""),
         )
 
     def make(self, task: TaskRequest, loc: str = "body", index: int | None = None) -> NewTask:
         """The NewTask of a validated request item (``index``: its place in a batch)."""
-        effect = "" if self.subject_key is None else request_scope(*self.subject_key, index)
-        try:
-            envelope = new_envelope(
+        effect = effect_key(self.subject, self.key, index) if self.key else ""
+        with invalid_as_422():
+            created = producing.new_task(
                 task.type,
                 task.payload,
                 task.queue,
-                source="/api/v1",
-                max_attempts=task.max_attempts,
-                timeout=task.timeout,
                 subject=self.subject,
                 origin=self.origin,
+                max_attempts=task.max_attempts,
+                timeout=task.timeout,
+                partition_key=task.partition_key,
                 idempotency_key=effect,
                 traceparent=self.traceparent,
                 tracestate=self.tracestate,
-                partition_key=task.partition_key or "",
+                loc=loc,
             )
-        except EnvelopeEncodeError as exc:
-            msg = "task is invalid"
-            raise unprocessable(msg, [{"loc": loc, "msg": str(exc)}]) from exc
         if task.delay is None and task.run_at is None:
-            return NewTask(envelope=envelope)  # the common case: no due-time arithmetic
-        return NewTask(envelope=envelope, due_ms=due_ms(self.request, task, loc))
+            return created  # the common case: no due-time arithmetic
+        return replace(created, due_ms=due_ms(self.request, task, loc))
 
 
 def new_task(
@@ -107,28 +113,13 @@ def new_task(
     return TaskMaker.of(request, principal, origin).make(task, loc, index)
 
 
-def _subject_key(request: web.Request, principal: Principal) -> tuple[str, str] | None:
-    """What a task's effects are deduplicated by, with ``request_scope``: the client's
-    subject and its Idempotency-Key (and a batch item's index).
-
-    Without a (valid) header the worker uses the task id; an invalid header is refused
-    by ``idempotency()`` before anything is written.
-    """
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if not key or "{" in key or "}" in key:
-        return None
-    return principal.subject, key
-
-
 def idempotency(request: web.Request, principal: Principal, body: bytes) -> Idempotency | None:
     """The request's Idempotency-Key (scoped to the client), if it sent one."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or "{" in key or "}" in key:
-        message = f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable characters, no braces"
-        msg = "invalid header"
-        raise unprocessable(msg, [{"loc": IDEMPOTENCY_HEADER, "msg": message}])
+    with invalid_as_422():
+        check_idempotency_key(key, IDEMPOTENCY_HEADER)
     return Idempotency(principal.subject, key, fingerprint(request.path, body))
 
 
@@ -149,11 +140,8 @@ async def store_tasks(
     """
     text = body_text(202, response_data)
     svc = services(request)
-    by_shard = shard_tasks(svc.keys, queue, tasks, idem)
-    if idem is not None and len(by_shard) > 1:
-        message = "with an Idempotency-Key, give every task one partition_key (or none)"
-        msg = "request spans partitions"
-        raise unprocessable(msg, [{"loc": IDEMPOTENCY_HEADER, "msg": message}])
+    with invalid_as_422():
+        by_shard = route_tasks(svc.keys, queue, tasks, idem, IDEMPOTENCY_HEADER)
     stored = None
     for shard, shard_tasks_ in by_shard.items():
         if svc.tracing:
@@ -170,26 +158,6 @@ async def store_tasks(
     return response
 
 
-def shard_tasks(
-    keys: Keys, queue: str, tasks: Sequence[NewTask], idem: Idempotency | None
-) -> dict[str, list[NewTask]]:
-    """``tasks`` grouped by the shard (partition) each one goes to, by shard name.
-
-    A task with a partition_key goes to that key's partition. The tasks of one
-    request without one share a partition picked by the Idempotency-Key (so a
-    retried request finds its stored answer) or else by the first task's id (so
-    requests spread over the partitions).
-    """
-    if keys.partition_count(queue) == 1:
-        return {queue: list(tasks)}
-    spread = request_scope(idem.subject, idem.key) if idem else tasks[0].envelope.id
-    by_shard: dict[str, list[NewTask]] = {}
-    for task in tasks:
-        shard = keys.route(queue, task.envelope.partition_key or spread).shard
-        by_shard.setdefault(shard, []).append(task)
-    return by_shard
-
-
 async def _traced_enqueue(
     svc: Services,
     shard: str,
@@ -199,41 +167,21 @@ async def _traced_enqueue(
     trace_parents: Mapping[str, tuple[str, str]] | None = None,
 ) -> Stored | None:
     """``store.enqueue`` inside the tasks' PRODUCER spans."""
-    qk = svc.keys.queue(shard)
-    streams = [qk.tasks if task.due_ms is None else qk.timers_in for task in tasks]
-    envelopes_ = [task.envelope for task in tasks]
-    if trace_parents:
-        parents = [trace_parents.get(env.id, ("", "")) for env in envelopes_]
-        sends = parented_send_spans(streams, envelopes_, parents)
-    else:
-        sends = send_spans(streams, envelopes_)
-    with sends as envelopes:
-        # Each envelope carries its producer span's context.
-        sent = [replace(t, envelope=e) for t, e in zip(tasks, envelopes, strict=True)]
+    with producer_spans(svc.keys.queue(shard), tasks, parents=trace_parents) as sent:
         return await svc.store.enqueue(shard, sent, idem, (202, text))
-
-
-def accepted(task: NewTask) -> dict[str, str]:
-    """``data`` of a 202 for one task."""
-    return {"id": task.envelope.id, "queue": task.envelope.queue, "status": _status(task)}
-
-
-def _status(task: NewTask) -> str:
-    """The status a task is accepted with: pending, or scheduled when it is delayed."""
-    return PENDING if task.due_ms is None else SCHEDULED
 
 
 def accepted_json(task: NewTask) -> str:
     """``accepted(task)`` as JSON text: ids, queue names and statuses need no escaping."""
     env = task.envelope
-    return f'{{"id":"{env.id}","queue":"{env.queue}","status":"{_status(task)}"}}'
+    return f'{{"id":"{env.id}","queue":"{env.queue}","status":"{status_of(task)}"}}'
 
 
 def batch_json(created: Sequence[NewTask]) -> RawJson:
     """``data`` of a batch's 202: ``{"accepted": n, "items": [{"index", ...accepted}]}``."""
     items = ",".join(
         f'{{"index":{index:d},"id":"{task.envelope.id}","queue":"{task.envelope.queue}",'
-        f'"status":"{_status(task)}"}}'
+        f'"status":"{status_of(task)}"}}'
         for index, task in enumerate(created)
     )
     return RawJson(f'{{"accepted":{len(created):d},"items":[{items}]}}')

@@ -8,7 +8,6 @@ query value arrives as text. Response models are the ``data`` of the success env
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Self
 
 from pydantic import (
@@ -26,22 +25,11 @@ from conveyor.deadletter import DeadReason
 from conveyor.envelope import TASK_TYPE
 from conveyor.schedules import ScheduleDefinition
 from conveyor.settings import QUEUE_NAME
+from conveyor.status import TaskStatus as TaskStatus  # re-exported: the API's statuses
 
 MAX_ATTEMPTS = 100
 MAX_TIMEOUT_S = 86_400.0
 MAX_PARTITION_KEY = 200
-
-
-class TaskStatus(StrEnum):
-    """A task's status in the read model."""
-
-    PENDING = "pending"
-    SCHEDULED = "scheduled"
-    RUNNING = "running"
-    RETRYING = "retrying"
-    SUCCEEDED = "succeeded"
-    DEAD = "dead"
-    CANCELLED = "cancelled"
 
 
 class StrictModel(BaseModel):

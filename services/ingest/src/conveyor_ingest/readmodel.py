@@ -1,7 +1,7 @@
 """Reads of the task read model: one task by id (looked up in every queue) and listings.
 
 A task's record lives in its queue partition's slot: a record hash, or until its
-first event a compact accepted record (records.py). GET by id asks every partition
+first event a compact accepted record (conveyor.records). GET by id asks every partition
 of every configured queue in one pipeline, so no separate id -> queue index is
 kept. Listings merge the partitions' status indexes (members ``<ms>:<id>``) newest
 first.
@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
-from conveyor import jsoncodec
-from conveyor.envelope import decode_event_attributes, format_time
 from conveyor.keys import Keys, QueueKeys
-from conveyor_ingest.models import TaskStatus
-from conveyor_ingest.records import bucket_of, expand
+from conveyor.records import (
+    ask_any_record,
+    ask_record,
+    bucket_of,
+    found_record,
+    record_of,
+    view,
+)
 
 SCAN_FACTOR = 5  # index entries read per window: limit x this
 # Index entries one listing request may examine: bounds a request whose filters skip
@@ -41,66 +43,6 @@ class ListQuery:
     cursor: str | None
 
 
-def _time(ms: bytes | None) -> str | None:
-    if not ms:
-        return None
-    return format_time(datetime.fromtimestamp(int(ms) / 1000, tz=UTC))
-
-
-def _text(record: dict[bytes, bytes], name: str) -> str | None:
-    value = record.get(name.encode())
-    return value.decode() if value else None
-
-
-def view(record: dict[bytes, bytes]) -> dict[str, Any]:
-    """A record hash as the API shows it (result parsed back into JSON)."""
-    result_text = record.get(b"result")
-    try:
-        result = jsoncodec.loads(result_text) if result_text else None
-    except ValueError:
-        result = result_text.decode(errors="replace") if result_text else None
-    return {
-        "id": _text(record, "id"),
-        "type": _text(record, "type"),
-        "queue": _text(record, "queue"),
-        "status": _text(record, "status") or TaskStatus.PENDING.value,
-        "attempts": int(record.get(b"attempts", b"0")),
-        "result": result,
-        "error": _text(record, "error"),
-        "subject": _text(record, "subject"),
-        "origin": _text(record, "origin"),
-        "created_at": _time(record.get(b"created_ms")),
-        "started_at": _time(record.get(b"started_ms")),
-        "finished_at": _time(record.get(b"finished_ms")),
-        "due_at": _time(record.get(b"due_ms")),
-        "replay_of": _text(record, "replay_of"),
-        **_revision(record),
-        "event_attributes": _event_attributes(record.get(b"event_attributes")),
-    }
-
-
-def _event_attributes(raw: bytes | None) -> dict[str, str] | None:
-    """The CloudEvents attributes a task made from an event carries (None for other tasks)."""
-    if not raw:
-        return None
-    try:
-        return decode_event_attributes(raw.decode())
-    except ValueError:
-        return None  # written by ingest itself: unreachable unless edited by hand
-
-
-def _revision(record: dict[bytes, bytes]) -> dict[str, Any]:
-    """The task's revision (changes accepted by PUT) and whether the last one came too late.
-
-    A worker decides at the start whether a change applies; the started event names
-    the revision that ran, so a lower one than the record's means the change was not
-    applied (the task ran, or runs, as it was before).
-    """
-    revision = int(record.get(b"revision", b"0"))
-    ran = record.get(b"run_revision")
-    return {"revision": revision, "change_rejected": ran is not None and int(ran) < revision}
-
-
 async def find_record(client: Redis, keys: Keys, task_id: str) -> dict[bytes, bytes] | None:
     """The record of ``task_id`` from whichever configured queue holds it."""
     found = await find_shard_record(client, keys, task_id)
@@ -111,36 +53,12 @@ async def find_shard_record(
     client: Redis, keys: Keys, task_id: str
 ) -> tuple[QueueKeys, dict[bytes, bytes]] | None:
     """The record of ``task_id`` and the queue partition (shard) that holds it."""
-    if "{" in task_id or "}" in task_id:
-        return None  # no key can hold it (braces would move it to another slot)
-    bucket = bucket_of(task_id)
     shards = keys.all_queues()
     async with client.pipeline(transaction=False) as pipe:
-        for qk in shards:
-            _ask_record(pipe, qk, task_id, bucket)
+        if not ask_any_record(pipe, shards, task_id):
+            return None
         replies = await pipe.execute()
-    step = len(replies) // len(shards)
-    for index, qk in enumerate(shards):
-        record = _record_of(qk, task_id, replies[index * step : (index + 1) * step])
-        if record is not None:
-            return qk, record
-    return None
-
-
-def _ask_record(pipe: Pipeline, qk: QueueKeys, task_id: str, bucket: int | None) -> None:
-    # The compact record first: if an event turns it into the hash in between, the
-    # HGETALL after it sees the hash, so a reader never finds neither.
-    if bucket is not None:
-        pipe.hget(qk.accepted(bucket), task_id)
-    pipe.hgetall(qk.task_status(task_id))
-
-
-def _record_of(qk: QueueKeys, task_id: str, replies: list[Any]) -> dict[bytes, bytes] | None:
-    if replies[-1]:
-        return dict(replies[-1])
-    if len(replies) > 1 and replies[0]:
-        return expand(task_id, qk.queue, replies[0])
-    return None
+    return found_record(shards, task_id, replies)
 
 
 def encode_cursor(member: bytes) -> str:
@@ -209,13 +127,13 @@ async def _records(
         for member, qk in candidates:
             task_id = member.split(b":", 1)[1].decode()
             bucket = bucket_of(task_id)
-            _ask_record(pipe, qk, task_id, bucket)
+            ask_record(pipe, qk, task_id, bucket)
             asked.append((qk, task_id, 1 if bucket is None else 2))
         replies = await pipe.execute()
     records = []
     at = 0
     for qk, task_id, count in asked:
-        records.append(_record_of(qk, task_id, replies[at : at + count]))
+        records.append(record_of(qk, task_id, replies[at : at + count]))
         at += count
     return records
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -15,9 +15,14 @@ from conveyor.handlers._backoff import Backoff
 from conveyor.handlers._context import TaskContext
 from conveyor.handlers._lifespan import Lifespan, LifespanFunc, Resources, lifespans_running
 
+if TYPE_CHECKING:
+    from conveyor.declarations import TaskDeclaration
+
 HandlerFunc = Callable[[TaskContext, Any], Awaitable[Any]]
 F = TypeVar("F", bound=HandlerFunc)
 L = TypeVar("L", bound=LifespanFunc)
+P = TypeVar("P")
+R = TypeVar("R")
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_TIMEOUT = 300.0
@@ -62,8 +67,11 @@ class Handler:
         try:
             return self.model.model_validate(payload)
         except ValidationError as exc:
-            lines = [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
-            raise InvalidPayloadError("; ".join(lines)) from exc
+            raise InvalidPayloadError(_described(exc)) from exc
+
+
+def _described(exc: ValidationError) -> str:
+    return "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -114,6 +122,43 @@ class Registry:
 
         def register(func: F) -> F:
             self.add(Handler(name, func, model, options))
+            return func
+
+        return register
+
+    def implement(
+        self,
+        task: TaskDeclaration[P, R],
+        *,
+        backoff: Backoff | None = None,
+        permanent: tuple[type[BaseException], ...] = (),
+    ) -> Callable[
+        [Callable[[TaskContext, P], Awaitable[R]]], Callable[[TaskContext, P], Awaitable[R]]
+    ]:
+        """Register the decorated handler as the implementation of declaration ``task``.
+
+        The handler gets the payload as the declared payload type and returns the
+        declared result type (the type checker holds it to both); the result is stored
+        as JSON. The declaration's max_attempts and timeout are the handler's options.
+        """
+        options = HandlerOptions(
+            task.max_attempts or DEFAULT_MAX_ATTEMPTS,
+            task.timeout or DEFAULT_TIMEOUT,
+            backoff or Backoff(),
+            permanent,
+        )
+
+        def register(
+            func: Callable[[TaskContext, P], Awaitable[R]],
+        ) -> Callable[[TaskContext, P], Awaitable[R]]:
+            async def run(ctx: TaskContext, payload: Any) -> Any:
+                try:
+                    parsed = task.parse_payload(payload)
+                except ValidationError as exc:
+                    raise InvalidPayloadError(_described(exc)) from exc
+                return task.dump_result(await func(ctx, parsed))
+
+            self.add(Handler(task.name, run, None, options))
             return func
 
         return register

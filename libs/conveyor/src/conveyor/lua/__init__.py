@@ -8,12 +8,15 @@ code two scripts share lives in a library script: a first line
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
+if TYPE_CHECKING:  # blocking producers import this module without redis.asyncio
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
 
 
 @cache
@@ -37,3 +40,9 @@ def script_text(name: str) -> str:
 def register(client: Redis, name: str) -> AsyncScript:
     """Register script ``name`` on ``client`` (EVALSHA with EVAL fallback on NOSCRIPT)."""
     return client.register_script(script_text(name))
+
+
+@cache
+def script_sha(name: str) -> str:
+    """The SHA1 that EVALSHA names script ``name`` by."""
+    return hashlib.sha1(script_text(name).encode(), usedforsecurity=False).hexdigest()

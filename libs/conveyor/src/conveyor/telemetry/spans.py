@@ -12,11 +12,11 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace.sampling import ParentBased
 from opentelemetry.trace import (
     Link,
     NoOpTracerProvider,
@@ -39,6 +39,9 @@ from conveyor.telemetry.propagation import (
     remote_span_context,
     trace_fields,
 )
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.sampling import ParentBased
 
 
 def tracing_installed() -> bool:
@@ -70,6 +73,12 @@ def drops_unsampled_parents(sampler: object, remote: bool) -> bool:
     Then the decision for such a child is known from the parent's flags alone, and
     the callers skip the SDK (span object, sampler call, id generation) entirely.
     """
+    # Imported here: a producer that installs only the OpenTelemetry API imports this
+    # module; only with an SDK provider (so the SDK already loaded) do callers get here.
+    try:
+        from opentelemetry.sdk.trace.sampling import ParentBased
+    except ImportError:  # a provider of another implementation: no ParentBased of the SDK
+        return False
     return isinstance(sampler, ParentBased) and _DROPS_UNSAMPLED[remote] in _description(sampler)
 
 

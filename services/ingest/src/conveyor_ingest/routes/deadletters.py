@@ -1,9 +1,10 @@
 """/api/v1/dead-letters: list, show, replay (one or by filter) and purge. Admin scope.
 
 A replay is a new task (new id, attempt 1, origin ``replay``, ``replay_of`` = the
-original task id in the read model). Replaying one dead letter twice returns the
-first replay's answer: the replay is written under an idempotency record keyed by
-the dead-letter entry id, in the same atomic step as its XADD.
+original task id in the read model), built and written by the library's write path
+(``conveyor.producing.replay``). Replaying one dead letter twice returns the first
+replay's answer: the replay is written under an idempotency record keyed by the
+dead-letter entry id, in the same atomic step as its XADD.
 
 A partitioned queue has a dead-letter stream per partition: ``?partition=N``
 (default 0) picks it; replay-by-filter and purge cover every partition unless
@@ -13,7 +14,6 @@ A purge names its queue, or says ``all=true``: nothing is purged by omission.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,13 +22,13 @@ from redis import exceptions as redis_errors
 
 from conveyor import jsoncodec
 from conveyor.deadletter import DeadLetter, decode_dead_letter
-from conveyor.envelope import decode_envelope, format_time, new_envelope
+from conveyor.envelope import format_time
 from conveyor.errors import EnvelopeDecodeError
-from conveyor.keys import SYSTEM_SUBJECT, QueueKeys
-from conveyor.telemetry.spans import send_spans
+from conveyor.keys import QueueKeys
+from conveyor.producing.replay import replay_answer, replay_idempotency, replay_task
+from conveyor.producing.writes import producer_spans
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, check_queue, read_model, services
-from conveyor_ingest.intake import accepted
 from conveyor_ingest.models import (
     DeadLetterListQuery,
     DeadLetterPage,
@@ -42,10 +42,7 @@ from conveyor_ingest.models import (
 )
 from conveyor_ingest.operations import ApiRoutes, read_query
 from conveyor_ingest.responses import ApiError, body_text, ok, unprocessable
-from conveyor_ingest.store import Idempotency, NewTask
 
-# Conveyor's own subject: no client's Idempotency-Key record can share a replay's.
-REPLAY_SUBJECT = SYSTEM_SUBJECT
 SCAN_CHUNK = 500
 DEAD_LETTER = r"/api/v1/dead-letters/{queue}/{entry_id:\d{1,20}-\d{1,20}}"
 
@@ -141,34 +138,16 @@ async def get_dead(request: web.Request) -> web.Response:
 
 async def _replay(request: web.Request, qk: QueueKeys, letter: DeadLetter) -> Replayed:
     try:
-        original = decode_envelope(letter.entry_id, letter.task_fields, qk.queue)
+        task = replay_task(letter, qk.queue)
     except EnvelopeDecodeError as exc:
         raise ApiError(409, f"dead letter {letter.entry_id} cannot be replayed: {exc}") from exc
-    envelope = new_envelope(
-        original.type,
-        original.payload,
-        qk.queue,
-        source=original.source,
-        max_attempts=original.max_attempts,
-        timeout=original.timeout,
-        subject=original.subject,
-        origin="replay",
-        traceparent=original.traceparent,
-        tracestate=original.tracestate,
-        partition_key=original.partition_key,
-        event_attributes=original.event_attributes,
-    )
-    task = NewTask(envelope=envelope, replay_of=original.id)
-    data = {**accepted(task), "replay_of": original.id, "dead_entry_id": letter.entry_id}
-    idem = Idempotency(REPLAY_SUBJECT, letter.entry_id, "replay")
+    data = replay_answer(task, letter)
     text = body_text(202, data)
     svc = services(request)
     # Back to the partition it died in (the key's partition, whatever N is now), as a new
     # PRODUCER span in the replay request's trace, linked to the original trace.
-    with send_spans([qk.tasks], [envelope], link_existing=True) as (sent,):
-        stored = await svc.store.enqueue(
-            qk.shard, [replace(task, envelope=sent)], idem, (202, text)
-        )
+    with producer_spans(qk, [task], link_existing=True) as sent:
+        stored = await svc.store.enqueue(qk.shard, sent, replay_idempotency(letter), (202, text))
     if stored is not None:  # replayed before: the first replay's answer
         return Replayed.model_validate(jsoncodec.loads(stored.text)["data"])
     return Replayed.model_validate(data)

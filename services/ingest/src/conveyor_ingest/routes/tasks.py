@@ -7,14 +7,14 @@ import time
 
 from aiohttp import web
 
-from conveyor import jsoncodec
 from conveyor.envelope import TaskEnvelope
-from conveyor.errors import JsonNumberError
 from conveyor.keys import QueueKeys
+from conveyor.producing.tasks import now_ms, task_changes
+from conveyor.records import view
 from conveyor.telemetry.spans import send_spans
 from conveyor_ingest.auth import Principal, Scope
 from conveyor_ingest.context import authorize, check_queue, read_model, services
-from conveyor_ingest.intake import accepted_json, due_ms, idempotency, new_task, store_tasks
+from conveyor_ingest.intake import accepted_json, idempotency, invalid_as_422, new_task, store_tasks
 from conveyor_ingest.models import (
     Accepted,
     TaskListQuery,
@@ -26,9 +26,8 @@ from conveyor_ingest.models import (
     WaitQuery,
 )
 from conveyor_ingest.operations import IDEMPOTENCY_KEY, ApiRoutes, link_to, read_query
-from conveyor_ingest.readmodel import ListQuery, find_record, find_shard_record, list_tasks, view
+from conveyor_ingest.readmodel import ListQuery, find_record, find_shard_record, list_tasks
 from conveyor_ingest.responses import ApiError, RawJson, dumps, ok, unprocessable
-from conveyor_ingest.store import now_ms
 
 FINAL = {TaskStatus.SUCCEEDED.value, TaskStatus.DEAD.value, TaskStatus.CANCELLED.value}
 WAIT_POLL_S = 0.1
@@ -181,8 +180,11 @@ async def put_task(request: web.Request) -> web.Response:
     svc = services(request)
     task_id = request.match_info["task_id"]
     queue = record[b"queue"].decode()
-    changes = _changes(request, change)
-    until = now_ms() + int(svc.settings.max_delay * 1000)
+    given = {name: getattr(change, name) for name in change.model_fields_set}
+    now = now_ms()
+    with invalid_as_422():
+        changes = task_changes(given, svc.settings.max_delay, now)
+    until = now + int(svc.settings.max_delay * 1000)
     # A PRODUCER span for the replace, linked to the trace the task was sent in.
     with send_spans([shard.control], [_traced(task_id, queue, record)], link_existing=True):
         outcome, revision = await svc.store.replace(shard.shard, task_id, changes, until)
@@ -200,31 +202,6 @@ def _traced(task_id: str, queue: str, record: dict[bytes, bytes]) -> TaskEnvelop
         attempt=int(record.get(b"attempt", b"1")),
         traceparent=record.get(b"traceparent", b"").decode(),
     )
-
-
-def _payload_text(payload: object) -> str:
-    """The PUT payload as the ``data`` field; 422 naming a NaN/Infinity in it."""
-    try:
-        return jsoncodec.dumps(payload)
-    except JsonNumberError as exc:
-        msg = "request body is invalid"
-        raise unprocessable(msg, [{"loc": exc.loc("body.payload"), "msg": str(exc)}]) from exc
-
-
-def _changes(request: web.Request, change: TaskUpdate) -> dict[str, str]:
-    """The PUT body as wire-field changes ("" removes an option or the due time)."""
-    fields = change.model_fields_set
-    changes: dict[str, str] = {}
-    if "payload" in fields:
-        changes["data"] = _payload_text(change.payload)
-    if "max_attempts" in fields:
-        changes["max_attempts"] = "" if change.max_attempts is None else str(change.max_attempts)
-    if "timeout" in fields:
-        changes["timeout"] = "" if change.timeout is None else repr(change.timeout)
-    if {"delay", "run_at"} & fields:
-        due = due_ms(request, change, "delay" if change.run_at is None else "run_at")
-        changes["due_ms"] = "" if due is None else str(due)
-    return changes
 
 
 @routes.operation("DELETE", TASK, response=Accepted, status=202, errors=(409,))

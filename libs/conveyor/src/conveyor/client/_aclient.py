@@ -1,0 +1,176 @@
+"""``AsyncClient``: the asyncio client, with the same methods as ``Client``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack, overload
+
+from conveyor.client._admin import AsyncDeadLetters, AsyncSchedules
+from conveyor.client._client import _result
+from conveyor.client._transport import (
+    EnqueueOptions,
+    TaskChanges,
+    config,
+    direct_core,
+    given_changes,
+    http_options,
+    items,
+    redis_settings,
+)
+from conveyor.client._views import Accepted, TaskView
+
+if TYPE_CHECKING:  # pydantic loads only with a declaration in use
+    from conveyor.declarations import TaskDeclaration
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncTaskRef(Generic[R]):
+    """A task the asyncio client enqueued: its id, and its result when it has one."""
+
+    id: str
+    queue: str
+    status: Any  # TaskStatus when accepted
+    client: AsyncClient
+    declaration: TaskDeclaration[Any, R] | None = None
+
+    async def get(self) -> TaskView:
+        """The task as the read model shows it now."""
+        return await self.client.get(self.id)
+
+    async def result(self, timeout: float = math.inf) -> R:  # noqa: ASYNC109 - as Client's
+        """Wait for the task's result, parsed as the declared result type.
+
+        Raises TaskDeadError or TaskCancelledError when it has none, WaitTimeoutError
+        when it is not finished after ``timeout`` seconds.
+        """
+        task = await self.client.wait(self.id, timeout)
+        return _result(task, self.declaration, timeout)
+
+    async def cancel(self) -> None:
+        """Cancel the task if it has not started (ConflictError once it has)."""
+        await self.client.cancel(self.id)
+
+
+class AsyncClient:
+    """The asyncio Conveyor client; the transport follows the URL.
+
+    ``redis://``, ``rediss://``, ``unix://``: Redis itself, through the write path
+    ingest uses (key layout, partitions, Sentinel or Cluster from the same
+    ``CONVEYOR_*`` settings as the services, or ``settings=``). ``http://``,
+    ``https://``: the ingest API with bearer ``token``. Defaults: ``CONVEYOR_URL``,
+    ``CONVEYOR_TOKEN``. Use one client per event loop.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        settings: Any = None,
+        subject: str = "client",
+    ) -> None:
+        self._config = cfg = config(url, token, timeout, subject, settings)
+        if cfg.is_http:
+            import httpx
+
+            from conveyor.client._http import AsyncHttpRunner, HttpCore
+
+            http = httpx.AsyncClient(**http_options(cfg))
+            self._core: Any = HttpCore()
+            self._runner: Any = AsyncHttpRunner(http)
+        else:
+            from conveyor.client._redis import AsyncRunner
+            from conveyor.connection import create_client
+
+            found = redis_settings(cfg.url, settings)
+            self._core = direct_core(cfg, found)
+            client = create_client(found, socket_timeout=timeout)
+            self._runner = AsyncRunner(client)
+        self.schedules = AsyncSchedules(self._runner, cfg.is_http)
+        self.dead_letters = AsyncDeadLetters(self._runner, cfg.is_http)
+
+    @overload
+    async def enqueue(
+        self, task: TaskDeclaration[P, R], payload: P, **options: Unpack[EnqueueOptions]
+    ) -> AsyncTaskRef[R]: ...
+    @overload
+    async def enqueue(
+        self, task: str, payload: Any = None, **options: Unpack[EnqueueOptions]
+    ) -> AsyncTaskRef[Any]: ...
+    async def enqueue(
+        self,
+        task: TaskDeclaration[Any, Any] | str,
+        payload: Any = None,
+        **options: Unpack[EnqueueOptions],
+    ) -> AsyncTaskRef[Any]:
+        """Enqueue one task (by declaration or by type name); its reference."""
+        wanted = items(task, [payload], options)
+        plan = self._core.enqueue(wanted, options.get("idempotency_key"))
+        (accepted,) = await self._runner.run(plan)
+        return self._ref(accepted, task)
+
+    @overload
+    async def enqueue_many(
+        self, task: TaskDeclaration[P, R], payloads: Iterable[P], **options: Unpack[EnqueueOptions]
+    ) -> list[AsyncTaskRef[R]]: ...
+    @overload
+    async def enqueue_many(
+        self, task: str, payloads: Iterable[Any], **options: Unpack[EnqueueOptions]
+    ) -> list[AsyncTaskRef[Any]]: ...
+    async def enqueue_many(
+        self,
+        task: TaskDeclaration[Any, Any] | str,
+        payloads: Iterable[Any],
+        **options: Unpack[EnqueueOptions],
+    ) -> list[AsyncTaskRef[Any]]:
+        """Enqueue many tasks of one type, atomically per queue partition (like the batch
+        route); one idempotency key covers the whole call."""
+        wanted = items(task, list(payloads), options)
+        done = await self._runner.run(self._core.enqueue(wanted, options.get("idempotency_key")))
+        return [self._ref(accepted, task) for accepted in done]
+
+    def _ref(self, accepted: Accepted, task: TaskDeclaration[Any, Any] | str) -> AsyncTaskRef[Any]:
+        declaration = None if isinstance(task, str) else task
+        return AsyncTaskRef(accepted.id, accepted.queue, accepted.status, self, declaration)
+
+    async def get(self, task_id: str) -> TaskView:
+        """The task as the read model shows it (NotFoundError when it has no record)."""
+        view: TaskView = await self._runner.run(self._core.get(task_id))
+        return view
+
+    async def wait(self, task_id: str, timeout: float = math.inf) -> TaskView:  # noqa: ASYNC109 - as Client's
+        """The task once it is finished, or as it is after ``timeout`` seconds."""
+        view: TaskView = await self._runner.run(self._core.wait(task_id, timeout))
+        return view
+
+    async def cancel(self, task_id: str) -> None:
+        """Cancel a task that has not started (ConflictError once it has)."""
+        await self._runner.run(self._core.cancel(task_id))
+
+    async def change(self, task_id: str, **changes: Unpack[TaskChanges]) -> int:
+        """Change a task that has not started: ``payload``, ``delay`` or ``run_at``,
+        ``max_attempts``, ``timeout`` (None removes an option). Its new revision."""
+        revision: int = await self._runner.run(self._core.change(task_id, given_changes(changes)))
+        return revision
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        await self._runner.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
