@@ -39,6 +39,7 @@ from integration.ingest.ingest_support import QUEUES, ingest_settings, make_toke
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 from selenium.common.exceptions import WebDriverException  # noqa: E402 - after the skip
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys as Key  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -285,6 +286,12 @@ def test_dashboard_pages_show_real_data_and_actions_work_in_chromium(
     assert max(len(line.get_attribute("points").split()) for line in lines) >= 39
     shoot(browser, "1-overview")
 
+    # Keyboard: Tab moves along real links, Enter follows one.
+    browser.find_element(By.CSS_SELECTOR, ".top a[href='#/tasks']").send_keys(Key.TAB)
+    assert browser.switch_to.active_element.text == "Dead letters"
+    browser.switch_to.active_element.send_keys(Key.ENTER)
+    wait_for_element(browser, "h1", "Dead letters")
+
     # Queue detail: pause, seen by the API; then resume.
     go(browser, base, "/queues/default", "Queue")
     wait_for_element(browser, "button", "Pause queue").click()
@@ -292,6 +299,7 @@ def test_dashboard_pages_show_real_data_and_actions_work_in_chromium(
     figures = {q["queue"]: q["paused"] for q in system.call("GET", "/api/v1/queues")["items"]}
     assert figures == {"default": True, "other": False}
     wait_for_element(browser, "h1 .badge", "paused")
+    wait_for_element(browser, "tr[data-queue=default] .badge", "paused")
     shoot(browser, "2-queue-paused")
     wait_for_element(browser, "button", "Resume queue").click()
     wait_for_element(browser, "button", "Pause queue")
@@ -335,7 +343,7 @@ def test_dashboard_pages_show_real_data_and_actions_work_in_chromium(
     row_with(browser, "tbody tr", "demo.broken")
     browser.find_element(By.ID, "r-type").send_keys("demo.broken")
     wait_for_element(browser, "button", "Replay matching").click()
-    wait_for_element(browser, "p[role=status]", "Replayed")
+    wait_for_element(browser, "p[role=status]", "Replayed 2 dead letter(s)")
     WebDriverWait(browser, WAIT_S).until(lambda _d: dead_letters(system) == 5, "replays died")
     go(browser, base, "/dead-letters?queue=default", "Dead letters")
     row_with(browser, "tbody tr", "demo.broken")

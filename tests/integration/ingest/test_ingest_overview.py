@@ -11,6 +11,7 @@ from aiohttp import ClientResponse
 from conveyor.pausing import pause_queue
 from conveyor_ingest.overview import OVERVIEW
 from integration.ingest.ingest_support import Api, auth
+from waiting import wait_for
 
 
 @pytest.fixture
@@ -89,3 +90,19 @@ async def test_the_dashboard_page_is_static_public_and_locked_to_its_own_origin(
         text = await answer.text()
         assert "innerHTML" not in text.replace("never innerHTML", "")
         assert "https://" not in text
+
+
+async def test_a_dashboard_that_goes_away_is_dropped_and_the_computing_stops(api: Api) -> None:
+    """The handler notices the closed connection at its next write; with no one left the
+    hub stops computing."""
+    app = api.client.app
+    assert app is not None
+    hub = app[OVERVIEW]
+    stream = await api.client.get("/api/v1/stream/overview", headers=auth(scope="admin"))
+    await next_event(stream)
+    assert hub.subscribers == 1
+    stream.close()
+    await wait_for(lambda: hub.subscribers == 0, what="the closed stream unsubscribed")
+    stopped = hub.computations
+    await wait_for(lambda: hub.idle, what="the hub stopped computing")
+    assert hub.computations <= stopped + 1

@@ -66,6 +66,11 @@ class OverviewHub:
         """How many streams are connected."""
         return len(self._subscribers)
 
+    @property
+    def idle(self) -> bool:
+        """Whether the computing loop is not running (no one has listened since)."""
+        return self._task is None or self._task.done()
+
     def subscribe(self) -> asyncio.Queue[str]:
         """A new subscriber's queue: the newest overview at once when there is one."""
         queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)

@@ -97,9 +97,9 @@ async def overview_stream(request: web.Request) -> web.StreamResponse:
             if not text:
                 break  # the app is stopping
             await response.write(f"event: overview\ndata: {text}\n\n".encode())
-    except (ConnectionResetError, ConnectionError):
-        pass  # the dashboard went away
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the dashboard went away (a reset or a closed transport)
     finally:
         hub.unsubscribe(subscription)
-    await response.write_eof()
     return response

@@ -341,6 +341,7 @@
         const verb = paused ? "resume" : "pause";
         const data = await api("POST", `/api/v1/queues/${encodeURIComponent(queue)}/${verb}`);
         render({ paused: data.paused });
+        if (lastItems) draw(lastItems.map((q) => (q.queue === queue ? { ...q, paused: data.paused } : q)));
         result.textContent = data.paused ? "Paused: workers start none of its tasks." : "Resumed.";
       } catch (error) {
         result.textContent = describe(error);
@@ -359,7 +360,9 @@
         link(hashFor("/tasks", { queue }), "Tasks of this queue"),
         link(hashFor("/dead-letters", { queue }), "Dead letters of this queue")),
       figures, h("h2", null, "Last hour (per minute)"), charts);
+    let lastItems = null;
     const draw = (items) => {
+      lastItems = items;
       const item = items.find((q) => q.queue === queue);
       if (!item) {
         figures.replaceChildren(notice(`No configured queue is called ${queue}.`, true));
@@ -492,7 +495,11 @@
       if (f["r-type"].value.trim()) filter.type = f["r-type"].value.trim();
       if (f["r-reason"].value.trim()) filter.reason = f["r-reason"].value.trim();
       try {
-        bulkStatus.textContent = `Replayed: ${JSON.stringify(await api("POST", "/api/v1/dead-letters/replay", filter))}`;
+        const report = await api("POST", "/api/v1/dead-letters/replay", filter);
+        const replayed = report.replayed || [];
+        bulkStatus.replaceChildren(`Replayed ${replayed.length} dead letter(s) as new tasks`,
+          report.skipped_undecodable ? ` (${report.skipped_undecodable} undecodable skipped)` : "", ": ",
+          replayed.map((task, i) => [i ? ", " : "", link(`#/tasks/${encodeURIComponent(task.id)}`, task.id)]), ".");
       } catch (error) {
         bulkStatus.textContent = describe(error);
       }
@@ -651,7 +658,8 @@
     try {
       await page(decoded, params);
       const heading = view.querySelector("h1");
-      if (heading && document.activeElement === document.body) heading.focus({ preventScroll: true });
+      // Screen-reader and keyboard users land on the new page's heading.
+      if (heading && !login.contains(document.activeElement)) heading.focus({ preventScroll: true });
     } catch (error) {
       show(h("h1", null, "Could not load this page"), notice(describe(error), true));
     }
