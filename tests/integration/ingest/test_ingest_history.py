@@ -112,3 +112,22 @@ async def test_history_route_answers_sixty_minutes_for_admins_only(api: Api) -> 
     assert refused.status == 403
     unknown, _ = await get_json(api, "/api/v1/queues/nope/history", token)
     assert unknown == 422
+
+
+async def test_a_partitioned_queue_samples_the_sum_of_its_partitions(
+    redis: Redis, keys: Keys
+) -> None:
+    keys = Keys(prefix=keys.prefix, queues=("default",), partitions=(("default", 3),))
+    for partition, succeeded in ((0, 2), (2, 5)):
+        await redis.hset(keys.shards("default")[partition].counters, "succeeded", succeeded)
+    await redis.xadd(keys.shards("default")[1].tasks, {"x": "1"})
+    clock = Clock(T0)
+    sampler = HistorySampler(redis, keys, 15, name="a", clock=clock)
+    assert await sampler.sample_once()
+    await redis.hset(keys.shards("default")[1].counters, "succeeded", 4)
+    clock.ms += MINUTE_MS
+    assert await sampler.sample_once()
+    [*_, before, last] = await read_history(redis, keys, "default", clock.ms)
+    assert (before.backlog, last.backlog) == (1, 1)
+    assert last.counts is not None
+    assert (last.counts["succeeded"], last.counts["enqueued"]) == (4, 0)
