@@ -44,13 +44,18 @@ run: install
 test: lint typecheck test-tools
 	$(PY) -m pytest
 
-# Optional checkers from Debian's packages: Quartz (the cron differential test) and
-# promtool (alert rules). Their tests skip with a reason where these cannot be installed.
+# Optional checkers from Debian's packages: Quartz (the cron differential test),
+# promtool (alert rules) and chromium with its chromedriver (the dashboard's browser
+# test). Their tests skip with a reason where these cannot be installed.
 test-tools:
 	@{ [ -f /usr/share/java/quartz2.jar ] && command -v promtool >/dev/null; } \
 		|| { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
 		&& apt-get update -qq && apt-get install -y -qq libquartz2-java prometheus >/dev/null; } \
 		|| echo "quartz/promtool not installed: their tests will be skipped"
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } \
+		|| { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+		|| echo "chromium/chromedriver not installed: the dashboard's browser test will be skipped"
 
 check: test
 

@@ -31,6 +31,7 @@ RENDERED = {folder.name: render(folder) for folder in KUSTOMIZATIONS}
 # Routes the Ingress must not publish (the kubelet and Prometheus reach the pod itself).
 PRIVATE = ("/metrics", "/livez", "/readyz")
 DOCS = ("/api/v1/docs", "/api/v1/docs/redoc.standalone.js", "/api/v1/openapi.json")
+DASHBOARD = ("/dashboard", "/dashboard/dashboard.js", "/dashboard/dashboard.css")
 
 
 def _load_generator() -> ModuleType:
@@ -186,11 +187,11 @@ def _api_routes() -> list[str]:
 
 @pytest.mark.parametrize("name", RENDERED)
 def test_ingress_publishes_the_api_only(name: str) -> None:
-    """Every API route, none of /metrics and the probes; the docs page only with api-docs."""
+    """Every API route, none of /metrics and the probes; docs and dashboard only as components."""
     paths = _ingress_paths(RENDERED[name])
     routes = _api_routes()
     assert paths
-    assert all(p["path"].startswith("/api/v1/") for p in paths)
+    assert all(p["path"].startswith("/api/v1/") or p["path"] == "/dashboard" for p in paths)
     for route in routes:
         if route.startswith("/api/v1/") and route not in DOCS:
             assert _published(paths, route), f"{route} is not published by the Ingress"
@@ -204,6 +205,9 @@ def test_ingress_publishes_the_api_only(name: str) -> None:
     )
     docs_enabled = any(c.endswith("components/api-docs") for c in kust.get("components", []))
     assert all(_published(paths, route) == docs_enabled for route in DOCS)
+    dashboard = any(c.endswith("components/dashboard") for c in kust.get("components", []))
+    assert all(route in routes for route in DASHBOARD)
+    assert all(_published(paths, route) == dashboard for route in DASHBOARD)
 
 
 def test_redis_is_pinned_probed_with_ping_and_has_a_pdb() -> None:

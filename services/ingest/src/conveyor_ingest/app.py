@@ -21,10 +21,16 @@ from conveyor.telemetry.tracing import TracingSettings, configure_tracing
 from conveyor_ingest.auth import TokenVerifier
 from conveyor_ingest.consumer import ReadModelConsumer
 from conveyor_ingest.context import SERVICES, Metrics, Services
+from conveyor_ingest.history import HistorySampler
 from conveyor_ingest.limits import BacklogGuard, RateLimiter
 from conveyor_ingest.middlewares import request_middleware, set_body_limit
 from conveyor_ingest.openapi import install as install_openapi
+from conveyor_ingest.overview import OVERVIEW, OverviewHub, compute_overview
 from conveyor_ingest.routes import batch, deadletters, events, health, queues, schedules, tasks
+from conveyor_ingest.routes import dashboard as dashboard_routes
+from conveyor_ingest.routes import history as history_routes
+from conveyor_ingest.routes import pause as pause_routes
+from conveyor_ingest.routes import workers as worker_routes
 from conveyor_ingest.server import ApiRunner
 from conveyor_ingest.settings import IngestSettings
 from conveyor_ingest.store import TaskStore
@@ -79,7 +85,8 @@ def create_app(
     set_body_limit(app, settings.max_body_bytes)
     for module_routes in (
         batch.routes, tasks.routes, events.routes, deadletters.routes,
-        schedules.routes, queues.routes, health.routes,
+        schedules.routes, queues.routes, health.routes, pause_routes.routes,
+        worker_routes.routes, history_routes.routes, dashboard_routes.routes,
     ):  # fmt: skip
         app.router.add_routes(module_routes)
     install_openapi(app)  # last: documents every route added above
@@ -104,8 +111,14 @@ def create_app(
         runner: asyncio.Task[None] | None = None
         with contextlib.suppress(Exception):
             await consumer.ensure_groups()  # retried by the consumer loop when Redis is down
+        background: list[asyncio.Task[None]] = []
         if consume:
             runner = asyncio.create_task(consumer.run(stop))
+            history = HistorySampler(client, app[SERVICES].keys, settings.history_interval)
+            background.append(asyncio.create_task(history.run(stop)))
+        app[OVERVIEW] = OverviewHub(
+            lambda: compute_overview(app[SERVICES]), settings.overview_interval
+        )
         sampler: asyncio.Task[None] | None = None
         if queue_stats is not None:
             stats = QueueStats(client, app[SERVICES].keys, app[SERVICES].metrics.registry)
@@ -114,6 +127,11 @@ def create_app(
             yield
         finally:
             stop.set()
+            await app[OVERVIEW].close()
+            for task in background:
+                task.cancel()  # a sample is one script: safe to cancel between calls
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if sampler is not None:
                 sampler.cancel()  # read-only: safe to cancel mid-sample
                 with contextlib.suppress(asyncio.CancelledError):
@@ -127,6 +145,13 @@ def create_app(
             await client.aclose()
 
     app.cleanup_ctx.append(lifecycle)
+
+    async def end_streams(app: web.Application) -> None:
+        # Before the server waits for open handlers: dashboards' streams end now.
+        if OVERVIEW in app:
+            await app[OVERVIEW].close()
+
+    app.on_shutdown.append(end_streams)
     return app
 
 

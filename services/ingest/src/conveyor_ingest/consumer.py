@@ -55,6 +55,16 @@ _STATUS = {
 }
 
 
+# Outcome counters (QueueKeys.counters) by event: what the history of a queue charts.
+COUNTED = {
+    TaskEventType.SUCCEEDED: "succeeded",
+    TaskEventType.RETRYING: "retried",
+    TaskEventType.DEAD: "dead",
+    TaskEventType.CANCELLED: "cancelled",
+    TaskEventType.DROPPED: "cancelled",
+}
+
+
 def consumer_name() -> str:
     """This process's consumer name in the ingest group."""
     return f"ingest-{socket.gethostname()}-{os.getpid()}"
@@ -151,7 +161,7 @@ class ReadModelConsumer:
 
     async def _apply_events(self, stream: bytes, entries: Sequence[Entry]) -> int:
         qk = self._keys.queue(self._queue_of[stream])
-        keys: list[Any] = [stream, qk.status_index]
+        keys: list[Any] = [stream, qk.status_index, qk.counters]
         args: list[Any] = [Group.INGEST.value, self._retention_ms, now_ms(), qk.queue]
         bad: list[bytes] = []
         for entry_id, fields in entries:
@@ -164,8 +174,8 @@ class ReadModelConsumer:
             order, create, update = event_change(event)
             keys += [qk.task_status(event.task_id), bucket_key(qk, event.task_id)]
             args += [entry_id, order, index_member(event.at_ms, event.task_id), event.task_id]
-            args += [len(create), *create, len(update), *update]
-        if len(keys) > 2:
+            args += [COUNTED.get(event.event, ""), len(create), *create, len(update), *update]
+        if len(keys) > 3:
             await self._apply(keys=keys, args=args)
         if bad:
             await self._client.xack(stream, Group.INGEST, *bad)

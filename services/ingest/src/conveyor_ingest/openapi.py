@@ -140,7 +140,7 @@ def _responses(op: Operation, refs: Refs) -> dict[str, Any]:
     if not op.envelope:
         schema: dict[str, Any] = {"type": "object"}
     elif op.media_type == EVENT_STREAM:
-        schema = _events(refs[op.response, "serialization"] if op.response else {})
+        schema = _events(op.event, refs[op.response, "serialization"] if op.response else {})
     elif op.media_type != JSON_TYPE:
         schema = {"type": "string"}
     else:
@@ -167,13 +167,13 @@ def _responses(op: Operation, refs: Refs) -> dict[str, Any]:
     return responses
 
 
-def _events(data: dict[str, Any]) -> dict[str, Any]:
-    """Each server-sent event: ``event: status`` and ``data``, the JSON text of ``data``."""
+def _events(event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Each server-sent event: ``event: <event>`` and ``data``, the JSON text of ``data``."""
     return {
         "type": "object",
         "required": ["event", "data"],
         "properties": {
-            "event": {"const": "status"},
+            "event": {"const": event},
             "data": {"type": "string", "contentMediaType": JSON_TYPE, "contentSchema": data},
         },
     }

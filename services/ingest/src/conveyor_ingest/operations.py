@@ -68,6 +68,7 @@ class Operation:
     response: type[BaseModel] | None = None
     status: int = 200
     media_type: str = JSON_TYPE  # the success answer's content type
+    event: str = "status"  # the name of each server-sent event (text/event-stream answers)
     envelope: bool = True  # the success answer is {code, message, data: response}
     error_data: Mapping[int, type[BaseModel]] = field(default_factory=dict)  # data of an error
     errors: tuple[int, ...] = ()

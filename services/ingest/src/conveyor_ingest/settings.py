@@ -60,6 +60,18 @@ class IngestSettings(BaseSettings):
         le=60,
         description="Seconds within which every write request is answered (503 at the latest).",
     )
+    history_interval: float = Field(
+        default=15.0,
+        gt=0,
+        le=30,
+        description="Seconds between samples of the queues' per-minute history (one process "
+        "at a time samples).",
+    )
+    overview_interval: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds between the overview pushes to connected dashboards.",
+    )
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
