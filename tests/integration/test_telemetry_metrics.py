@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from conveyor.envelope import new_envelope
 from conveyor.keys import Keys
+from conveyor.pausing import pause_queue, resume_queue
 from conveyor.settings import RedisSettings
 from conveyor.streams import Group, ensure_group
 from conveyor.telemetry.queues import QueueStats
@@ -92,3 +93,25 @@ async def test_ingest_counts_rejected_enqueue_requests_by_reason(
         )
         is None
     )
+
+
+async def test_paused_gauge_follows_the_stored_state_across_restarts(
+    redis: Redis, keys: Keys
+) -> None:
+    """conveyor_queue_paused is 1 while paused, also as sampled by a freshly started process."""
+    keys = Keys(prefix=keys.prefix, queues=("default", "other"))
+
+    def paused(registry: CollectorRegistry, queue: str) -> float | None:
+        return registry.get_sample_value("conveyor_queue_paused", {"queue": queue})
+
+    await pause_queue(redis, keys, "default", "ops", 1)
+    first = CollectorRegistry()
+    await QueueStats(redis, keys, first).sample()
+    assert (paused(first, "default"), paused(first, "other")) == (1, 0)
+    restarted = CollectorRegistry()  # a new process: only Redis remembers the pause
+    stats = QueueStats(redis, keys, restarted)
+    await stats.sample()
+    assert paused(restarted, "default") == 1
+    await resume_queue(redis, keys, "default")
+    await stats.sample()
+    assert paused(restarted, "default") == 0

@@ -42,6 +42,9 @@ STREAM_READERS = {"tasks": {"keda"}}  # read-only on top of the writers
 # Ingest-owned keys the producer's enqueue/change scripts write in the same atomic step
 # (the read model's index, accepted buckets and records, idempotency records).
 PRODUCER_SHARES = {"tasks", "accepted", "task", "idem"}
+# Owned keys another service reads (read-only), by the two segments after the hash tag:
+# ingest lists the workers' heartbeats; workers read which queues ingest paused.
+OWNED_READERS = {"w:worker": {"ingest"}, "w:workers": {"ingest"}, "i:paused": {"worker"}}
 FORBIDDEN_RULES = {
     "+@all", "allcommands", "+@dangerous", "+@admin", "allkeys", "~*", "%RW~*", "%R~*",
     "allchannels", "&*", "nopass", "+keys", "+flushall", "+flushdb", "+config", "+scan",
@@ -169,10 +172,16 @@ def test_key_is_reachable_exactly_by_its_users(key: str) -> None:
     ):
         assert writers == readers == {"ingest", "producer"}
     elif kind == "owned":
-        assert writers == readers == {name}
+        assert writers == {name}
+        assert readers == {name} | OWNED_READERS.get(_owned_kind(key), set())
     else:
         assert writers == STREAM_WRITERS[name]
         assert readers == STREAM_WRITERS[name] | STREAM_READERS.get(name, set())
+
+
+def _owned_kind(key: str) -> str:
+    """``<owner>:<name>`` of an owned key, e.g. ``w:workers``."""
+    return ":".join(key.split("}:", 1)[1].split(":", 2)[:2])
 
 
 def test_every_key_kind_is_covered() -> None:

@@ -35,6 +35,8 @@ SCHEDULES_TAG = "_schedules"
 _TAG_BRACES = frozenset("{}")
 CLIENTS_TAG = "_clients"
 DATASET_TAG = "_dataset"
+WORKERS_TAG = "_workers"
+QUEUES_TAG = "_queues"
 # The services, and the owner segment of the keys each owns.
 SERVICES = ("ingest", "scheduler", "worker")
 _OWNER_SEGMENT = {"ingest": "i", "scheduler": "s", "worker": "w"}
@@ -313,6 +315,21 @@ class Keys:
     def schedule_seq(self) -> str:
         """Ingest's counter numbering the schedule changes it accepts (``seq``)."""
         return f"{self.prefix}:{{{SCHEDULES_TAG}}}:i:seq"
+
+    # Operator state (one slot each: a handful of small keys).
+    def worker_heartbeat(self, consumer: str) -> str:
+        """Worker's hash describing one live worker process; expires unless refreshed."""
+        return f"{self.prefix}:{{{WORKERS_TAG}}}:w:worker:{_part(consumer)}"
+
+    @property
+    def worker_index(self) -> str:
+        """Workers' sorted set of consumer names by last heartbeat (ms): what lists them."""
+        return f"{self.prefix}:{{{WORKERS_TAG}}}:w:workers"
+
+    @property
+    def paused_queues(self) -> str:
+        """Ingest's hash of paused queue name -> JSON (since when, by whom); workers read it."""
+        return f"{self.prefix}:{{{QUEUES_TAG}}}:i:paused"
 
     def rate_limit(self, subject: str) -> str:
         """Ingest's rate-limit state of one client."""

@@ -65,6 +65,11 @@ def command_line(name: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def service_version(name: str) -> str:
+    """The installed version of ``conveyor-<name>`` (or a note that it is not installed)."""
+    return _version(f"conveyor-{name}")
+
+
 def _version(distribution: str) -> str:
     try:
         return version(distribution)

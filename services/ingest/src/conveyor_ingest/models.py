@@ -274,6 +274,11 @@ class QueueFigures(BaseModel):
     consumers: int
     dead_letters: int
     oldest_pending_age_s: float | None
+    paused: bool | None = Field(
+        default=None,
+        description="Whether an operator paused the queue (POST /api/v1/queues/{queue}/pause); "
+        "null in a partitioned queue's list (the queue is paused as a whole).",
+    )
     partition: int | None = Field(default=None, description="In a partitioned queue's list.")
     partitions: list[QueueFigures] | None = Field(
         default=None, description="A partitioned queue's partitions."

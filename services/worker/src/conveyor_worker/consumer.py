@@ -18,6 +18,7 @@ from conveyor_worker.control import ControlConsumer
 from conveyor_worker.dispatcher import Dispatcher
 from conveyor_worker.janitor import Janitor
 from conveyor_worker.lease import LeaseKeeper
+from conveyor_worker.pause import PauseWatch
 from conveyor_worker.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,7 @@ class QueueConsumer:
         leases: LeaseKeeper,
         control: ControlConsumer,
         janitor: Janitor,
+        pause: PauseWatch | None = None,
     ) -> None:
         self._client = client
         self.keys = keys
@@ -51,6 +53,7 @@ class QueueConsumer:
         self.leases = leases
         self.control = control
         self.janitor = janitor
+        self.pause = pause
         self._block = settings.block_ms or None  # BLOCK 0 would wait forever
         self._reader = GroupReader(client, Group.WORKERS, consumer, (keys.tasks,))
 
@@ -69,6 +72,11 @@ class QueueConsumer:
         if count == 0:
             await self._wait_for_slot(1.0)
             return 0
+        if self.pause is not None:  # a paused queue's entries stay in the stream
+            if await self.pause.paused(self.keys.queue):
+                await self.pause.wait()
+                return 0
+            block_ms = self.pause.block_ms(block_ms)
         batches = await self._reader.read(count, block_ms)
         entries = [entry for _, batch in batches for entry in batch]
         if entries:
@@ -103,9 +111,15 @@ class QueueConsumer:
                 continue
             if not idle:
                 continue  # the last commits ended during the read: read once more
-            if await self.leases.reclaim():
+            if await self.reclaim():
                 continue
             return
+
+    async def reclaim(self) -> int:
+        """Claim and start stalled entries, unless the queue is paused; returns how many."""
+        if self.pause is not None and await self.pause.paused(self.keys.queue):
+            return 0
+        return await self.leases.reclaim()
 
     def _idle(self) -> bool:
         """Nothing in flight and no op waiting: no commit can still add a task entry."""
@@ -126,7 +140,7 @@ class QueueConsumer:
         loops = [
             self.committer.run(stop),
             _every(stop, settings.visibility_timeout / 3, self.leases.renew),
-            _every(stop, settings.reclaim_interval, self.leases.reclaim),
+            _every(stop, settings.reclaim_interval, self.reclaim),
             _every(stop, settings.janitor_interval, self.janitor.run_once),
             run_guarded(stop, "control_failed", control_poll),
         ]

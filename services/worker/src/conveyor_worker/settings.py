@@ -65,6 +65,17 @@ class WorkerSettings(BaseSettings):
     janitor_interval: float = Field(
         default=60.0, gt=0, description="Seconds between janitor passes (consumers, trimming)."
     )
+    heartbeat_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between heartbeats; a worker unheard for 3 intervals is gone.",
+    )
+    pause_check_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=1.0,
+        description="Seconds between reads of which queues are paused (at most 1).",
+    )
     consumer_idle: float = Field(
         default=3600.0,
         gt=0,

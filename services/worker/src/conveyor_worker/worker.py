@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import structlog
 from prometheus_client import CollectorRegistry
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from conveyor.handlers import Registry, Resources
@@ -28,9 +29,11 @@ from conveyor_worker.committer import Committer
 from conveyor_worker.consumer import QueueConsumer
 from conveyor_worker.control import ControlConsumer
 from conveyor_worker.dispatcher import Dispatcher, Limits
+from conveyor_worker.heartbeat import Heartbeat, this_process
 from conveyor_worker.janitor import Janitor
 from conveyor_worker.lease import LeaseKeeper
 from conveyor_worker.metrics import WorkerMetrics
+from conveyor_worker.pause import PauseWatch
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.stranded import stranded_streams
 
@@ -85,10 +88,20 @@ class Worker:
         self._registry = registry
         # Filled by the registry's lifespans when run() starts; every task's ctx.resources.
         self.resources = Resources()
+        self.pause = PauseWatch(
+            client, keys, refresh=settings.pause_check_interval, monotonic=monotonic
+        )
         self.queues = [
             self._build(client, queue_keys, registry, breakers, clock, rand)
             for queue_keys in keys.all_queues()
         ]
+        identity = this_process(
+            self.consumer, tuple(q.keys.shard for q in self.queues), settings.concurrency, clock()
+        )
+        in_flight = lambda: sum(len(q.dispatcher.in_flight) for q in self.queues)  # noqa: E731 - a one-line sum
+        self.heartbeat = Heartbeat(
+            client, keys, identity, in_flight, settings.heartbeat_interval, clock
+        )
 
     def _build(
         self,
@@ -115,8 +128,9 @@ class Worker:
         lease_ms = round(s.janitor_interval * 2000)
         janitor = Janitor(client, keys, self.consumer, lease_ms, round(s.consumer_idle * 1000))
         return QueueConsumer(
-            client, keys, s, self.consumer, committer, dispatcher, leases, control, janitor
-        )
+            client, keys, s, self.consumer, committer, dispatcher, leases, control, janitor,
+            pause=self.pause,
+        )  # fmt: skip
 
     async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> None:
         """Serve until ``stop`` is set (or, with ``burst``, until every queue is drained).
@@ -141,6 +155,7 @@ class Worker:
             log.error("partition_stream_stranded", stream=stream)
         background_stop = asyncio.Event()
         background = [t for q in self.queues for t in q.background(background_stop)]
+        background.append(asyncio.create_task(self.heartbeat.run(background_stop)))
         log.info(
             "worker_started", consumer=self.consumer, queues=[q.keys.shard for q in self.queues]
         )
@@ -168,4 +183,8 @@ class Worker:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        try:
+            await self.heartbeat.remove()
+        except (redis_errors.RedisError, OSError) as exc:
+            log.warning("heartbeat_not_removed", error=str(exc)[:200])  # it expires instead
         log.info("worker_stopped", consumer=self.consumer)

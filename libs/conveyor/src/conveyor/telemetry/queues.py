@@ -24,6 +24,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from conveyor.keys import Keys, QueueKeys
+from conveyor.pausing import paused_names
 from conveyor.streams import Group, find_group
 
 log = structlog.get_logger(__name__)
@@ -80,6 +81,10 @@ class QueueStats:
             "conveyor_queue_timers", "Timers filed and not yet promoted.", ["queue"],
             registry=registry,
         )  # fmt: skip
+        self.paused = Gauge(
+            "conveyor_queue_paused", "1 while an operator has the queue paused.", ["queue"],
+            registry=registry,
+        )  # fmt: skip
         self.sampled = Gauge(
             "conveyor_queue_stats_sampled_timestamp_seconds",
             "Unix time of the last successful sample.",
@@ -95,6 +100,9 @@ class QueueStats:
             totals[qk.queue] = figures if known is None else known.plus(figures)
         for queue, figures in totals.items():
             self._set(queue, figures)
+        paused = await paused_names(self._client, self._keys)
+        for queue in self._keys.queues:
+            self.paused.labels(queue).set(1 if queue in paused else 0)
         self.sampled.set(time.time())
 
     async def _read(self, qk: QueueKeys) -> _Figures:

@@ -2,63 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from aiohttp import web
-from redis import exceptions as redis_errors
-from redis.asyncio import Redis
 
-from conveyor.keys import QueueKeys
-from conveyor.streams import Group, entry_time_ms, find_group
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import authorize, services
+from conveyor_ingest.figures import queue_figures
 from conveyor_ingest.models import QueueList
 from conveyor_ingest.operations import ApiRoutes
 from conveyor_ingest.responses import ok
 
 routes = ApiRoutes()
-
-
-async def queue_stats(client: Redis, qk: QueueKeys) -> dict[str, Any]:
-    """One queue's figures from XLEN, XINFO GROUPS and XPENDING."""
-    stats: dict[str, Any] = {
-        "queue": qk.queue,
-        "depth": await client.xlen(qk.tasks),
-        "pending": 0,
-        "lag": None,
-        "consumers": 0,
-        "dead_letters": await client.xlen(qk.dead),
-        "oldest_pending_age_s": None,
-    }
-    try:
-        groups = await client.xinfo_groups(qk.tasks)
-    except redis_errors.ResponseError:
-        return stats  # the stream does not exist yet
-    workers = find_group(groups, Group.WORKERS.value)
-    if workers is None:
-        return stats
-    stats.update(pending=workers["pending"], lag=workers.get("lag"), consumers=workers["consumers"])
-    if workers["pending"]:
-        summary = await client.xpending(qk.tasks, Group.WORKERS.value)
-        oldest = summary.get("min")
-        if oldest:
-            age_ms = time.time() * 1000 - entry_time_ms(oldest)
-            stats["oldest_pending_age_s"] = round(max(age_ms, 0) / 1000, 3)
-    return stats
-
-
-def merge_partitions(queue: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """A partitioned queue's figures: sums (the oldest age is the maximum), then each part's."""
-    merged: dict[str, Any] = {"queue": queue}
-    for name in ("depth", "pending", "consumers", "dead_letters"):
-        merged[name] = sum(part[name] for part in parts)
-    lags = [part["lag"] for part in parts]
-    merged["lag"] = None if None in lags else sum(lags)
-    ages = [part["oldest_pending_age_s"] for part in parts if part["oldest_pending_age_s"]]
-    merged["oldest_pending_age_s"] = max(ages, default=None)
-    merged["partitions"] = [{"partition": n, **part} for n, part in enumerate(parts)]
-    return merged
 
 
 @routes.operation("GET", "/api/v1/queues", response=QueueList)
@@ -75,8 +28,5 @@ async def list_queues(request: web.Request) -> web.Response:
     dataset = svc.dataset.state() if svc.dataset is not None else None
     if svc.dataset is not None and svc.dataset.stopped:
         return ok(QueueList.model_validate({"items": [], "dataset": dataset}))
-    items = []
-    for queue in svc.redis_settings.queues:
-        parts = [await queue_stats(svc.client, qk) for qk in svc.keys.shards(queue)]
-        items.append(parts[0] if len(parts) == 1 else merge_partitions(queue, parts))
+    items = await queue_figures(svc.client, svc.keys, svc.redis_settings.queues)
     return ok(QueueList.model_validate({"items": items, "dataset": dataset}))
