@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress
 
-from conveyor.cli._format import clip, panel, table
+from conveyor.cli._format import clip, moment, panel, table
 from conveyor.cli._letters import LetterFilter, collect, entry_order, shards
 from conveyor.cli._session import Failure, emit, errors, json_option, session
 from conveyor.errors import ConflictError, NotFoundError, RequestError
@@ -37,7 +37,7 @@ def _rows(letters: list[dict[str, Any]]) -> list[list[Any]]:
     return [
         [
             x["entry_id"], x["queue"], x["partition"], x.get("task_id"), x.get("type"),
-            x["reason"], x["attempts"], x["dead_at"], clip(x.get("error"), 50),
+            x["reason"], x["attempts"], moment(x["dead_at"]), clip(x.get("error"), 50),
         ]
         for x in letters
     ]  # fmt: skip

@@ -23,6 +23,13 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def moment(text: str | None) -> str:
+    """An RFC 3339 instant, short: ``2026-12-05 13:00:44`` (UTC, as the API gives it)."""
+    if not text:
+        return NONE
+    return str(text).replace("T", " ")[:19]
+
+
 def age(seconds: float | None) -> str:
     """``seconds`` as a short age: 850 ms, 42 s, 3 m 05 s, 2 h 10 m."""
     if seconds is None:
@@ -47,8 +54,8 @@ def clip(text: Any, width: int = 60) -> str:
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
     """A rich table with ``columns`` and ``rows`` (cells through ``cell``)."""
     grid = Table(title=title, title_justify="left")
-    for name in columns:
-        grid.add_column(name, overflow="fold")
+    for index, name in enumerate(columns):  # ids are never folded
+        grid.add_column(name, overflow="fold", no_wrap=index == 0 or name.endswith("id"))
     for row in rows:
         grid.add_row(*(cell(value) for value in row))
     return grid

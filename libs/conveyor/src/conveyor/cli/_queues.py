@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from conveyor.cli._format import age, table
+from conveyor.cli._format import age, moment, table
 from conveyor.cli._session import emit, json_option, session
 
 QUEUE_COLUMNS = (
@@ -94,7 +94,7 @@ def workers(as_json: bool) -> None:
         [
             w.get("consumer"), w.get("host"), w.get("pid"), w.get("version"),
             ",".join(w.get("queues") or []), w.get("concurrency"), w.get("in_flight"),
-            w.get("started_at"), w.get("last_heartbeat"),
+            moment(w.get("started_at")), moment(w.get("last_heartbeat")),
         ]
         for w in items
     ]  # fmt: skip

@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import click
 
-from conveyor.cli._dlq import dlq
-from conveyor.cli._queues import queue, queues, workers
-from conveyor.cli._schedules import schedules
 from conveyor.cli._session import DEFAULT_URL, ConveyorGroup, Session
-from conveyor.cli._tasks import tasks
-from conveyor.cli._token import token
+
+# Each command's module loads only when that command runs (click's lazy-group pattern):
+# `conveyor tasks ...` never imports the schedules' pydantic models or PyJWT.
+COMMANDS = {
+    "queues": "conveyor.cli._queues:queues",
+    "queue": "conveyor.cli._queues:queue",
+    "workers": "conveyor.cli._queues:workers",
+    "tasks": "conveyor.cli._tasks:tasks",
+    "dlq": "conveyor.cli._dlq:dlq",
+    "schedules": "conveyor.cli._schedules:schedules",
+    "token": "conveyor.cli._token:token",
+}
+
+
+class LazyGroup(ConveyorGroup):
+    """The root group: its commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, sorted."""
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, importing its module (None: no such command)."""
+        if cmd_name not in COMMANDS:
+            return None
+        module, _, name = COMMANDS[cmd_name].partition(":")
+        command: click.Command = getattr(import_module(module), name)
+        return command
+
 
 EPILOG = """\b
 Exit codes: 0 ok; 1 failure (the API refused, a task did not succeed, the server
@@ -18,7 +44,7 @@ Shell completion (bash): eval "$(_CONVEYOR_COMPLETE=bash_source conveyor)"
 (zsh: zsh_source, fish: fish_source). See docs/cli.md."""
 
 
-@click.group(cls=ConveyorGroup, epilog=EPILOG, context_settings={"max_content_width": 100})
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"max_content_width": 100})
 @click.option(
     "--url",
     envvar="CONVEYOR_URL",
@@ -38,7 +64,3 @@ Shell completion (bash): eval "$(_CONVEYOR_COMPLETE=bash_source conveyor)"
 def cli(ctx: click.Context, url: str, token: str | None, timeout: float) -> None:
     """Operate Conveyor: queues, tasks, dead letters, schedules, workers."""
     ctx.obj = Session(url, token, timeout)
-
-
-for command in (queues, queue, workers, tasks, dlq, schedules, token):
-    cli.add_command(command)

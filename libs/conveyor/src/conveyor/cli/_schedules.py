@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from conveyor.cli._format import clip, panel, table
+from conveyor.cli._format import clip, moment, panel, table
 from conveyor.cli._plan import apply_plan, draw_plan, plan_changes
 from conveyor.cli._session import console, emit, json_option, session
 from conveyor.errors import ConfigurationError
@@ -25,7 +25,7 @@ def _row(item: dict[str, Any]) -> list[Any]:
     fires = item.get("next_fires") or [None]
     return [
         schedule["id"], schedule["cron"], schedule.get("timezone"), task["type"],
-        task.get("queue"), schedule.get("enabled", True), fires[0],
+        task.get("queue"), schedule.get("enabled", True), moment(fires[0]),
         clip(item.get("description"), 40),
     ]  # fmt: skip
 
@@ -70,7 +70,7 @@ def next_fires(schedule_id: str, count: int, as_json: bool) -> None:
     """The next N instants SCHEDULE_ID fires at (none while it is paused)."""
     item = session().client.schedules.get(schedule_id)
     definition = ScheduleDefinition.model_validate(item["schedule"])
-    fires = [moment.isoformat() for moment in upcoming(definition, datetime.now(UTC), count)]
+    fires = [at.isoformat() for at in upcoming(definition, datetime.now(UTC), count)]
     data = {"id": schedule_id, "enabled": definition.enabled, "next_fires": fires}
 
     def draw(out: Console) -> None:

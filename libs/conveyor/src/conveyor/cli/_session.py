@@ -22,7 +22,7 @@ from conveyor.errors import ConfigurationError, ConveyorError, RequestError
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 DEFAULT_URL = "http://127.0.0.1:8080"
-WIDE = 160  # columns of a table written to a file or pipe, so ids are never folded
+WIDE = 200  # columns of a table written to a file or pipe, so ids are never folded
 
 
 class Failure(click.ClickException):

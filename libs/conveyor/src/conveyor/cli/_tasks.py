@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from conveyor.cli._format import clip, panel, table
+from conveyor.cli._format import clip, moment, panel, table
 from conveyor.cli._session import Failure, emit, json_option, session
 from conveyor.client import TaskStatus, TaskView
 
@@ -35,8 +35,8 @@ def task_json(task: TaskView) -> dict[str, Any]:
 
 
 def _row(task: TaskView) -> list[Any]:
-    created = task.created_at.isoformat() if task.created_at else None
-    finished = task.finished_at.isoformat() if task.finished_at else None
+    created = moment(task.created_at.isoformat() if task.created_at else None)
+    finished = moment(task.finished_at.isoformat() if task.finished_at else None)
     status = str(task.status)
     error = clip(task.error, 50) if task.error else None
     return [task.id, task.type, task.queue, status, task.attempts, created, finished, error]
