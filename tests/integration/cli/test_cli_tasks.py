@@ -117,4 +117,5 @@ async def test_an_unreachable_api_is_one_line_with_exit_1(conveyor: Run) -> None
     result = await conveyor("--url", "http://127.0.0.1:9", "queues")
     assert result.exit_code == 1
     assert result.stderr.startswith("conveyor: cannot reach the Conveyor API")
+    assert "(HTTP" not in result.stderr  # no server answered
     assert result.stderr.count("\n") == 1

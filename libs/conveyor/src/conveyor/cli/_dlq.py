@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import MofNCompleteColumn, Progress
 
 from conveyor.cli._format import clip, moment, panel, table
 from conveyor.cli._letters import LetterFilter, collect, entry_order, shards
@@ -88,13 +88,26 @@ def list_letters(
 def show(entry_id: str, queue: str, partition: int | None, as_json: bool) -> None:
     """One dead letter: reason, error, attempts and its task's fields."""
     letter = session().client.dead_letters.get(queue, entry_id, partition=partition)
-    emit(as_json, letter, lambda out: panel(out, f"dead letter {entry_id}", letter))
+    emit(as_json, letter, lambda out: _show_letter(out, letter))
+
+
+def _progress() -> Progress:
+    """A progress bar on stderr when it is a terminal: bar, percent, time left, done/total."""
+    out = errors()
+    columns = (*Progress.get_default_columns(), MofNCompleteColumn())
+    return Progress(*columns, console=out, disable=not out.is_terminal)
+
+
+def _show_letter(out: Console, letter: dict[str, Any]) -> None:
+    fields = {name: value for name, value in letter.items() if name != "task_fields"}
+    fields.update({f"task.{name}": value for name, value in letter["task_fields"].items()})
+    panel(out, f"dead letter {letter['entry_id']}", fields)
 
 
 def _replay_all(letters: list[dict[str, Any]]) -> dict[str, Any]:
     client = session().client
     report: dict[str, Any] = {"replayed": [], "skipped_undecodable": [], "failed": []}
-    with Progress(console=errors(), transient=False) as progress:
+    with _progress() as progress:
         bar = progress.add_task("replaying", total=len(letters))
         for letter in letters:
             entry, queue, part = letter["entry_id"], letter["queue"], letter["partition"]
@@ -151,7 +164,7 @@ def _would(out: Console, verb: str, letters: list[dict[str, Any]]) -> None:
 def _delete_each(letters: list[dict[str, Any]]) -> int:
     client = session().client
     deleted = 0
-    with Progress(console=errors()) as progress:
+    with _progress() as progress:
         bar = progress.add_task("purging", total=len(letters))
         for letter in letters:
             try:
@@ -168,7 +181,7 @@ def _delete_each(letters: list[dict[str, Any]]) -> int:
 def _purge_streams(streams: list[tuple[str, int | None, int]]) -> int:
     client = session().client
     deleted = 0
-    with Progress(console=errors()) as progress:
+    with _progress() as progress:
         bar = progress.add_task("purging", total=sum(count for _, _, count in streams))
         for queue, partition, _ in streams:
             removed = client.dead_letters.purge(queue, partition=partition)
@@ -213,6 +226,8 @@ def purge(
         return
     if not yes:
         click.confirm(f"Purge {count} dead letters of {where}?", abort=True, err=True)
-    deleted = _delete_each(letters) + (_purge_streams(streams) if streams else 0)
+    deleted = (_delete_each(letters) if letters else 0) + (
+        _purge_streams(streams) if streams else 0
+    )
     data = {"dry_run": False, "matched": count, "deleted": deleted}
     emit(as_json, data, lambda out: out.print(f"purged {deleted} dead letters of {where}"))

@@ -8,6 +8,7 @@ configuration problems (no URL, a bad setting, no key file) exit 2, like usage e
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ class ConfigFailure(Failure):
 
 def failure(exc: ConveyorError) -> Failure:
     """The one-line failure of a library or API error."""
-    if isinstance(exc, RequestError):
+    if isinstance(exc, RequestError) and "status" in vars(exc):  # the server answered
         return Failure(f"{exc} (HTTP {exc.status})")
     if isinstance(exc, ConfigurationError):
         return ConfigFailure(str(exc))
@@ -85,8 +86,8 @@ def session() -> Session:
 
 
 def console() -> Console:
-    """Rich console on stdout: the terminal's width, or wide when piped."""
-    wide = None if sys.stdout.isatty() else WIDE
+    """Rich console on stdout: the terminal's width (or COLUMNS), else wide when piped."""
+    wide = None if sys.stdout.isatty() or "COLUMNS" in os.environ else WIDE
     return Console(width=wide, soft_wrap=False, highlight=False)
 
 
