@@ -59,7 +59,9 @@ Shell completion (bash): eval "$(_CONVEYOR_COMPLETE=bash_source conveyor)"
     "--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
     help="Seconds per API request.",
 )  # fmt: skip
-@click.version_option(package_name="conveyor-tasks", prog_name="conveyor")
+@click.version_option(
+    package_name="conveyor-tasks", prog_name="conveyor", message="%(prog)s %(version)s"
+)
 @click.pass_context
 def cli(ctx: click.Context, url: str, token: str | None, timeout: float) -> None:
     """Operate Conveyor: queues, tasks, dead letters, schedules, workers."""
