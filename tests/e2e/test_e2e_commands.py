@@ -36,6 +36,9 @@ def _console_scripts() -> dict[str, str]:
 
 
 SCRIPTS = _console_scripts()
+# The operator CLI is a click program (the services use argparse): its usage line is
+# "Usage: ..." and its error names the option its own way; the rest is the same.
+CLICK_SCRIPTS = {"conveyor"}
 
 
 @contextmanager
@@ -79,7 +82,7 @@ def test_help_prints_usage_and_connects_to_nothing(script: str) -> None:
         result = run(script, "--help", redis_port=sock.getsockname()[1])
         assert connections(sock) == 0
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"usage: {script} ")
+    assert result.stdout.lower().startswith(f"usage: {script} ")
     assert "--version" in result.stdout
     assert result.stderr == ""
 
@@ -101,9 +104,13 @@ def test_unknown_argument_gets_a_usage_line_and_exit_code_2(script: str) -> None
         assert connections(sock) == 0
     assert result.returncode == 2
     assert result.stdout == ""
-    usage, error = result.stderr.splitlines()
-    assert usage.startswith(f"usage: {script} ")
-    assert error == f"{script}: error: unrecognized arguments: --no-such-option"
+    lines = result.stderr.splitlines()
+    assert lines[0].lower().startswith(f"usage: {script} ")
+    if script in CLICK_SCRIPTS:
+        assert lines[-1] == "Error: No such option '--no-such-option'."
+    else:
+        assert len(lines) == 2
+        assert lines[1] == f"{script}: error: unrecognized arguments: --no-such-option"
 
 
 def test_ingest_token_help_is_the_token_command_s_own() -> None:

@@ -42,3 +42,11 @@ def test_the_library_base_install_is_what_producers_need() -> None:
 def test_the_changelog_names_the_current_version() -> None:
     version = VERSION_FILE.read_text().rsplit('"', 2)[1]
     assert f"## [{version}]" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_the_cli_is_an_extra_with_its_console_script() -> None:
+    project = _project("libs/conveyor")["project"]
+    assert isinstance(project, dict)
+    cli = {dep.split(">")[0].split("[")[0] for dep in project["optional-dependencies"]["cli"]}
+    assert {"click", "rich", "PyYAML", "PyJWT"} <= cli
+    assert project["scripts"] == {"conveyor": "conveyor.cli:main"}

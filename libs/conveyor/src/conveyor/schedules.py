@@ -203,3 +203,17 @@ def decode_change(
         "seq": fields.get("seq", ""),
     }
     return op, fields["id"], definition, meta
+
+
+def upcoming(definition: ScheduleDefinition, now: datetime, count: int) -> list[datetime]:
+    """The next ``count`` instants ``definition`` fires at after ``now`` (at most; none
+    when it is disabled), within its ``start_at`` / ``end_at``."""
+    if not definition.enabled:
+        return []
+    schedule = parse_cron(definition.cron, timezone=definition.timezone, anchor=definition.anchor)
+    after = max(now, definition.start_at or now)
+    return [
+        moment
+        for moment in schedule.next_n(after, count)
+        if definition.end_at is None or moment <= definition.end_at
+    ]

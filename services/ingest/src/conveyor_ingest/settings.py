@@ -4,35 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from conveyor.tokens import TokenSettings
 
 DAY_S = 86_400.0
 
 
-class IngestSettings(BaseSettings):
-    """HTTP API settings."""
+class IngestSettings(TokenSettings):
+    """HTTP API settings (the JWT key and claims come from ``TokenSettings``)."""
 
     model_config = SettingsConfigDict(env_prefix="CONVEYOR_INGEST_", extra="ignore", frozen=True)
 
     host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
     port: int = Field(default=8080, ge=0, le=65535, description="Port the HTTP API listens on.")
     auth_enabled: bool = Field(default=True, description="Require a JWT bearer token.")
-    jwt_secret: SecretStr | None = Field(
-        default=None, description="HS256 shared secret; unset: the local dev key file is used."
-    )
-    jwt_key_file: str = Field(
-        default=".conveyor/dev-jwt.key",
-        description="Dev HS256 key file (mode 0600), created when no secret is set.",
-    )
     jwt_public_keys_dir: str = Field(
         default="", description="Directory of <kid>.pem public keys for RS256/ES256 tokens."
     )
     jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("HS256", "RS256", "ES256"), description="Comma-separated accepted JWT algorithms."
     )
-    jwt_issuer: str = Field(default="conveyor", description="Required `iss` claim.")
-    jwt_audience: str = Field(default="conveyor", description="Required `aud` claim.")
     rate_limit: float = Field(
         default=1000.0, gt=0, description="Requests per second per client (GCRA)."
     )

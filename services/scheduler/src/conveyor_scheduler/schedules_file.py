@@ -1,65 +1,27 @@
 """The declarative schedules file (YAML), applied at start through the schedule store.
 
 Format: a top-level ``schedules:`` list of ScheduleDefinition mappings (see
-docs/scheduler.md). A file schedule without ``created_at_ms`` gets 0 (the Unix
-epoch): its ``@every`` instants are then the same on every replica and across
-restarts, instead of depending on when a replica read the file.
+docs/scheduler.md; the reader is ``conveyor.schedule_files``, shared with the CLI). A
+file schedule without ``created_at_ms`` gets 0 (the Unix epoch): its ``@every``
+instants are then the same on every replica and across restarts, instead of depending
+on when a replica read the file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from conveyor.errors import ConfigurationError
+from conveyor import schedule_files
 from conveyor.schedules import ScheduleDefinition
+
+FILE_DEFAULTS = {"created_at_ms": 0}
 
 
 def parse_schedules(text: str, origin: str = "schedules file") -> list[ScheduleDefinition]:
     """Definitions in a YAML document; raises ConfigurationError naming the bad entry."""
-    try:
-        document: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        msg = f"{origin}: not valid YAML: {exc}"
-        raise ConfigurationError(msg) from exc
-    if document is None:
-        return []
-    items = document.get("schedules") if isinstance(document, dict) else None
-    if not isinstance(items, list):
-        msg = f"{origin}: expected a top-level 'schedules:' list"
-        raise ConfigurationError(msg)
-    definitions = [_definition(item, index, origin) for index, item in enumerate(items)]
-    ids = [definition.id for definition in definitions]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        msg = f"{origin}: schedule id {duplicates[0]!r} is defined twice"
-        raise ConfigurationError(msg)
-    return definitions
+    return schedule_files.parse_schedules(text, origin, FILE_DEFAULTS)
 
 
 def load_schedules_file(path: Path) -> list[ScheduleDefinition]:
     """Definitions in the YAML file at ``path``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        msg = f"cannot read schedules file {path}: {exc.strerror}"
-        raise ConfigurationError(msg) from exc
-    return parse_schedules(text, origin=str(path))
-
-
-def _definition(item: object, index: int, origin: str) -> ScheduleDefinition:
-    if not isinstance(item, dict):
-        msg = f"{origin}: schedules[{index}] must be a mapping"
-        raise ConfigurationError(msg)
-    data = {"created_at_ms": 0, **item}
-    try:
-        return ScheduleDefinition.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        name = item.get("id", index)
-        msg = f"{origin}: schedule {name!r}: {where}: {first['msg']}"
-        raise ConfigurationError(msg) from exc
+    return schedule_files.load_schedules_file(path, FILE_DEFAULTS)

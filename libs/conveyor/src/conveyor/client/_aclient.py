@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack, overload
 
 from conveyor.client._admin import AsyncDeadLetters, AsyncSchedules
 from conveyor.client._client import _result
+from conveyor.client._ops import AsyncQueues, AsyncWorkers, TaskPage, task_page
 from conveyor.client._transport import (
     EnqueueOptions,
     TaskChanges,
@@ -95,6 +96,8 @@ class AsyncClient:
             self._runner = AsyncRunner(client)
         self.schedules = AsyncSchedules(self._runner, cfg.is_http)
         self.dead_letters = AsyncDeadLetters(self._runner, cfg.is_http)
+        self.queues = AsyncQueues(self._runner, cfg.is_http)
+        self.workers = AsyncWorkers(self._runner, cfg.is_http)
 
     @overload
     async def enqueue(
@@ -159,6 +162,27 @@ class AsyncClient:
         ``max_attempts``, ``timeout`` (None removes an option). Its new revision."""
         revision: int = await self._runner.run(self._core.change(task_id, given_changes(changes)))
         return revision
+
+    async def list_tasks(
+        self,
+        *,
+        queue: str | None = None,
+        status: str | None = None,
+        type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> TaskPage:
+        """One page of tasks, newest first, filtered as GET /api/v1/tasks (HTTP only)."""
+        plan = task_page(
+            self._config.is_http,
+            queue=queue,
+            status=status,
+            type=type,
+            limit=limit,
+            cursor=cursor,
+        )
+        page: TaskPage = await self._runner.run(plan)
+        return page
 
     async def aclose(self) -> None:
         """Close the client's connections."""

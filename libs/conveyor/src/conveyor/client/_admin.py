@@ -44,6 +44,22 @@ def _fires(schedule: dict[str, Any]) -> list[datetime]:
     return [datetime.fromisoformat(text) for text in schedule.get("next_fires", [])]
 
 
+def _letter_path(queue: str, entry_id: str) -> str:
+    return f"{DEAD}/{quote(queue, safe='')}/{quote(entry_id, safe='')}"
+
+
+def _purge_params(queue: str | None, partition: int | None, all_queues: bool) -> dict[str, str]:
+    if all_queues:
+        return _params(all="true", partition=partition)
+    return _params(queue=queue, partition=partition)
+
+
+def _filter_body(queue: str, type: str | None, reason: str | None, limit: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"queue": queue, "limit": limit}
+    body.update({k: v for k, v in (("type", type), ("reason", reason)) if v is not None})
+    return body
+
+
 class Schedules:
     """Cron and interval schedules (``client.schedules``): the API's definitions."""
 
@@ -111,10 +127,49 @@ class DeadLetters:
         path = f"{DEAD}/{quote(queue, safe='')}/{entry_id}/replay"
         return dict(self._runner.run(_call(self._http, "POST", path, _params(partition=partition))))
 
-    def purge(self, queue: str = "default", *, partition: int | None = None) -> int:
-        """Delete a queue's dead letters; how many were deleted."""
-        params = _params(queue=queue, partition=partition)
+    def purge(
+        self, queue: str = "default", *, partition: int | None = None, all_queues: bool = False
+    ) -> int:
+        """Delete a queue's (or, ``all_queues``, every queue's) dead letters; how many."""
+        params = _purge_params(queue, partition, all_queues)
         return int(self._runner.run(_call(self._http, "DELETE", DEAD, params))["deleted"])
+
+    def page(
+        self,
+        queue: str = "default",
+        *,
+        partition: int | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of a partition's dead letters, newest first: ``items``, ``next_cursor``."""
+        params = _params(queue=queue, partition=partition, limit=limit, cursor=cursor)
+        return dict(self._runner.run(_call(self._http, "GET", DEAD, params)))
+
+    def get(self, queue: str, entry_id: str, *, partition: int | None = None) -> dict[str, Any]:
+        """One dead letter, with its task's fields."""
+        path = _letter_path(queue, entry_id)
+        return dict(self._runner.run(_call(self._http, "GET", path, _params(partition=partition))))
+
+    def delete(self, queue: str, entry_id: str, *, partition: int | None = None) -> None:
+        """Delete one dead letter (NotFoundError when it is gone)."""
+        path = _letter_path(queue, entry_id)
+        self._runner.run(_call(self._http, "DELETE", path, _params(partition=partition)))
+
+    def replay_matching(
+        self,
+        queue: str = "default",
+        *,
+        type: str | None = None,
+        reason: str | None = None,
+        limit: int = 100,
+        partition: int | None = None,
+    ) -> dict[str, Any]:
+        """Replay up to ``limit`` matching dead letters, oldest first, in one request:
+        ``replayed`` (each replay's answer) and ``skipped_undecodable``."""
+        body = _filter_body(queue, type, reason, limit)
+        plan = _call(self._http, "POST", f"{DEAD}/replay", _params(partition=partition), body)
+        return dict(self._runner.run(plan))
 
 
 class AsyncSchedules:
@@ -188,7 +243,47 @@ class AsyncDeadLetters:
         params = _params(partition=partition)
         return dict(await self._runner.run(_call(self._http, "POST", path, params)))
 
-    async def purge(self, queue: str = "default", *, partition: int | None = None) -> int:
-        """Delete a queue's dead letters; how many were deleted."""
-        params = _params(queue=queue, partition=partition)
+    async def purge(
+        self, queue: str = "default", *, partition: int | None = None, all_queues: bool = False
+    ) -> int:
+        """Delete a queue's (or, ``all_queues``, every queue's) dead letters; how many."""
+        params = _purge_params(queue, partition, all_queues)
         return int((await self._runner.run(_call(self._http, "DELETE", DEAD, params)))["deleted"])
+
+    async def page(
+        self,
+        queue: str = "default",
+        *,
+        partition: int | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of a partition's dead letters, newest first: ``items``, ``next_cursor``."""
+        params = _params(queue=queue, partition=partition, limit=limit, cursor=cursor)
+        return dict(await self._runner.run(_call(self._http, "GET", DEAD, params)))
+
+    async def get(
+        self, queue: str, entry_id: str, *, partition: int | None = None
+    ) -> dict[str, Any]:
+        """One dead letter, with its task's fields."""
+        plan = _call(self._http, "GET", _letter_path(queue, entry_id), _params(partition=partition))
+        return dict(await self._runner.run(plan))
+
+    async def delete(self, queue: str, entry_id: str, *, partition: int | None = None) -> None:
+        """Delete one dead letter (NotFoundError when it is gone)."""
+        path = _letter_path(queue, entry_id)
+        await self._runner.run(_call(self._http, "DELETE", path, _params(partition=partition)))
+
+    async def replay_matching(
+        self,
+        queue: str = "default",
+        *,
+        type: str | None = None,
+        reason: str | None = None,
+        limit: int = 100,
+        partition: int | None = None,
+    ) -> dict[str, Any]:
+        """Replay up to ``limit`` matching dead letters, oldest first, in one request."""
+        body = _filter_body(queue, type, reason, limit)
+        plan = _call(self._http, "POST", f"{DEAD}/replay", _params(partition=partition), body)
+        return dict(await self._runner.run(plan))

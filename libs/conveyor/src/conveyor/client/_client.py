@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack, overload
 
 from conveyor.client._admin import DeadLetters, Schedules
+from conveyor.client._ops import Queues, TaskPage, Workers, task_page
 from conveyor.client._transport import (
     EnqueueOptions,
     TaskChanges,
@@ -106,6 +107,8 @@ class Client:
             self._runner = BlockingRunner(client)
         self.schedules = Schedules(self._runner, cfg.is_http)
         self.dead_letters = DeadLetters(self._runner, cfg.is_http)
+        self.queues = Queues(self._runner, cfg.is_http)
+        self.workers = Workers(self._runner, cfg.is_http)
 
     @overload
     def enqueue(
@@ -169,6 +172,27 @@ class Client:
         ``max_attempts``, ``timeout`` (None removes an option). Its new revision."""
         revision: int = self._runner.run(self._core.change(task_id, given_changes(changes)))
         return revision
+
+    def list_tasks(
+        self,
+        *,
+        queue: str | None = None,
+        status: str | None = None,
+        type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> TaskPage:
+        """One page of tasks, newest first, filtered as GET /api/v1/tasks (HTTP only)."""
+        plan = task_page(
+            self._config.is_http,
+            queue=queue,
+            status=status,
+            type=type,
+            limit=limit,
+            cursor=cursor,
+        )
+        page: TaskPage = self._runner.run(plan)
+        return page
 
     def close(self) -> None:
         """Close the client's connections."""

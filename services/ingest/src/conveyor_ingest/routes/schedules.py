@@ -17,9 +17,9 @@ from typing import Any
 from aiohttp import web
 
 from conveyor import jsoncodec
-from conveyor.cron import describe_cron, parse_cron
+from conveyor.cron import describe_cron
 from conveyor.envelope import format_time
-from conveyor.schedules import ScheduleDefinition, never_fires
+from conveyor.schedules import ScheduleDefinition, never_fires, upcoming
 from conveyor_ingest.auth import Scope
 from conveyor_ingest.context import (
     authorize,
@@ -43,17 +43,11 @@ routes = ApiRoutes()
 
 def describe(definition: ScheduleDefinition) -> dict[str, Any]:
     """A schedule with its next fire times and a human description (a ScheduleView)."""
-    schedule = parse_cron(definition.cron, timezone=definition.timezone, anchor=definition.anchor)
-    after = max(datetime.now(UTC), definition.start_at or datetime.now(UTC))
-    fires = [
-        moment
-        for moment in schedule.next_n(after, NEXT_FIRES)
-        if definition.end_at is None or moment <= definition.end_at
-    ]
+    fires = upcoming(definition, datetime.now(UTC), NEXT_FIRES)
     return {
         "schedule": jsoncodec.loads(definition.model_dump_json()),
         "description": describe_cron(definition.cron),
-        "next_fires": [format_time(moment) for moment in fires] if definition.enabled else [],
+        "next_fires": [format_time(moment) for moment in fires],
     }
 
 
