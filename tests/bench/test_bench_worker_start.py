@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 
 from conveyor.envelope import new_envelope
 from conveyor.keys import Keys
-from conveyor.streams import Group, ensure_group
+from conveyor.streams import Group, ensure_group, read_reply_entries
 from results import record, table
 
 pytestmark = pytest.mark.bench
@@ -70,9 +70,9 @@ async def _start_to_first_task(redis: Redis, keys: Keys, env: dict[str, str]) ->
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
             reply = await redis.xread({q.events: last}, block=100)
-            for _, entries in reply:
+            for _, entries in read_reply_entries(reply):
                 for entry_id, fields in entries:
-                    last = entry_id
+                    last = entry_id.decode()
                     if fields.get(b"event") == b"succeeded":
                         return time.perf_counter() - started
         msg = "the worker completed no task"
