@@ -215,7 +215,7 @@ def producer_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     (wheel,) = dist.glob("conveyor_tasks-*.whl")
     _run(uv, "venv", "--quiet", "--python", sys.executable, str(venv))
     python = str(venv / "bin" / "python")
-    lock = str(ROOT / "requirements-runtime.lock")
+    lock = str(ROOT / "requirements.lock")  # constraints: base dependencies at their pins
     _run(uv, "pip", "install", "--quiet", "--offline", "--compile-bytecode", "--python", python,
          "-c", lock, str(wheel))  # fmt: skip
     return python
@@ -236,21 +236,44 @@ def _import_ms(python: str, kind: str, url: str) -> tuple[float, float, bool]:
     return float(wall), total_us / 1000, sdk == "True"
 
 
+# What each transport cannot do without: its client library alone, same venv, same run.
+FLOOR_SCRIPT = """
+import sys, time
+started = time.perf_counter()
+import {module}
+print((time.perf_counter() - started) * 1000, "opentelemetry.sdk" in sys.modules)
+"""
+
+
+def _floor_ms(python: str, module: str) -> float:
+    done = subprocess.run(  # noqa: S603 - a venv's interpreter and a fixed script
+        [python, "-c", FLOOR_SCRIPT.format(module=module)],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return float(done.stdout.split()[0])
+
+
 @pytest.mark.parametrize(
     ("kind", "url"),
     [("Client", "http://127.0.0.1:9"), ("Client", "redis://127.0.0.1:9/0"),
      ("AsyncClient", "redis://127.0.0.1:9/0")],
 )  # fmt: skip
 def test_bench_client_import_and_creation(producer_python: str, kind: str, url: str) -> None:
-    runs = [_import_ms(producer_python, kind, url) for _ in range(5)]
+    transport = url.split(":")[0]
+    floor_module = "httpx" if transport == "http" else "redis.asyncio"
+    runs, floors = [], []
+    for _ in range(5):  # alternated with the floor, so load changes hit both alike
+        runs.append(_import_ms(producer_python, kind, url))
+        floors.append(_floor_ms(producer_python, floor_module))
     wall = statistics.median(run[0] for run in runs)
     imports = statistics.median(run[1] for run in runs)
-    transport = url.split(":")[0]
     rows = [
         record(f"import conveyor + {kind}({transport}) wall", wall, "ms",
                "target 150 ms", IMPORT_TARGET_MS),
         record(f"import conveyor + {kind}({transport}) -X importtime", imports, "ms",
                "target 150 ms", IMPORT_TARGET_MS),
+        record(f"import conveyor + {kind}({transport}) vs its transport", wall, "ms",
+               f"import {floor_module} alone", statistics.median(floors)),
     ]  # fmt: skip
     print("\n" + table(rows))  # noqa: T201 - the benchmark's report
     assert not any(run[2] for run in runs)  # the OTel SDK is not even installed here

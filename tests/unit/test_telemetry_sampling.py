@@ -24,7 +24,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from conveyor.envelope import new_envelope
 from conveyor.telemetry.consuming import ConsumerSpans
-from conveyor.telemetry.propagation import remote_span_context, trace_fields
+from conveyor.telemetry.propagation import remote_span_context, trace_fields, unsampled_remote_span
 from conveyor.telemetry.spans import drops_unsampled_parents, send_spans
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -48,6 +48,9 @@ def tracer_with(sampler: Sampler) -> tuple[trace.Tracer, InMemorySpanExporter]:
         f"00-{TRACE}-b7ad6b7169203331-03",
         f"00-{'0' * 32}-b7ad6b7169203331-01",
         f"00-{TRACE}-{'0' * 16}-01",
+        f"00-{'0' * 32}-b7ad6b7169203331-00",
+        f"00-{TRACE}-{'0' * 16}-00",
+        f"00-{TRACE.upper()}-b7ad6b7169203331-00",
         f"00-{TRACE.upper()}-b7ad6b7169203331-01",
         f" {SAMPLED}",
         f"{SAMPLED}-extra",
@@ -67,6 +70,13 @@ def test_envelope_fields_read_as_the_sdk_propagator_reads_them(
     assert parsed == (context if context.is_valid else None)
     if parsed is not None:
         assert parsed.trace_state == context.trace_state
+    # The unsampled fast path (ids parsed on first use) reads the same parent, or declines.
+    lazy = unsampled_remote_span(traceparent, tracestate)
+    assert (lazy is not None) == (traceparent == UNSAMPLED)
+    if lazy is not None:
+        assert parsed is not None
+        assert lazy.get_span_context() == parsed
+        assert lazy.get_span_context().trace_state == parsed.trace_state
 
 
 def test_parent_based_samplers_are_recognised() -> None:

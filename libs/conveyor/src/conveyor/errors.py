@@ -7,9 +7,10 @@ Every error raised on purpose derives from :class:`ConveyorError`. ``Retry`` and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis import exceptions as redis_errors
+if TYPE_CHECKING:
+    from conveyor.reset_error import DatasetResetError as DatasetResetError
 
 
 class ConveyorError(Exception):
@@ -30,13 +31,6 @@ class StartupError(ConveyorError):
 
 class RedisUnavailableError(ConveyorError):
     """Redis could not be reached; the operation may succeed later."""
-
-
-class DatasetResetError(ConveyorError, redis_errors.RedisError):
-    """The Redis dataset this process worked with is gone; an operator must acknowledge.
-
-    Raised by ``conveyor.dataset`` (a transient error: work resumes once acknowledged).
-    """
 
 
 class JsonNumberError(ConveyorError, ValueError):
@@ -202,3 +196,14 @@ class TaskCancelledError(TaskOutcomeError):
 
 class WaitTimeoutError(ConveyorError, TimeoutError):
     """The task did not finish within the time waited for it."""
+
+
+def __getattr__(name: str) -> Any:
+    # DatasetResetError derives from redis-py's RedisError: loaded on first use, so
+    # importing this module does not import redis-py (the HTTP client never needs it).
+    if name == "DatasetResetError":
+        from conveyor.reset_error import DatasetResetError as DatasetResetError
+
+        return DatasetResetError
+    msg = f"module 'conveyor.errors' has no attribute {name!r}"
+    raise AttributeError(msg)

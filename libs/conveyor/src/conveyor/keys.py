@@ -24,10 +24,14 @@ part; a client's subject is never empty (the token verifier refuses it).
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 
-from conveyor.settings import MAX_PARTITIONS, QUEUE_NAME
+# What a queue name may be, and how many partitions a queue may have (settings and the
+# API validate with these; defined here so key names need no settings import).
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_PARTITIONS = 256
 
 SCHEDULES_TAG = "_schedules"
 # A run-time part (task id, effect name, subject) must not open or close a hash

@@ -16,10 +16,10 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from conveyor.errors import ConfigurationError
+from conveyor.keys import MAX_PARTITIONS as MAX_PARTITIONS  # re-exported: its old home
+from conveyor.keys import QUEUE_NAME as QUEUE_NAME
 
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PREFIX_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-MAX_PARTITIONS = 256
 HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9_.:-]+):(?P<port>[0-9]{1,5})$")
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

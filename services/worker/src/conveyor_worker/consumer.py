@@ -85,7 +85,36 @@ class QueueConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read until ``stop`` is set, riding out Redis outages."""
-        await run_guarded(stop, "read_failed", lambda: self.read_once(self._block))
+        await run_guarded(stop, "read_failed", lambda: self._read_until(stop))
+
+    async def _read_until(self, stop: asyncio.Event) -> int:
+        """``read_once``, ended at once by ``stop`` (an idle worker exits without waiting
+        out its blocked read).
+
+        The cancelled read may have been served just before it was cancelled: those
+        entries are this consumer's pending ones now, so one last non-blocking read of
+        its own pending entries dispatches them (the dispatcher skips those it runs),
+        and the drain gives them the grace period like any other running task.
+        """
+        read = asyncio.ensure_future(self.read_once(self._block))
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((read, stopped), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            read.cancel()
+            raise
+        finally:
+            stopped.cancel()
+        if read.done():
+            return read.result()
+        read.cancel()
+        await asyncio.wait((read,))
+        if not read.cancelled():
+            read.exception()  # a read that failed meanwhile: recovered from below alike
+        if self.dispatcher.free_slots == 0:
+            return 0  # no room: what the read may have taken stays pending, for a reclaim
+        self._reader.recover_own()
+        return await self.read_once(None)
 
     async def drain_control(self) -> None:
         """Apply every control message written so far (a burst does this before it reads)."""

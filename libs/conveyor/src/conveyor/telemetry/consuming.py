@@ -4,7 +4,8 @@ Costs, per task, are what this module is shaped by (no-op handlers run in ~20 µ
 
 - tracing off (no SDK provider): one attribute check;
 - parent-based sampling and a producer that did not sample (the envelope's
-  ``traceparent`` flags say so): no SDK call at all. The decision is the
+  ``traceparent`` flags say so): no SDK call at all, and in the common form
+  (version 00) not even the ids are parsed until something reads them. The decision is the
   sampler's own (ParentBased drops the children of an unsampled remote parent),
   taken from the flags; the handler still runs with the producer's context
   current, so whatever it enqueues carries the trace context, unsampled;
@@ -33,7 +34,7 @@ from opentelemetry.util.types import AttributeValue
 
 from conveyor.envelope import TaskEnvelope
 from conveyor.telemetry.messaging import Operation, messaging_attributes
-from conveyor.telemetry.propagation import remote_span_context
+from conveyor.telemetry.propagation import remote_span_context, unsampled_remote_span
 from conveyor.telemetry.spans import drops_unsampled_parents, tracer_for, tracing_installed
 
 ConsumerContext = Literal["parent", "link"]
@@ -67,6 +68,11 @@ class ConsumerSpans:
         """
         if not self.enabled:
             return None
+        if self._unsampled_parent_drops:
+            # The common unsampled case, decided from the flags' text: nothing parsed.
+            unsampled = unsampled_remote_span(envelope.traceparent, envelope.tracestate)
+            if unsampled is not None:
+                return unsampled
         parent = remote_span_context(envelope.traceparent, envelope.tracestate)
         if parent is not None and self._unsampled_parent_drops and not parent.trace_flags.sampled:
             # No span is made, so the producer's context is passed on unchanged (as W3C

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from opentelemetry.context import Context
 from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
     Link,
     NonRecordingSpan,
     SpanContext,
@@ -96,3 +97,33 @@ def link_from_fields(traceparent: str, tracestate: str = "") -> Link | None:
     """A span link to the producer's span, for consumers configured to link."""
     parent = remote_span_context(traceparent, tracestate)
     return None if parent is None else Link(parent)
+
+
+class _UnsampledRemoteSpan(NonRecordingSpan):
+    """A producer's unsampled span, its ids parsed only if something asks for them.
+
+    Made current around a handler whose trace is not sampled, it passes the producer's
+    context on (to what the handler enqueues) without the per-task cost of parsing the
+    ids and building a SpanContext, which most such tasks never need.
+    """
+
+    def __init__(self, traceparent: str, tracestate: str) -> None:
+        # NonRecordingSpan.__init__ is not called: ``_context`` is computed on first use.
+        self._fields = (traceparent, tracestate)
+        self._parsed: SpanContext | None = None
+
+    @property
+    def _context(self) -> SpanContext:  # type: ignore[override] # the base's attribute, computed
+        if self._parsed is None:
+            self._parsed = remote_span_context(*self._fields) or INVALID_SPAN_CONTEXT
+        return self._parsed
+
+
+def unsampled_remote_span(traceparent: str, tracestate: str = "") -> NonRecordingSpan | None:
+    """The producer's span when the fields name a valid, unsampled version-00 parent (the
+    common form), else None (then ``remote_span_context`` reads them)."""
+    if not traceparent.endswith("-00") or _VERSION_00.fullmatch(traceparent) is None:
+        return None
+    if traceparent[3:35] == _ZERO_TRACE or traceparent[36:52] == _ZERO_SPAN:
+        return None
+    return _UnsampledRemoteSpan(traceparent, tracestate)

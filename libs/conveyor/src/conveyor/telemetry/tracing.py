@@ -12,14 +12,13 @@ the SDK itself; the default sampler is parent-based always-on.
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from opentelemetry import trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 OTLP_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
@@ -49,20 +48,29 @@ def configure_tracing(
     ``install=False`` leaves the process's global provider alone (tests).
     Returns the provider, or None when nothing is exported.
     """
+    # The SDK is imported only when something is exported: a service that traces
+    # nothing starts without it (tens of ms).
     processors: list[SpanProcessor] = []
     if any(os.environ.get(name) for name in OTLP_VARIABLES):
         # Imported here: the exporter pulls in protobuf and requests, needed only when used.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
             OTLPSpanExporter,
         )
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         processors.append(BatchSpanProcessor(OTLPSpanExporter()))
     if settings.console:
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
         processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
     if extra is not None:
         processors.append(extra)
     if not processors:
         return None
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
     attributes = (
         {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: f"conveyor-{service}"}
     )
