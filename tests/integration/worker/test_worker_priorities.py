@@ -1,0 +1,103 @@
+"""Priority levels in the worker: high first by weight, low never starved."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from conveyor.envelope import new_envelope
+from conveyor.handlers import Registry, TaskContext
+from conveyor.keys import Keys, QueueKeys
+from conveyor.priority import Priority
+from conveyor_worker.worker import Worker
+from waiting import wait_for
+
+MakeWorker = Callable[..., Worker]
+# Each task holds its slot this long, so slots (not the loop) decide what starts.
+WORK_S = 0.002
+
+
+def _recording_registry(done: list[str]) -> Registry:
+    registry = Registry()
+
+    @registry.handler("prio.work")
+    async def work(ctx: TaskContext, payload: Any) -> None:
+        await asyncio.sleep(WORK_S)
+        done.append(payload)
+
+    return registry
+
+
+async def _add(redis: Redis, qk: QueueKeys, level: Priority, count: int) -> None:
+    stream = qk.at_level(level).tasks
+    async with redis.pipeline(transaction=False) as pipe:
+        for _ in range(count):
+            envelope = new_envelope("prio.work", level.value, qk.queue, priority=level)
+            pipe.xadd(stream, envelope.to_fields())  # type: ignore[arg-type]
+        await pipe.execute()
+
+
+async def test_ten_high_tasks_behind_5000_low_finish_within_the_first_tenth(
+    redis: Redis, keys: Keys, make_worker: MakeWorker
+) -> None:
+    qk = keys.queue("default")
+    done: list[str] = []
+    await _add(redis, qk, Priority.LOW, 5000)
+    await _add(redis, qk, Priority.HIGH, 10)
+    worker = make_worker(_recording_registry(done), concurrency=20, batch=50)
+    await worker.run(burst=True)
+    assert len(done) == 5010
+    last_high = max(i for i, level in enumerate(done) if level == "high")
+    low_before = done[:last_high].count("low")
+    figure = f"low tasks finished when the last high one finished: {low_before} of 5000"
+    print(f"\n{figure}")  # noqa: T201 - the issue's figure, shown with -s
+    assert low_before < 500
+
+
+async def test_high_tasks_arriving_during_a_low_backlog_overtake_it(
+    redis: Redis, keys: Keys, make_worker: MakeWorker
+) -> None:
+    qk = keys.queue("default")
+    done: list[str] = []
+    await _add(redis, qk, Priority.LOW, 5000)
+    worker = make_worker(_recording_registry(done), concurrency=20, batch=50)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await wait_for(lambda: len(done) >= 200, what="the low backlog is being worked")
+        start = len(done)
+        await _add(redis, qk, Priority.HIGH, 10)
+        await wait_for(lambda: done.count("high") == 10, what="every high task finished")
+        low_between = done[start:].count("low")
+    finally:
+        stop.set()
+        await running
+    figure = f"low tasks finished between the high enqueue and the last high: {low_between}"
+    print(f"\n{figure}")  # noqa: T201 - the issue's figure, shown with -s
+    assert low_between < 500
+
+
+async def test_low_tasks_progress_at_their_weight_under_a_steady_high_load(
+    redis: Redis, keys: Keys, make_worker: MakeWorker
+) -> None:
+    qk = keys.queue("default")
+    done: list[str] = []
+    await _add(redis, qk, Priority.HIGH, 4000)
+    await _add(redis, qk, Priority.LOW, 1000)
+    worker = make_worker(_recording_registry(done), concurrency=14, batch=50)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await wait_for(lambda: done.count("high") >= 1400, within=30, what="1,400 high done")
+        highs, lows = done.count("high"), done.count("low")
+    finally:
+        stop.set()
+        await running
+    # With high and low both busy the slots split 6 : 1 (12 and 2 of 14).
+    figure = f"steady high load: {lows} low per {highs} high (weights 1 : 6)"
+    print(f"\n{figure}")  # noqa: T201 - the issue's figure, shown with -s
+    assert highs < 4000  # high still had work the whole time
+    assert highs / 12 <= lows <= highs / 3
