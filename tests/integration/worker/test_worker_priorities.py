@@ -8,10 +8,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from conveyor.control import cancel_fields
 from conveyor.envelope import new_envelope
+from conveyor.events import TaskEventType
 from conveyor.handlers import Registry, TaskContext
 from conveyor.keys import Keys, QueueKeys
 from conveyor.priority import Priority
+from conveyor_worker.testing import StreamView
 from conveyor_worker.worker import Worker
 from waiting import wait_for
 
@@ -101,3 +104,30 @@ async def test_low_tasks_progress_at_their_weight_under_a_steady_high_load(
     print(f"\n{figure}")  # noqa: T201 - the issue's figure, shown with -s
     assert highs < 4000  # high still had work the whole time
     assert highs / 12 <= lows <= highs / 3
+
+
+async def test_a_cancel_recorded_by_this_process_stops_a_high_task(
+    redis: Redis, keys: Keys, make_worker: MakeWorker
+) -> None:
+    """The control loop (run by the normal level) tells the other levels' committers."""
+    qk = keys.queue("default")
+    high = qk.at_level(Priority.HIGH).tasks
+    view = StreamView(redis, qk)
+    worker = make_worker(cancel_check_window=60)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        first = new_envelope("demo.echo", 1, "default", priority="high")
+        await redis.xadd(high, first.to_fields())  # type: ignore[arg-type]
+        # Its commit shows the high level an empty cancelled set: trusted for 60 s.
+        await wait_for(lambda: view.event_types(first.id), what="the first high task ran")
+        doomed = new_envelope("demo.echo", 2, "default", priority="high")
+        until = 4_102_444_800_000  # year 2100
+        await redis.xadd(qk.control, cancel_fields(doomed.id, 1, until))  # type: ignore[arg-type]
+        await wait_for(lambda: redis.zscore(qk.cancelled, doomed.id), what="cancel recorded")
+        await redis.xadd(high, doomed.to_fields())  # type: ignore[arg-type]
+        await wait_for(lambda: view.event_types(doomed.id), what="the cancelled task settled")
+    finally:
+        stop.set()
+        await running
+    assert await view.event_types(doomed.id) == [TaskEventType.CANCELLED]

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from conveyor.handlers import Registry, Resources
 from conveyor.keys import Keys, QueueKeys
-from conveyor.priority import LEVELS, Priority
+from conveyor.priority import Priority
 from conveyor.streams import Group
 from conveyor.telemetry.consuming import ConsumerContext, ConsumerSpans
 from conveyor_worker.breaker import BreakerPolicy, Breakers
@@ -95,11 +95,15 @@ class Worker:
         self.levels: list[QueueConsumer] = []
         for queue_keys in keys.all_queues():
             gate = LevelGate(settings.concurrency)
-            for level in LEVELS:
+            normal = self._build(client, queue_keys, registry, breakers, clock, rand, gate)
+            self.queues.append(normal)
+            for level in (Priority.HIGH, Priority.LOW):
                 built = self._build(
                     client, queue_keys.at_level(level), registry, breakers, clock, rand, gate
                 )
-                (self.queues if level is Priority.NORMAL else self.levels).append(built)
+                self.levels.append(built)
+                if normal.control is not None:
+                    normal.control.watch(built.committer)
 
     def _build(
         self,
