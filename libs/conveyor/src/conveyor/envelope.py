@@ -176,7 +176,7 @@ def new_envelope(
         partition_key=partition_key,
         event_attributes=event_attributes,
         payload=payload,
-        priority=_new_priority(priority),
+        priority=_new_priority(priority) if priority else "",
     )
 
 
@@ -281,13 +281,11 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         event_attributes=_event_attributes(attributes) if attributes else "",
         revision=_revision(revision) if revision else 0,  # no call for unchanged tasks
         payload=payload,
-        priority=_priority(get("priority", "")),
+        priority=_priority(level) if (level := get("priority")) else "",
     )
 
 
 def _priority(text: str) -> str:
-    if not text:
-        return ""  # the common case: no call into conveyor.priority
     try:
         return wire_priority(text)
     except ValueError as exc:

@@ -22,9 +22,26 @@ so the shares converge within one task's run time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from conveyor.priority import LEVELS, WEIGHTS, Priority
 from conveyor_worker.dispatcher import Dispatcher
+
+
+def grant(
+    level: Priority, concurrency: int, held: Mapping[Priority, int], found: Mapping[Priority, bool]
+) -> int:
+    """Entries ``level`` may read now, given each level's tasks in flight (``held``) and
+    whether its last read found entries (``found``)."""
+    own = held[level]
+    free = concurrency - sum(held.values())
+    active = [name for name in held if name == level or held[name] or found[name]]
+    if len(active) == 1:
+        return max(free, 0)  # alone: every free slot, as a queue of one level has
+    share = max(concurrency * WEIGHTS[level] // sum(WEIGHTS[n] for n in active), 1)
+    if not own and not found[level]:
+        return max(min(share, free), 1)  # the probe of an idle level
+    return max(min(share - own, free), 0)
 
 
 class LevelGate:
@@ -45,17 +62,7 @@ class LevelGate:
     def grant(self, level: Priority) -> int:
         """Entries ``level`` may read now (see the module's rules)."""
         held = {name: len(d.in_flight) for name, d in self._dispatchers.items()}
-        own = held[level]
-        free = self._concurrency - sum(held.values())
-        active = [
-            name for name in self._dispatchers if name == level or held[name] or self._found[name]
-        ]
-        if len(active) == 1:
-            return max(free, 0)  # alone: every free slot, as a queue of one level has
-        share = max(self._concurrency * WEIGHTS[level] // sum(WEIGHTS[n] for n in active), 1)
-        if not own and not self._found[level]:
-            return max(min(share, free), 1)  # the probe of an idle level
-        return max(min(share - own, free), 0)
+        return grant(level, self._concurrency, held, self._found)
 
     def found(self, level: Priority, count: int) -> None:
         """Record what ``level``'s last read found (``count`` entries)."""
