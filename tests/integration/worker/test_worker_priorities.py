@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from conveyor.control import cancel_fields
@@ -14,6 +15,9 @@ from conveyor.events import TaskEventType
 from conveyor.handlers import Registry, TaskContext
 from conveyor.keys import Keys, QueueKeys
 from conveyor.priority import Priority
+from conveyor.streams import Group, ensure_group
+from conveyor.telemetry.queues import QueueStats
+from conveyor_worker.stranded import stranded_streams
 from conveyor_worker.testing import StreamView
 from conveyor_worker.worker import Worker
 from waiting import wait_for
@@ -131,3 +135,26 @@ async def test_a_cancel_recorded_by_this_process_stops_a_high_task(
         stop.set()
         await running
     assert await view.event_types(doomed.id) == [TaskEventType.CANCELLED]
+
+
+async def test_queue_gauges_sum_the_priority_levels(redis: Redis, keys: Keys) -> None:
+    qk = keys.queue("default")
+    for level, count in ((Priority.HIGH, 2), (Priority.NORMAL, 1), (Priority.LOW, 3)):
+        await ensure_group(redis, qk.at_level(level).tasks, Group.WORKERS.value)
+        await _add(redis, qk, level, count)
+    await redis.xreadgroup(Group.WORKERS.value, "c1", {qk.at_level("low").tasks: ">"}, count=1)
+    registry = CollectorRegistry()
+    await QueueStats(redis, keys, registry).sample()
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, {"queue": "default", **labels})
+
+    assert value("conveyor_queue_stream_length", stream="tasks") == 6
+    assert (value("conveyor_queue_group_lag"), value("conveyor_queue_pending")) == (5, 1)
+
+
+async def test_a_stranded_partitions_high_stream_is_reported(redis: Redis, keys: Keys) -> None:
+    beyond = QueueKeys(keys.prefix, "default", 5)
+    await ensure_group(redis, beyond.at_level("high").tasks, Group.WORKERS.value)
+    await _add(redis, beyond, Priority.HIGH, 1)
+    assert await stranded_streams(redis, keys) == [beyond.at_level("high").tasks]
