@@ -18,7 +18,7 @@ from conveyor.priority import Priority
 from conveyor.streams import Group, ensure_group
 from conveyor.telemetry.queues import QueueStats
 from conveyor_worker.stranded import stranded_streams
-from conveyor_worker.testing import StreamView
+from conveyor_worker.testing import StreamView, pending_idle_past, read_as
 from conveyor_worker.worker import Worker
 from waiting import wait_for
 
@@ -158,3 +158,29 @@ async def test_a_stranded_partitions_high_stream_is_reported(redis: Redis, keys:
     await ensure_group(redis, beyond.at_level("high").tasks, Group.WORKERS.value)
     await _add(redis, beyond, Priority.HIGH, 1)
     assert await stranded_streams(redis, keys) == [beyond.at_level("high").tasks]
+
+
+async def test_a_dead_consumers_high_and_low_entries_are_claimed_and_acked_on_their_streams(
+    redis: Redis, keys: Keys, make_worker: MakeWorker
+) -> None:
+    qk = keys.queue("default")
+    view = StreamView(redis, qk)
+    ids = {}
+    for level in (Priority.HIGH, Priority.LOW):
+        stream = qk.at_level(level).tasks
+        await ensure_group(redis, stream, Group.WORKERS.value)
+        envelope = new_envelope("demo.echo", level.value, "default", priority=level)
+        await redis.xadd(stream, envelope.to_fields())  # type: ignore[arg-type]
+        await read_as(redis, stream, "dead-consumer", 1)
+        ids[level] = envelope.id
+
+    async def both_idle() -> bool:
+        streams = [qk.at_level(level).tasks for level in ids]
+        return all([await pending_idle_past(redis, stream, 100) for stream in streams])
+
+    await wait_for(both_idle, what="both entries idle past the visibility timeout")
+    await make_worker(visibility_timeout=0.05).run(burst=True)
+    for level, task_id in ids.items():
+        assert await view.event_types(task_id) == [TaskEventType.STARTED, TaskEventType.SUCCEEDED]
+        pending = await redis.xpending(qk.at_level(level).tasks, Group.WORKERS.value)
+        assert pending["pending"] == 0
