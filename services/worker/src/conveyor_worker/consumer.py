@@ -41,9 +41,11 @@ class QueueConsumer:
         committer: Committer,
         dispatcher: Dispatcher,
         leases: LeaseKeeper,
-        control: ControlConsumer | None,
-        janitor: Janitor | None,
+        control: ControlConsumer,
+        janitor: Janitor,
         gate: LevelGate | None = None,
+        *,
+        partition_loops: bool = True,
     ) -> None:
         self._client = client
         self.keys = keys
@@ -56,6 +58,9 @@ class QueueConsumer:
         self.janitor = janitor
         # The partition's other levels share its slots through the gate (None: one level).
         self._gate = gate
+        # False for a level other than normal: it shares the normal level's control and
+        # janitor, whose loops that level's consumer runs.
+        self._partition_loops = partition_loops
         self._level = Priority(keys.level)
         self._block = settings.block_ms or None  # BLOCK 0 would wait forever
         self._reader = GroupReader(client, Group.WORKERS, consumer, (keys.tasks,))
@@ -63,7 +68,7 @@ class QueueConsumer:
     async def setup(self) -> None:
         """Create the workers group on the task and control streams (MKSTREAM, id 0)."""
         await self._reader.ensure_groups()
-        if self.control is not None:
+        if self._partition_loops:
             await self.control.reader.ensure_groups()
 
     async def read_once(self, block_ms: int | None) -> int:
@@ -95,7 +100,7 @@ class QueueConsumer:
 
     async def drain_control(self) -> None:
         """Apply every control message written so far (a burst does this before it reads)."""
-        while self.control is not None and await self.control.poll(None):
+        while self._partition_loops and await self.control.poll(None):
             pass
 
     async def run_burst(self) -> None:
@@ -144,11 +149,9 @@ class QueueConsumer:
             _every(stop, settings.visibility_timeout / 3, self.leases.renew),
             _every(stop, settings.reclaim_interval, self.leases.reclaim),
         ]
-        if self.janitor is not None:
+        if self._partition_loops:
+            control_poll = lambda: self.control.poll(self._block)  # noqa: E731 - a one-line loop body
             loops.append(_every(stop, settings.janitor_interval, self.janitor.run_once))
-        control = self.control
-        if control is not None:
-            control_poll = lambda: control.poll(self._block)  # noqa: E731 - a one-line loop body
             loops.append(run_guarded(stop, "control_failed", control_poll))
         return [asyncio.create_task(loop) for loop in loops]
 

@@ -98,12 +98,10 @@ class Worker:
             normal = self._build(client, queue_keys, registry, breakers, clock, rand, gate)
             self.queues.append(normal)
             for level in (Priority.HIGH, Priority.LOW):
-                built = self._build(
-                    client, queue_keys.at_level(level), registry, breakers, clock, rand, gate
-                )
+                keys_ = queue_keys.at_level(level)
+                built = self._build(client, keys_, registry, breakers, clock, rand, gate, normal)
                 self.levels.append(built)
-                if normal.control is not None:
-                    normal.control.watch(built.committer)
+                normal.control.watch(built.committer)
 
     def _build(
         self,
@@ -114,7 +112,10 @@ class Worker:
         clock: Callable[[], int],
         rand: Callable[[], float],
         gate: LevelGate,
+        normal: QueueConsumer | None = None,
     ) -> QueueConsumer:
+        """The consumer of one partition's level; ``normal``: that partition's normal level's
+        consumer, whose control and janitor another level shares (None: this is normal)."""
         s = self.settings
         committer = Committer(client, keys, round(s.mark_ttl * 1000), clock, s.events_maxlen)
         limits = Limits(s.concurrency, s.max_deliveries, s.cancel_check_window)
@@ -129,10 +130,12 @@ class Worker:
         leases = LeaseKeeper(
             client, dispatcher, self.consumer, visibility_ms, s.batch, self.metrics
         )
-        if level is not Priority.NORMAL:
+        if normal is not None:
+            control, janitor = normal.control, normal.janitor
             return QueueConsumer(
-                client, keys, s, self.consumer, committer, dispatcher, leases, None, None, gate
-            )
+                client, keys, s, self.consumer, committer, dispatcher, leases, control, janitor,
+                gate, partition_loops=False,
+            )  # fmt: skip
         control = ControlConsumer(client, keys, self.consumer, clock, committer)
         lease_ms = round(s.janitor_interval * 2000)
         janitor = Janitor(client, keys, self.consumer, lease_ms, round(s.consumer_idle * 1000))
