@@ -98,7 +98,10 @@ def scaled_object(settings: RedisSettings) -> dict[str, Any]:
                     }
                 }
             },
-            "triggers": [trigger(shard.tasks) for shard in keys.all_queues()],
+            # Every priority level's stream: a backlog of any level adds workers.
+            "triggers": [
+                trigger(stream) for shard in keys.all_queues() for stream in shard.level_streams
+            ],
         },
     }
 

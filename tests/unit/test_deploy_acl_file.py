@@ -108,7 +108,7 @@ def all_keys() -> list[str]:
 def _call_all(obj: Keys | QueueKeys) -> list[str]:
     found = []
     for name, member in inspect.getmembers(type(obj)):
-        if name.startswith("_") or name in ("tag", "queue", "all_queues", "shard"):
+        if name.startswith("_") or name in ("tag", "queue", "all_queues", "shard", "at_level"):
             continue
         if name == "dataset_identity":  # one key per service (its argument names the owner)
             found += [member(obj, service) for service in SERVICES]
@@ -122,6 +122,8 @@ def _call_all(obj: Keys | QueueKeys) -> list[str]:
             continue
         if isinstance(value, str):
             found.append(value)
+        elif isinstance(value, tuple):  # e.g. the task streams of every priority level
+            found += [item for item in value if isinstance(item, str)]
     return found
 
 

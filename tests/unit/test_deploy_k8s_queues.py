@@ -54,6 +54,11 @@ def _environ(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
         monkeypatch.setenv(name, value)
 
 
+def _levels(stream: str) -> list[str]:
+    """A shard's task streams, one per priority level, highest first."""
+    return [f"{stream}:high", stream, f"{stream}:low"]
+
+
 def _settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> RedisSettings:
     _environ(monkeypatch, env)
     return RedisSettings()
@@ -62,12 +67,15 @@ def _settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> RedisSett
 @pytest.mark.parametrize(
     ("env", "streams"),
     [
-        ({}, ["conveyor:{default}:tasks"]),
+        ({}, _levels("conveyor:{default}:tasks")),
         (
             {"CONVEYOR_QUEUES": "a,b", "CONVEYOR_QUEUE_PARTITIONS": "b=3"},
-            ["conveyor:{a}:tasks", *(f"conveyor:{{b{p}}}:tasks" for p in ("", "~1", "~2"))],
+            [
+                *_levels("conveyor:{a}:tasks"),
+                *(s for p in ("", "~1", "~2") for s in _levels(f"conveyor:{{b{p}}}:tasks")),
+            ],
         ),
-        ({"CONVEYOR_QUEUES": "x", "CONVEYOR_KEY_PREFIX": "acme"}, ["acme:{x}:tasks"]),
+        ({"CONVEYOR_QUEUES": "x", "CONVEYOR_KEY_PREFIX": "acme"}, _levels("acme:{x}:tasks")),
     ],
 )
 def test_generator_gives_one_trigger_per_queue_and_partition(
@@ -122,7 +130,7 @@ def test_keda_scales_on_every_shard_the_services_are_configured_with(name: str) 
         assert not set(env_of(container)) & set(data), f"{service} overrides the ConfigMap"
     scaled = find(docs, "ScaledObject", "conveyor-worker")["spec"]
     assert [t["metadata"]["stream"] for t in scaled["triggers"]] == [
-        shard.tasks for shard in keys.all_queues()
+        stream for shard in keys.all_queues() for stream in shard.level_streams
     ]
     target = find(docs, "Deployment", scaled["scaleTargetRef"]["name"])
     assert "replicas" not in target["spec"], "KEDA owns the worker count"

@@ -23,6 +23,7 @@ from typing import Any
 from conveyor import jsoncodec
 from conveyor.errors import EnvelopeDecodeError, EnvelopeEncodeError
 from conveyor.ids import new_task_id
+from conveyor.priority import wire_priority
 
 WIRE_VERSION = "1"
 JSON_CONTENT_TYPE = "application/json"
@@ -65,6 +66,7 @@ _OPTIONAL_TEXT = (
     "tracestate",
     "partition_key",
     "event_attributes",
+    "priority",
 )
 OPTIONAL_TEXT_FIELDS = _OPTIONAL_TEXT  # in to_fields() order, after max_attempts and timeout
 
@@ -93,6 +95,8 @@ class TaskEnvelope:
     # Bumped by each change (PUT) of a task that has not started; 0 for an unchanged task.
     revision: int = 0
     payload: Any = field(default=None, compare=False, repr=False)
+    # "high" or "low" (conveyor.priority); "" is normal and is not written.
+    priority: str = ""
 
     def to_fields(self) -> dict[str, str]:
         """Encode as XADD fields; empty optional fields are left out."""
@@ -143,6 +147,7 @@ def new_envelope(
     task_id: str | None = None,
     partition_key: str = "",
     event_attributes: str = "",
+    priority: str = "",
 ) -> TaskEnvelope:
     """Build a new task envelope with a fresh time-ordered id and the current time."""
     if not TASK_TYPE.match(task_type):
@@ -171,7 +176,15 @@ def new_envelope(
         partition_key=partition_key,
         event_attributes=event_attributes,
         payload=payload,
+        priority=_new_priority(priority) if priority else "",
     )
+
+
+def _new_priority(text: str) -> str:
+    try:
+        return wire_priority(text)
+    except ValueError as exc:
+        raise EnvelopeEncodeError(str(exc)) from exc
 
 
 @functools.lru_cache(maxsize=4)
@@ -268,7 +281,16 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         event_attributes=_event_attributes(attributes) if attributes else "",
         revision=_revision(revision) if revision else 0,  # no call for unchanged tasks
         payload=payload,
+        priority=_priority(level) if (level := get("priority")) else "",
     )
+
+
+def _priority(text: str) -> str:
+    try:
+        return wire_priority(text)
+    except ValueError as exc:
+        msg = f"field {exc}"
+        raise _InvalidFieldError(msg) from exc
 
 
 def encode_event_attributes(attributes: Mapping[str, str]) -> str:

@@ -34,6 +34,9 @@ QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_PARTITIONS = 256
 
 SCHEDULES_TAG = "_schedules"
+# Priority levels, highest first (conveyor.priority names them; kept here as text so
+# the key registry imports nothing but settings).
+_LEVELS = ("high", "normal", "low")
 # A run-time part (task id, effect name, subject) must not open or close a hash
 # tag, or it could move a key to another slot or past an ACL owner pattern.
 _TAG_BRACES = frozenset("{}")
@@ -91,6 +94,9 @@ class QueueKeys:
     prefix: str
     queue: str
     partition: int = 0
+    # The priority level whose task stream ``tasks`` names (conveyor.priority); the
+    # other keys are the partition's, whatever the level.
+    level: str = "normal"
 
     @property
     def shard(self) -> str:
@@ -107,8 +113,27 @@ class QueueKeys:
     # Streams (shared between services).
     @property
     def tasks(self) -> str:
-        """Stream of runnable tasks: ingest and scheduler write, workers read."""
-        return f"{self.tag}:tasks"
+        """Stream of runnable tasks of ``level``: ingest and scheduler write, workers read.
+
+        ``normal`` is ``<tag>:tasks``; another level is ``<tag>:tasks:<level>``.
+        """
+        if self.level == "normal":
+            return f"{self.tag}:tasks"
+        return f"{self.tag}:tasks:{self.level}"
+
+    def at_level(self, level: str) -> QueueKeys:
+        """The same partition's keys with ``tasks`` naming the stream of ``level``."""
+        if level not in _LEVELS:
+            msg = f"unknown priority level {level!r}"
+            raise ValueError(msg)
+        if level == self.level:
+            return self
+        return QueueKeys(self.prefix, self.queue, self.partition, level)
+
+    @property
+    def level_streams(self) -> tuple[str, ...]:
+        """The task streams of every level of this partition, highest level first."""
+        return tuple(self.at_level(level).tasks for level in _LEVELS)
 
     @property
     def events(self) -> str:

@@ -41,6 +41,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from conveyor import jsoncodec
 from conveyor.cron import CronError, parse_cron
 from conveyor.envelope import TASK_TYPE, as_text, format_time
+from conveyor.priority import Priority
 from conveyor.settings import QUEUE_NAME
 
 CHANGE_VERSION = "1"
@@ -85,6 +86,9 @@ class TaskTemplate(BaseModel):
         min_length=1,
         max_length=200,
         description="Partition key of the fired tasks (default: the schedule id).",
+    )
+    priority: Priority = Field(
+        default=Priority.NORMAL, description="Priority level of the fired tasks."
     )
 
 

@@ -40,7 +40,7 @@ ATTRIBUTE_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 MAX_EXTENSIONS = 16  # extension attributes carried per event (besides the four below)
 MAX_ATTRIBUTE_LENGTH = 1024  # characters of one carried attribute value
 # Extensions Conveyor reads itself (routing and trace context): never counted or carried.
-CONSUMED_EXTENSIONS = frozenset({"queue", "partitionkey", "traceparent", "tracestate"})
+CONSUMED_EXTENSIONS = frozenset({"queue", "partitionkey", "priority", "traceparent", "tracestate"})
 # spec.md "Type System", Integer: a signed 32-bit range.
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # spec.md "Type System", String: no control characters U+0000-U+001F and U+007F-U+009F.
@@ -102,6 +102,9 @@ class CloudEvent(BaseModel):
     )
     traceparent: str | None = Field(default=None, description="Distributed Tracing extension.")
     tracestate: str | None = Field(default=None, max_length=MAX_ATTRIBUTE_LENGTH)
+    priority: Literal["high", "normal", "low"] | None = Field(
+        default=None, description="Extension: the task's priority level (default normal)."
+    )
 
     @field_validator("time")
     @classmethod

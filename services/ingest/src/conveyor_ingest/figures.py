@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from conveyor.keys import Keys, QueueKeys
 from conveyor.pausing import paused_names
+from conveyor.priority import LEVELS, Priority
 from conveyor.streams import Group, entry_time_ms, find_group
 
 
@@ -26,15 +27,51 @@ async def queue_figures(client: Redis, keys: Keys, queues: Sequence[str]) -> lis
 
 
 async def queue_stats(client: Redis, qk: QueueKeys) -> dict[str, Any]:
-    """One queue's figures from XLEN, XINFO GROUPS and XPENDING."""
+    """One queue's figures: its priority levels' streams summed, each level listed too."""
+    levels = [await _level_stats(client, qk.at_level(level)) for level in LEVELS]
     stats: dict[str, Any] = {
         "queue": qk.queue,
+        "depth": sum(level["depth"] for level in levels),
+        "pending": sum(level["pending"] for level in levels),
+        "lag": _sum_lags(levels),
+        "consumers": max(level.pop("consumers") for level in levels),
+        "dead_letters": await client.xlen(qk.dead),
+        "oldest_pending_age_s": max(
+            (age for level in levels if (age := level.pop("oldest")) is not None), default=None
+        ),
+        "levels": levels,
+    }
+    return stats
+
+
+def _sum_lags(levels: list[dict[str, Any]]) -> int | None:
+    # Unknown (None) when the normal stream has no group yet, or a level's lag is unknown.
+    normal = next(level for level in levels if level["priority"] == Priority.NORMAL)
+    if normal["lag"] is None or any(level["lag"] is None and level["depth"] for level in levels):
+        return None
+    return sum(level["lag"] or 0 for level in levels)
+
+
+def _merge_level(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One level over every partition: sums (its lag unknown if one partition's is)."""
+    lags = [part["lag"] for part in parts]
+    return {
+        "priority": parts[0]["priority"],
+        "depth": sum(part["depth"] for part in parts),
+        "pending": sum(part["pending"] for part in parts),
+        "lag": None if None in lags else sum(lags),
+    }
+
+
+async def _level_stats(client: Redis, qk: QueueKeys) -> dict[str, Any]:
+    """One level's stream: XLEN, XINFO GROUPS and XPENDING (missing stream: zeros)."""
+    stats: dict[str, Any] = {
+        "priority": qk.level,
         "depth": await client.xlen(qk.tasks),
         "pending": 0,
         "lag": None,
         "consumers": 0,
-        "dead_letters": await client.xlen(qk.dead),
-        "oldest_pending_age_s": None,
+        "oldest": None,
     }
     try:
         groups = await client.xinfo_groups(qk.tasks)
@@ -49,7 +86,7 @@ async def queue_stats(client: Redis, qk: QueueKeys) -> dict[str, Any]:
         oldest = summary.get("min")
         if oldest:
             age_ms = time.time() * 1000 - entry_time_ms(oldest)
-            stats["oldest_pending_age_s"] = round(max(age_ms, 0) / 1000, 3)
+            stats["oldest"] = round(max(age_ms, 0) / 1000, 3)
     return stats
 
 
@@ -62,5 +99,6 @@ def merge_partitions(queue: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
     merged["lag"] = None if None in lags else sum(lags)
     ages = [part["oldest_pending_age_s"] for part in parts if part["oldest_pending_age_s"]]
     merged["oldest_pending_age_s"] = max(ages, default=None)
+    merged["levels"] = [_merge_level([part["levels"][k] for part in parts]) for k in range(3)]
     merged["partitions"] = [{"partition": n, **part} for n, part in enumerate(parts)]
     return merged

@@ -91,6 +91,7 @@ class TaskMaker:
                 max_attempts=task.max_attempts,
                 timeout=task.timeout,
                 partition_key=task.partition_key,
+                priority=task.priority,
                 idempotency_key=effect,
                 traceparent=self.traceparent,
                 tracestate=self.tracestate,

@@ -109,9 +109,9 @@ class BacklogGuard:
         return value
 
     async def _measure(self, queue: str) -> int:
-        # A partitioned queue's backlog is the sum over its partitions.
-        backlogs = [await self._measure_stream(qk.tasks) for qk in self._keys.shards(queue)]
-        return sum(backlogs)
+        # A queue's backlog is the sum over its partitions and their priority levels.
+        streams = [stream for qk in self._keys.shards(queue) for stream in qk.level_streams]
+        return sum([await self._measure_stream(stream) for stream in streams])
 
     async def _measure_stream(self, stream: str) -> int:
         try:

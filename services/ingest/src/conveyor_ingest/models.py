@@ -8,7 +8,7 @@ query value arrives as text. Response models are the ``data`` of the success env
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -30,6 +30,8 @@ from conveyor.status import TaskStatus as TaskStatus  # re-exported: the API's s
 MAX_ATTEMPTS = 100
 MAX_TIMEOUT_S = 86_400.0
 MAX_PARTITION_KEY = 200
+# The levels of conveyor.priority (a Literal: strict bodies take the JSON strings).
+PriorityName = Literal["high", "normal", "low"]
 
 
 class StrictModel(BaseModel):
@@ -74,6 +76,10 @@ class TaskRequest(TaskOptions):
         min_length=1,
         max_length=MAX_PARTITION_KEY,
         description="Tasks with one key go to one partition of the queue, in order.",
+    )
+    priority: PriorityName = Field(
+        default="normal",
+        description="Priority level: workers serve high 6 : normal 3 : low 1 when all wait.",
     )
 
     @field_validator("partition_key")
@@ -264,8 +270,17 @@ class Deleted(BaseModel):
     deleted: int
 
 
+class LevelFigures(BaseModel):
+    """One priority level's task stream in a queue (or partition)."""
+
+    priority: PriorityName
+    depth: int
+    pending: int
+    lag: int | None
+
+
 class QueueFigures(BaseModel):
-    """One queue's (or partition's) figures."""
+    """One queue's (or partition's) figures; depth, pending and lag sum its levels."""
 
     queue: str
     depth: int
@@ -282,6 +297,9 @@ class QueueFigures(BaseModel):
     partition: int | None = Field(default=None, description="In a partitioned queue's list.")
     partitions: list[QueueFigures] | None = Field(
         default=None, description="A partitioned queue's partitions."
+    )
+    levels: list[LevelFigures] = Field(
+        default_factory=list, description="Each priority level's stream, highest first."
     )
 
 

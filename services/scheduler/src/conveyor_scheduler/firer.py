@@ -119,6 +119,8 @@ class Firer:
             task = definition.task
             # One schedule's fires go to one partition, so they run in fire order.
             shard = self._keys.route(task.queue, task.partition_key or definition.id)
+            # One call per level: the fire script XADDs every task of a call to one stream.
+            shard = shard.at_level(task.priority)
             by_shard[shard].append(definition)
         for shard, group in by_shard.items():
             settled = await self._settled(shard, group, at_ms)
@@ -280,6 +282,7 @@ def _fire_fields(
         max_attempts=template.max_attempts,
         timeout=template.timeout,
         partition_key=template.partition_key or "",
+        priority=template.priority,
     )
     envelope = fire_span(envelope, stream, definition.id, instant_ms)  # as is when not tracing
     event = event_fields(TaskEventType.PENDING, envelope, at_ms=0)

@@ -40,7 +40,14 @@ class Promoter:
         keys = self._keys
         span = Promotion(keys.queue, keys.tasks)
         reply = await self._script(
-            keys=[keys.timer_index, keys.timer_entries, keys.tasks, keys.events],
+            keys=[
+                keys.timer_index,
+                keys.timer_entries,
+                keys.tasks,
+                keys.events,
+                keys.at_level("high").tasks,
+                keys.at_level("low").tasks,
+            ],
             args=[now_ms, self._batch, 1 if span.wanted else 0],
         )
         promoted, late_sum, late_max = (int(value) for value in reply[:3])

@@ -12,12 +12,14 @@ from redis.asyncio import Redis
 
 from conveyor.grouploop import GroupReader, run_guarded, stopped_within
 from conveyor.keys import QueueKeys
+from conveyor.priority import Priority
 from conveyor.streams import Group
 from conveyor_worker.committer import CONNECTION_ERRORS, Committer
 from conveyor_worker.control import ControlConsumer
 from conveyor_worker.dispatcher import Dispatcher
 from conveyor_worker.janitor import Janitor
 from conveyor_worker.lease import LeaseKeeper
+from conveyor_worker.levels import LevelGate
 from conveyor_worker.pause import PauseWatch
 from conveyor_worker.settings import WorkerSettings
 
@@ -43,6 +45,9 @@ class QueueConsumer:
         control: ControlConsumer,
         janitor: Janitor,
         pause: PauseWatch | None = None,
+        gate: LevelGate | None = None,
+        *,
+        partition_loops: bool = True,
     ) -> None:
         self._client = client
         self.keys = keys
@@ -54,13 +59,20 @@ class QueueConsumer:
         self.control = control
         self.janitor = janitor
         self.pause = pause
+        # The partition's other levels share its slots through the gate (None: one level).
+        self._gate = gate
+        # False for a level other than normal: it shares the normal level's control and
+        # janitor, whose loops that level's consumer runs.
+        self._partition_loops = partition_loops
+        self._level = Priority(keys.level)
         self._block = settings.block_ms or None  # BLOCK 0 would wait forever
         self._reader = GroupReader(client, Group.WORKERS, consumer, (keys.tasks,))
 
     async def setup(self) -> None:
         """Create the workers group on the task and control streams (MKSTREAM, id 0)."""
         await self._reader.ensure_groups()
-        await self.control.reader.ensure_groups()
+        if self._partition_loops:
+            await self.control.reader.ensure_groups()
 
     async def read_once(self, block_ms: int | None) -> int:
         """Read and dispatch one batch; returns the number of entries read.
@@ -68,7 +80,7 @@ class QueueConsumer:
         After a failed read this consumer's own pending entries come first (see
         conveyor.grouploop); the dispatcher skips those it is still running.
         """
-        count = min(self._settings.batch, self.dispatcher.free_slots)
+        count = min(self._settings.batch, self._free_slots())
         if count == 0:
             await self._wait_for_slot(1.0)
             return 0
@@ -79,6 +91,8 @@ class QueueConsumer:
             block_ms = self.pause.block_ms(block_ms)
         batches = await self._reader.read(count, block_ms)
         entries = [entry for _, batch in batches for entry in batch]
+        if self._gate is not None:
+            self._gate.found(self._level, len(entries))
         if entries:
             self.dispatcher.dispatch(entries)
         return len(entries)
@@ -116,9 +130,14 @@ class QueueConsumer:
         self._reader.recover_own()
         return await self.read_once(None)
 
+    def _free_slots(self) -> int:
+        if self._gate is None:
+            return self.dispatcher.free_slots
+        return self._gate.grant(self._level)
+
     async def drain_control(self) -> None:
         """Apply every control message written so far (a burst does this before it reads)."""
-        while await self.control.poll(None):
+        while self._partition_loops and await self.control.poll(None):
             pass
 
     async def run_burst(self) -> None:
@@ -129,7 +148,7 @@ class QueueConsumer:
         read ran on the server, and its reply may still be handled before the read's.
         """
         while True:
-            if self.dispatcher.free_slots == 0:
+            if self._free_slots() == 0:
                 await self._wait_for_slot(IDLE_WAIT)
                 continue
             idle = self._idle()
@@ -163,16 +182,20 @@ class QueueConsumer:
             pass
 
     def background(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
-        """Start the flusher, lease renewal, reclaim, control and janitor loops."""
+        """Start the flusher, lease renewal, reclaim, control and janitor loops.
+
+        The partition's control and janitor loops run in its ``normal`` level's consumer.
+        """
         settings = self._settings
-        control_poll = lambda: self.control.poll(self._block)  # noqa: E731 - a one-line loop body
         loops = [
             self.committer.run(stop),
             _every(stop, settings.visibility_timeout / 3, self.leases.renew),
             _every(stop, settings.reclaim_interval, self.reclaim),
-            _every(stop, settings.janitor_interval, self.janitor.run_once),
-            run_guarded(stop, "control_failed", control_poll),
         ]
+        if self._partition_loops:
+            control_poll = lambda: self.control.poll(self._block)  # noqa: E731 - a one-line loop body
+            loops.append(_every(stop, settings.janitor_interval, self.janitor.run_once))
+            loops.append(run_guarded(stop, "control_failed", control_poll))
         return [asyncio.create_task(loop) for loop in loops]
 
 

@@ -40,7 +40,14 @@ class ControlConsumer:
         self._clock = clock
         self._script = register(client, "worker_control")
         self._committer = committer
+        # The committers of the partition's other priority levels: a recorded cancel
+        # stops their trust in an empty cancelled set too.
+        self._siblings: list[Committer] = []
         self.reader = GroupReader(client, Group.WORKERS, consumer, (keys.control,))
+
+    def watch(self, committer: Committer) -> None:
+        """Tell ``committer`` (another level's, same partition) of every cancel recorded."""
+        self._siblings.append(committer)
 
     async def poll(self, block_ms: int | None) -> int:
         """Read and apply one batch of control messages; returns how many were read."""
@@ -68,6 +75,8 @@ class ControlConsumer:
         if message.until_ms is None:
             return [entry_id, "", "", "", ""]
         self._committer.cancel_recorded()
+        for sibling in self._siblings:
+            sibling.cancel_recorded()
         until = str(message.until_ms)
         if message.op is ControlOp.CANCEL:
             return [entry_id, message.task_id, until, "", ""]

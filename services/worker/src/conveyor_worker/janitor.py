@@ -36,8 +36,9 @@ class Janitor:
         self._script = register(client, "worker_janitor")
 
     async def run_once(self) -> JanitorReport:
-        """One pass over the tasks, control and events streams."""
-        keys = [self._keys.janitor_lease, self._keys.tasks, self._keys.control, self._keys.events]
+        """One pass over the task streams of every priority level, control and events."""
+        qk = self._keys
+        keys = [qk.janitor_lease, *qk.level_streams, qk.control, qk.events]
         args = [self._holder, str(self._lease_ms), str(self._idle_ms)]
         reply = await self._script(keys=keys, args=args, client=self._client)
         if reply == -1:

@@ -18,21 +18,22 @@ from conveyor.streams import Group, find_group
 async def stranded_streams(client: Redis, keys: Keys) -> list[str]:
     """Task streams of unconfigured partitions that hold undelivered or pending tasks."""
     beyond = [
-        QueueKeys(keys.prefix, queue, partition)
+        stream
         for queue in keys.queues
         for partition in range(keys.partition_count(queue), MAX_PARTITIONS)
+        for stream in QueueKeys(keys.prefix, queue, partition).level_streams
     ]
     async with client.pipeline(transaction=False) as pipe:
-        for qk in beyond:
-            pipe.xinfo_groups(qk.tasks)
-            pipe.xlen(qk.tasks)
+        for stream in beyond:
+            pipe.xinfo_groups(stream)
+            pipe.xlen(stream)
         # A stream that does not exist answers XINFO with an error: nothing there.
         replies = await pipe.execute(raise_on_error=False)
     found = []
-    for index, qk in enumerate(beyond):
+    for index, stream in enumerate(beyond):
         groups, length = replies[2 * index], replies[2 * index + 1]
         if isinstance(length, int) and length and _unfinished(groups):
-            found.append(qk.tasks)
+            found.append(stream)
     return found
 
 

@@ -2,7 +2,9 @@
 
 A partitioned queue gets one consumer per partition (its own read loop,
 dispatcher and committer): on Redis Cluster one XREADGROUP may only name
-streams of one slot, and separate loops read the partitions fairly.
+streams of one slot, and separate loops read the partitions fairly. Each
+partition's high and low priority streams get a consumer of their own too,
+sharing the partition's slots by weight (conveyor_worker.levels).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from redis.asyncio import Redis
 
 from conveyor.handlers import Registry, Resources
 from conveyor.keys import Keys, QueueKeys
+from conveyor.priority import Priority
 from conveyor.streams import Group
 from conveyor.telemetry.consuming import ConsumerContext, ConsumerSpans
 from conveyor_worker.breaker import BreakerPolicy, Breakers
@@ -32,6 +35,7 @@ from conveyor_worker.dispatcher import Dispatcher, Limits
 from conveyor_worker.heartbeat import Heartbeat, this_process
 from conveyor_worker.janitor import Janitor
 from conveyor_worker.lease import LeaseKeeper
+from conveyor_worker.levels import LevelGate
 from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.pause import PauseWatch
 from conveyor_worker.settings import WorkerSettings
@@ -91,14 +95,23 @@ class Worker:
         self.pause = PauseWatch(
             client, keys, refresh=settings.pause_check_interval, monotonic=monotonic
         )
-        self.queues = [
-            self._build(client, queue_keys, registry, breakers, clock, rand)
-            for queue_keys in keys.all_queues()
-        ]
+        # The normal level's consumer of each partition (it also runs control and janitor),
+        # then the consumers of the other levels.
+        self.queues: list[QueueConsumer] = []
+        self.levels: list[QueueConsumer] = []
+        for queue_keys in keys.all_queues():
+            gate = LevelGate(settings.concurrency)
+            normal = self._build(client, queue_keys, registry, breakers, clock, rand, gate)
+            self.queues.append(normal)
+            for level in (Priority.HIGH, Priority.LOW):
+                keys_ = queue_keys.at_level(level)
+                built = self._build(client, keys_, registry, breakers, clock, rand, gate, normal)
+                self.levels.append(built)
+                normal.control.watch(built.committer)
         identity = this_process(
             self.consumer, tuple(q.keys.shard for q in self.queues), settings.concurrency, clock()
         )
-        in_flight = lambda: sum(len(q.dispatcher.in_flight) for q in self.queues)  # noqa: E731 - a one-line sum
+        in_flight = lambda: sum(len(q.dispatcher.in_flight) for q in self.consumers)  # noqa: E731 - a one-line sum
         self.heartbeat = Heartbeat(
             client, keys, identity, in_flight, settings.heartbeat_interval, clock
         )
@@ -111,7 +124,11 @@ class Worker:
         breakers: Breakers,
         clock: Callable[[], int],
         rand: Callable[[], float],
+        gate: LevelGate,
+        normal: QueueConsumer | None = None,
     ) -> QueueConsumer:
+        """The consumer of one partition's level; ``normal``: that partition's normal level's
+        consumer, whose control and janitor another level shares (None: this is normal)."""
         s = self.settings
         committer = Committer(client, keys, round(s.mark_ttl * 1000), clock, s.events_maxlen)
         limits = Limits(s.concurrency, s.max_deliveries, s.cancel_check_window)
@@ -120,16 +137,24 @@ class Worker:
             keys, registry, committer, limits, breakers, self.metrics, clock, rand, spans
         )
         dispatcher.resources = self.resources
+        level = Priority(keys.level)
+        gate.add(level, dispatcher)
         visibility_ms = round(s.visibility_timeout * 1000)
         leases = LeaseKeeper(
             client, dispatcher, self.consumer, visibility_ms, s.batch, self.metrics
         )
+        if normal is not None:
+            control, janitor = normal.control, normal.janitor
+            return QueueConsumer(
+                client, keys, s, self.consumer, committer, dispatcher, leases, control, janitor,
+                pause=self.pause, gate=gate, partition_loops=False,
+            )  # fmt: skip
         control = ControlConsumer(client, keys, self.consumer, clock, committer)
         lease_ms = round(s.janitor_interval * 2000)
         janitor = Janitor(client, keys, self.consumer, lease_ms, round(s.consumer_idle * 1000))
         return QueueConsumer(
             client, keys, s, self.consumer, committer, dispatcher, leases, control, janitor,
-            pause=self.pause,
+            pause=self.pause, gate=gate,
         )  # fmt: skip
 
     async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> None:
@@ -143,8 +168,13 @@ class Worker:
         async with self._registry.running(self.resources):
             await self._serve(stop or asyncio.Event(), burst)
 
+    @property
+    def consumers(self) -> list[QueueConsumer]:
+        """Every consumer of this process: each partition's levels."""
+        return self.queues + self.levels
+
     async def _serve(self, stop: asyncio.Event, burst: bool) -> None:
-        for queue in self.queues:
+        for queue in self.consumers:
             await queue.setup()
             if burst:
                 # Before the background control loop starts: it would take these messages
@@ -154,16 +184,16 @@ class Worker:
             # Its partition count was lowered before it drained: no one reads it now.
             log.error("partition_stream_stranded", stream=stream)
         background_stop = asyncio.Event()
-        background = [t for q in self.queues for t in q.background(background_stop)]
+        background = [t for q in self.consumers for t in q.background(background_stop)]
         background.append(asyncio.create_task(self.heartbeat.run(background_stop)))
         log.info(
             "worker_started", consumer=self.consumer, queues=[q.keys.shard for q in self.queues]
         )
         try:
             if burst:
-                await asyncio.gather(*(q.run_burst() for q in self.queues))
+                await asyncio.gather(*(q.run_burst() for q in self.consumers))
             else:
-                await asyncio.gather(*(q.run(stop) for q in self.queues))
+                await asyncio.gather(*(q.run(stop) for q in self.consumers))
         finally:
             await self._shutdown(background_stop, background)
 
@@ -171,14 +201,14 @@ class Worker:
         self, background_stop: asyncio.Event, background: list[asyncio.Task[None]]
     ) -> None:
         grace = self.settings.shutdown_grace
-        await asyncio.gather(*(q.dispatcher.drain(grace) for q in self.queues))
+        await asyncio.gather(*(q.dispatcher.drain(grace) for q in self.consumers))
         deadline = time.monotonic() + FINAL_FLUSH_SECONDS
-        for queue in self.queues:
+        for queue in self.consumers:
             if not await queue.committer.flush(deadline):
                 log.warning(
                     "outcomes_not_committed", queue=queue.keys.shard, ops=queue.committer.pending
                 )
-        await asyncio.gather(*(q.dispatcher.close() for q in self.queues))
+        await asyncio.gather(*(q.dispatcher.close() for q in self.consumers))
         background_stop.set()
         for task in background:
             task.cancel()

@@ -99,6 +99,7 @@ class DirectCore:
             max_attempts=item.max_attempts,
             timeout=item.timeout,
             partition_key=item.partition_key,
+            priority=item.priority or "",
             idempotency_key=effect_key(self.subject, key, None if count == 1 else index),
             loc=loc,
         )

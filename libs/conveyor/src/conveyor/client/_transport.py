@@ -6,7 +6,7 @@ import os
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from conveyor.client._views import TaskItem
 from conveyor.errors import ConfigurationError
@@ -29,6 +29,7 @@ class EnqueueOptions(TypedDict, total=False):
     max_attempts: int
     timeout: float
     idempotency_key: str
+    priority: Literal["high", "normal", "low"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ def items(
             delay=options.get("delay"),
             run_at=options.get("run_at"),
             partition_key=options.get("partition_key"),
+            priority=options.get("priority"),
             max_attempts=max_attempts,
             timeout=timeout,
         )

@@ -102,11 +102,12 @@ class TaskItem:
     partition_key: str | None = None
     max_attempts: int | None = None
     timeout: float | None = None
+    priority: str | None = None  # high, normal or low (None: normal)
 
     def body(self) -> dict[str, Any]:
         """The item as the HTTP API's task object (unset options left out)."""
         body: dict[str, Any] = {"type": self.type, "payload": self.payload, "queue": self.queue}
-        for name in ("delay", "partition_key", "max_attempts", "timeout"):
+        for name in ("delay", "partition_key", "max_attempts", "timeout", "priority"):
             value = getattr(self, name)
             if value is not None:
                 body[name] = value

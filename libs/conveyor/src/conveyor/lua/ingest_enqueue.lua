@@ -1,12 +1,14 @@
 -- Enqueue tasks of one queue: Idempotency-Key check, XADDs, accepted records,
 -- index entries, index trim and the stored response, as one atomic step.
 -- KEYS[1] status index, KEYS[2] idempotency key (or the index again when none),
--- KEYS[3] task stream, KEYS[4] timers-in stream, KEYS[4 + b] accepted bucket b.
+-- KEYS[3] task stream, KEYS[4] timers-in stream, KEYS[4 + b] accepted bucket b, then the
+-- task streams of other priority levels that tasks of this call name by "l".
 -- ARGV[1] now_ms, ARGV[2] retention_ms, ARGV[3] idempotency ttl ms (0: none),
 -- ARGV[4] value stored under the key (fingerprint, status, response),
 -- ARGV[5] JSON array of tasks: {"f": [field, value, ...] in TaskEnvelope.to_fields() order
 -- (timer fields after), "b": bucket number b (default 1), "d": 1 when delayed,
--- "r": replayed task id (optional)},
+-- "r": replayed task id (optional), "l": l-th of the streams after the buckets (optional:
+-- a priority level other than normal; default KEYS[3])},
 -- ARGV[5 + b] PEXPIRE of bucket b.
 -- One JSON argument instead of thousands keeps the client's encoding cost low.
 -- A task's record is one field of its bucket (records.py): id -> JSON array
@@ -27,7 +29,8 @@ local stamp = string.format('%013d', now) .. ':'
 local encode = cjson.encode
 local members = {}
 local records = {}
-for b = 5, #KEYS do records[b - 4] = {} end
+local buckets = #ARGV - 5  -- one PEXPIRE argument per bucket
+for b = 1, buckets do records[b] = {} end
 -- to_fields() starts v, id, type, queue, datacontenttype, data, attempt: those are read by
 -- position and only the optional rest is scanned (a table of every field cost more per
 -- task). Checked for every task before anything is written: the script stays all-or-nothing.
@@ -57,7 +60,9 @@ for _, task in ipairs(tasks) do
     elseif name == 'due_ms' then due = fields[j + 1]
     elseif name == 'event_attributes' then attributes = fields[j + 1] end
   end
-  redis.call('XADD', delayed and KEYS[4] or KEYS[3], '*', unpack(fields))
+  local stream = KEYS[3]
+  if delayed then stream = KEYS[4] elseif task.l then stream = KEYS[4 + buckets + task.l] end
+  redis.call('XADD', stream, '*', unpack(fields))
   local bucket = task.b or 1
   local pairs_ = records[bucket]
   pairs_[#pairs_ + 1] = id
@@ -72,7 +77,7 @@ for _, task in ipairs(tasks) do
   end
 end
 if #members > 0 then redis.call('ZADD', index, unpack(members)) end
-for b = 1, #KEYS - 4 do
+for b = 1, buckets do
   if #records[b] > 0 then flush(b) end
   redis.call('PEXPIRE', KEYS[4 + b], ARGV[5 + b])
 end

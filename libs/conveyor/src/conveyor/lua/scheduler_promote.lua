@@ -1,6 +1,8 @@
 -- Promote due timers: remove them from the index and XADD each task with its PENDING event.
 -- Several replicas may run this at once: each timer leaves the index in the step that enqueues it.
--- KEYS[1] timer index (zset), KEYS[2] timer entries (hash), KEYS[3] tasks stream, KEYS[4] events.
+-- KEYS[1] timer index (zset), KEYS[2] timer entries (hash), KEYS[3] tasks stream, KEYS[4] events,
+-- KEYS[5] tasks stream of priority high, KEYS[6] of priority low (a task's "priority" field
+-- picks its stream; none, or "normal", is KEYS[3]).
 -- ARGV[1] now (ms), ARGV[2] most timers to promote, ARGV[3] '1': also return trace contexts.
 -- Each entry is JSON {"f": [task fields...], "e": [PENDING event fields without at_ms]}.
 -- Reply: {promoted count, sum of lateness (ms), max lateness (ms)}, plus with ARGV[3] = '1'
@@ -13,6 +15,14 @@ local ids = {}
 local traces = {}
 local want_traces = ARGV[3] == '1'
 local late_sum, late_max = 0, 0
+local level_streams = {high = KEYS[5], low = KEYS[6]}
+-- The optional fields follow the seven fixed ones (envelope.to_fields()).
+local function stream_of(fields)
+  for i = 15, #fields, 2 do
+    if fields[i] == 'priority' then return level_streams[fields[i + 1]] or KEYS[3] end
+  end
+  return KEYS[3]
+end
 for k = 1, #due, 2 do
   local id = due[k]
   ids[#ids + 1] = id
@@ -23,7 +33,7 @@ for k = 1, #due, 2 do
   if doc then
     local entry = cjson.decode(doc)
     local fields = entry['f']
-    redis.call('XADD', KEYS[3], '*', unpack(fields))
+    redis.call('XADD', stream_of(fields), '*', unpack(fields))
     if want_traces then
       local parent, state = nil, ''
       for i = 1, #fields, 2 do

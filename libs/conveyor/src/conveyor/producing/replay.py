@@ -35,6 +35,7 @@ def replay_task(letter: DeadLetter, queue: str) -> NewTask:
         tracestate=original.tracestate,
         partition_key=original.partition_key,
         event_attributes=original.event_attributes,
+        priority=original.priority,
     )
     return NewTask(envelope=envelope, replay_of=original.id)
 

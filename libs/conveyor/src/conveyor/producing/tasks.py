@@ -124,6 +124,7 @@ def new_task(
     tracestate: str = "",
     due: int | None = None,
     loc: str = "body",
+    priority: str = "",
 ) -> NewTask:
     """A task as it will be written (a UUIDv7 id, the wire envelope), due at ``due`` (ms)."""
     try:
@@ -140,6 +141,7 @@ def new_task(
             traceparent=traceparent,
             tracestate=tracestate,
             partition_key=partition_key or "",
+            priority=priority,
         )
     except EnvelopeEncodeError as exc:
         msg = "task is invalid"

@@ -82,7 +82,7 @@ def wire_fields_json(env: TaskEnvelope) -> str:
     return "".join(parts)
 
 
-def script_item(task: NewTask, bucket: int = 1) -> str:
+def script_item(task: NewTask, bucket: int = 1, level: int = 0) -> str:
     """One task as the enqueue script's JSON argument reads it (JSON text)."""
     env = task.envelope
     if task.due_ms is None:
@@ -96,6 +96,8 @@ def script_item(task: NewTask, bucket: int = 1) -> str:
         tail += ',"r":' + _STR(task.replay_of)
     if bucket != 1:
         tail += f',"b":{bucket:d}'
+    if level:
+        tail += f',"l":{level:d}'
     return head + tail + "}"
 
 
@@ -122,11 +124,17 @@ class TaskWrites:
         stored = f"{idem.fingerprint}\n{response[0]}\n{response[1]}" if idem else ""
         buckets: dict[int, int] = {}  # bucket -> its number in the script (1-based)
         items = []
+        levels: dict[str, int] = {}  # priority -> its stream's number after the buckets
         for task in tasks:
             bucket = bucket_of(task.envelope.id) or 0
             number = buckets.setdefault(bucket, len(buckets) + 1)
-            items.append(script_item(task, number))
+            level = task.envelope.priority
+            if level and task.due_ms is None:  # a delayed task keeps it in its timer
+                items.append(script_item(task, number, levels.setdefault(level, len(levels) + 1)))
+            else:
+                items.append(script_item(task, number))
         keys += [qk.accepted(bucket) for bucket in buckets]
+        keys += [qk.at_level(level).tasks for level in levels]
         ttl = self.idem_ttl_ms if idem else 0
         args: list[str | int] = [now, self.retention_ms, ttl, stored, "[" + ",".join(items) + "]"]
         args += [bucket_ttl_ms(bucket, now, self.retention_ms) for bucket in buckets]
@@ -201,7 +209,12 @@ def producer_spans(
     # Imported here: importing it costs every producer.
     from conveyor.telemetry.spans import parented_send_spans, send_spans
 
-    streams = [qk.tasks if task.due_ms is None else qk.timers_in for task in tasks]
+    streams = [
+        qk.at_level(task.envelope.priority or "normal").tasks
+        if task.due_ms is None
+        else qk.timers_in
+        for task in tasks
+    ]
     envelopes_ = [task.envelope for task in tasks]
     if parents:
         pairs = [parents.get(env.id, ("", "")) for env in envelopes_]

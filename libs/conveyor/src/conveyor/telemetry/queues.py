@@ -13,6 +13,7 @@ redelivered since) and ZCARD of the timer index.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 
@@ -106,24 +107,21 @@ class QueueStats:
         self.sampled.set(time.time())
 
     async def _read(self, qk: QueueKeys) -> _Figures:
+        """One partition's figures, its priority levels' task streams summed."""
         async with self._client.pipeline(transaction=False) as pipe:
-            pipe.xlen(qk.tasks)
             pipe.xlen(qk.timers_in)
             pipe.xlen(qk.dead)
             pipe.zcard(qk.timer_index)
-            pipe.xinfo_groups(qk.tasks)
-            pipe.xpending_range(qk.tasks, Group.WORKERS.value, "-", "+", 1)
+            for stream in qk.level_streams:
+                pipe.xlen(stream)
+                pipe.xinfo_groups(stream)
+                pipe.xpending_range(stream, Group.WORKERS.value, "-", "+", 1)
             replies = await pipe.execute(raise_on_error=False)
-        tasks, timers_in, dead, timers, groups, oldest = replies
-        figures = _Figures(_count(tasks), _count(timers_in), _count(dead), _count(timers))
-        workers = find_group(groups, Group.WORKERS.value)
-        if workers is not None:
-            # lag is None when Redis cannot tell (after deletions); count it as 0.
-            figures.lag = int(workers.get("lag") or 0)
-            figures.pending = int(workers.get("pending") or 0)
-        # The lowest-id pending entry: the one waiting longest unless it was redelivered.
-        if isinstance(oldest, list) and oldest:
-            figures.oldest_idle_ms = int(oldest[0]["time_since_delivered"])
+        timers_in, dead, timers = replies[:3]
+        levels = [_level_figures(*replies[at : at + 3]) for at in range(3, len(replies), 3)]
+        figures = functools.reduce(_Figures.plus, levels)
+        figures.timers_in, figures.dead = _count(timers_in), _count(dead)
+        figures.timers = _count(timers)
         return figures
 
     def _set(self, queue: str, figures: _Figures) -> None:
@@ -178,6 +176,20 @@ class _Figures:
             _add(self.pending, other.pending),
             max(self.oldest_idle_ms, other.oldest_idle_ms),
         )
+
+
+def _level_figures(tasks: object, groups: object, oldest: object) -> _Figures:
+    """One priority level's task stream (no stream yet: no figures)."""
+    figures = _Figures(_count(tasks), None, None, None)
+    workers = find_group(groups, Group.WORKERS.value)
+    if workers is not None:
+        # lag is None when Redis cannot tell (after deletions); count it as 0.
+        figures.lag = int(workers.get("lag") or 0)
+        figures.pending = int(workers.get("pending") or 0)
+    # The lowest-id pending entry: the one waiting longest unless it was redelivered.
+    if isinstance(oldest, list) and oldest:
+        figures.oldest_idle_ms = int(oldest[0]["time_since_delivered"])
+    return figures
 
 
 def _count(reply: object) -> int | None:

@@ -167,7 +167,8 @@ def _task(
     """The task of one event, and the event's own trace parent if it carries one."""
     event = item.event
     fields = {"type": event.type, "payload": item.payload, "queue": event.queue,
-              "partition_key": event.partitionkey}  # fmt: skip
+              "partition_key": event.partitionkey,
+              "priority": event.priority or "normal"}  # fmt: skip
     task = parse_model(TaskRequest, fields)
     check_queue(request, task.queue, f"{loc}.queue" if loc else "queue")
     made = maker.make(task, loc or "body")
