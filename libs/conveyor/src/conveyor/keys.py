@@ -184,6 +184,10 @@ class QueueKeys:
         """
         return f"{self.tag}:w:replaced"
 
+    def workflow_state(self, workflow_id: str) -> str:
+        """Worker's hash of one workflow's finished steps and chord counts (conveyor.workflows)."""
+        return f"{self.tag}:w:workflow:{_part(workflow_id)}"
+
     @property
     def janitor_lease(self) -> str:
         """Lease that lets one worker process at a time run the janitor for this queue."""
