@@ -40,8 +40,8 @@ STREAM_WRITERS = {
 }
 STREAM_READERS = {"tasks": {"keda"}}  # read-only on top of the writers
 # Ingest-owned keys the producer's enqueue/change scripts write in the same atomic step
-# (the read model's index, accepted buckets and records, idempotency records).
-PRODUCER_SHARES = {"tasks", "accepted", "task", "idem"}
+# (the read model's index, accepted buckets and records, idempotency and workflow records).
+PRODUCER_SHARES = {"tasks", "accepted", "task", "idem", "workflow"}
 FORBIDDEN_RULES = {
     "+@all", "allcommands", "+@dangerous", "+@admin", "allkeys", "~*", "%RW~*", "%R~*",
     "allchannels", "&*", "nopass", "+keys", "+flushall", "+flushdb", "+config", "+scan",

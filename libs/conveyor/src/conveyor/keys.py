@@ -202,6 +202,10 @@ class QueueKeys:
         """
         return f"{self.tag}:i:idem:{request_scope(subject, key)}"
 
+    def workflow_record(self, workflow_id: str) -> str:
+        """A workflow's definition as created (its steps' ids, types and roles), for GET."""
+        return f"{self.tag}:i:workflow:{_part(workflow_id)}"
+
     def task_status(self, task_id: str) -> str:
         """Read-model hash of one task."""
         return f"{self.tag}:i:task:{_part(task_id)}"

@@ -296,3 +296,52 @@ def decode_field(text: str) -> dict[str, Any]:
         return {}
     value = jsoncodec.loads(text)
     return value if isinstance(value, dict) else {}
+
+
+def to_body(flow: Workflow, queue: str) -> dict[str, Any]:
+    """``flow`` as the body of POST /api/v1/workflows (what the client sends)."""
+    if isinstance(flow, Step):
+        flow = Chain((flow,))
+    if isinstance(flow, Chain):
+        return {"queue": queue, "steps": [_step_body(s) for s in flow.steps]}
+    if isinstance(flow, Group):
+        return {"queue": queue, "members": [_step_body(s) for s in flow.members]}
+    tail = flow.callback.steps if isinstance(flow.callback, Chain) else (flow.callback,)
+    return {
+        "queue": queue,
+        "members": [_step_body(s) for s in flow.group.members],
+        "callback": [_step_body(s) for s in tail],
+        "policy": flow.policy.value,
+    }
+
+
+def from_body(body: dict[str, Any]) -> Workflow:
+    """The workflow a POST /api/v1/workflows body describes (already schema-checked)."""
+    if body.get("steps") is not None:
+        return Chain(tuple(_step_of(s) for s in body["steps"]))
+    members = Group(tuple(_step_of(s) for s in body.get("members") or ()))
+    callback = body.get("callback")
+    if not callback:
+        return members
+    tail = Chain(tuple(_step_of(s) for s in callback))
+    return Chord(members, tail, Policy(body.get("policy") or Policy.STOP))
+
+
+def _step_body(step: Step) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": step.type}
+    if step.payload is not NO_PAYLOAD:
+        out["payload"] = step.payload
+    if step.max_attempts is not None:
+        out["max_attempts"] = step.max_attempts
+    if step.timeout is not None:
+        out["timeout"] = step.timeout
+    return out
+
+
+def _step_of(body: dict[str, Any]) -> Step:
+    return Step(
+        body["type"],
+        body.get("payload", NO_PAYLOAD),
+        body.get("max_attempts"),
+        body.get("timeout"),
+    )
