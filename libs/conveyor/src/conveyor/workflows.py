@@ -130,11 +130,13 @@ class WorkflowPlan:
     tasks: list[NewTask]
     steps: list[PlannedStep]
     policy: str = ""
+    subject: str = ""
 
     def record(self) -> str:
         """The workflow's definition as stored for GET (JSON object text)."""
         steps = [[s.task_id, s.type, s.role, s.index] for s in self.steps]
-        body = {"id": self.id, "kind": self.kind, "policy": self.policy, "steps": steps}
+        body = {"id": self.id, "kind": self.kind, "policy": self.policy, "steps": steps,
+                "subject": self.subject}  # fmt: skip
         return jsoncodec.dumps(body)
 
 
@@ -200,7 +202,7 @@ def _plan_chain(wf_id: str, flow: Chain, ctx: _Context) -> WorkflowPlan:
     if later:
         field["then"] = later
     first = _task(ids[0], flow.steps[0], field, ctx, "body.steps[0]")
-    return WorkflowPlan(wf_id, "chain", [first], steps)
+    return WorkflowPlan(wf_id, "chain", [first], steps, subject=ctx.subject)
 
 
 def _plan_chord(wf_id: str, flow: Chord, ctx: _Context) -> WorkflowPlan:
@@ -233,7 +235,7 @@ def _plan_chord(wf_id: str, flow: Chord, ctx: _Context) -> WorkflowPlan:
             field["callback"] = callback
         tasks.append(_task(task_id, member, field, ctx, f"body.members[{n}]"))
     kind = "chord" if callback is not None else "group"
-    return WorkflowPlan(wf_id, kind, tasks, steps, flow.policy.value)
+    return WorkflowPlan(wf_id, kind, tasks, steps, flow.policy.value, ctx.subject)
 
 
 def _task(task_id: str, step: Step, field: dict[str, Any], ctx: _Context, loc: str) -> NewTask:
