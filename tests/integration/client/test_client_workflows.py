@@ -93,3 +93,21 @@ async def test_cancel_stops_every_step_that_has_not_started(
     done = await _finished(aclient, created.id)
     assert done.status == "cancelled"
     assert [s.state for s in done.steps] == ["cancelled", "cancelled", "not_run"]
+
+
+async def test_over_http_create_read_cancel_and_replay_a_key(
+    hclient: AsyncClient, run_worker: RunWorker
+) -> None:
+    runs: list[tuple[str, Any]] = []
+    flow = chain(Step("flow.add", 2), Step("flow.add", {"n": 3}))
+    created = await hclient.enqueue_workflow(flow, idempotency_key="http-1")
+    again = await hclient.enqueue_workflow(flow, idempotency_key="http-1")
+    assert again.id == created.id
+    await run_worker(flow_registry(runs))
+    done = await _finished(hclient, created.id)
+    assert (done.status, [s.result for s in done.steps]) == ("succeeded", [2, 5])
+    later = await hclient.enqueue_workflow(chord(group(Step("flow.add", 1)), Step("flow.add")))
+    assert await hclient.cancel_workflow(later.id) == 2
+    await run_worker(flow_registry(runs))
+    assert (await _finished(hclient, later.id)).status == "cancelled"
+    assert len(runs) == 2

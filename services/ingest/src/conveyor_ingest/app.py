@@ -24,7 +24,16 @@ from conveyor_ingest.context import SERVICES, Metrics, Services
 from conveyor_ingest.limits import BacklogGuard, RateLimiter
 from conveyor_ingest.middlewares import request_middleware, set_body_limit
 from conveyor_ingest.openapi import install as install_openapi
-from conveyor_ingest.routes import batch, deadletters, events, health, queues, schedules, tasks
+from conveyor_ingest.routes import (
+    batch,
+    deadletters,
+    events,
+    health,
+    queues,
+    schedules,
+    tasks,
+    workflows,
+)
 from conveyor_ingest.server import ApiRunner
 from conveyor_ingest.settings import IngestSettings
 from conveyor_ingest.store import TaskStore
@@ -79,7 +88,7 @@ def create_app(
     set_body_limit(app, settings.max_body_bytes)
     for module_routes in (
         batch.routes, tasks.routes, events.routes, deadletters.routes,
-        schedules.routes, queues.routes, health.routes,
+        schedules.routes, queues.routes, health.routes, workflows.routes,
     ):  # fmt: skip
         app.router.add_routes(module_routes)
     install_openapi(app)  # last: documents every route added above
