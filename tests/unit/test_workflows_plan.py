@@ -8,6 +8,7 @@ import pytest
 
 from conveyor.envelope import decode_envelope
 from conveyor.errors import EnvelopeDecodeError, InvalidTaskError
+from conveyor.timers import TimerKind, decode_timer, timer_fields
 from conveyor.workflows import Step, chain, chord, group, plan, with_input
 
 
@@ -64,3 +65,12 @@ def test_a_malformed_workflow_field_does_not_decode(value: str) -> None:
     fields = {"v": "1", "id": "t1", "type": "a.b", "data": "null", "workflow": value}
     with pytest.raises(EnvelopeDecodeError, match="workflow"):
         decode_envelope("1-0", fields, "q")
+
+
+def test_a_retry_keeps_the_workflow_field_through_the_timer_stream() -> None:
+    """The scheduler re-enqueues a retry from its decoded envelope: the field must survive."""
+    [task] = plan(chain(Step("a.b", 1), Step("c.d")), "q").tasks
+    timer = timer_fields(task.envelope.next_attempt(), 5, TimerKind.RETRY)
+    decoded = decode_timer("1-0", timer, "q").envelope
+    assert decoded.workflow == task.envelope.workflow
+    assert decoded.to_fields()["workflow"] == task.envelope.workflow
