@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import BaseModel
 
+from conveyor.declarations import declare
 from conveyor.envelope import decode_envelope
 from conveyor.errors import EnvelopeDecodeError, InvalidTaskError
 from conveyor.timers import TimerKind, decode_timer, timer_fields
-from conveyor.workflows import Step, chain, chord, group, plan, with_input
+from conveyor.workflows import Step, chain, chord, group, plan, step, with_input
 
 
 def test_chain_plans_one_task_carrying_the_later_steps_with_their_ids() -> None:
@@ -74,3 +76,13 @@ def test_a_retry_keeps_the_workflow_field_through_the_timer_stream() -> None:
     decoded = decode_timer("1-0", timer, "q").envelope
     assert decoded.workflow == task.envelope.workflow
     assert decoded.to_fields()["workflow"] == task.envelope.workflow
+
+
+def test_a_step_by_declaration_dumps_its_payload_and_takes_its_defaults() -> None:
+    class Order(BaseModel):
+        id: int
+
+    price = declare("orders.price", payload=Order, result=int, max_attempts=4)
+    made = step(price, Order(id=7), timeout=2.0)
+    assert made == Step("orders.price", {"id": 7}, 4, 2.0)
+    assert step("a.b") == Step("a.b")

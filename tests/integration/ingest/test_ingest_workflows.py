@@ -49,3 +49,16 @@ async def test_a_workflow_is_read_by_its_client_only(api: Api) -> None:
     assert theirs.status == 404
     missing = await api.client.get(f"{WORKFLOWS}/nope", headers=auth())
     assert missing.status == 404
+
+
+async def test_a_key_replays_its_workflow_and_refuses_another_body(api: Api) -> None:
+    body = {"steps": [{"type": "a.b", "payload": 1}, {"type": "c.d"}]}
+    headers = {**auth(), "Idempotency-Key": "wf-k"}
+    first = await api.client.post(WORKFLOWS, json=body, headers=headers)
+    again = await api.client.post(WORKFLOWS, json=body, headers=headers)
+    assert (first.status, again.status) == (202, 202)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (await again.json())["data"]["id"] == (await first.json())["data"]["id"]
+    other = await api.client.post(WORKFLOWS, json={"steps": [{"type": "a.b"}]}, headers=headers)
+    assert other.status == 422
+    assert await api.redis.xlen(api.keys.queue("default").tasks) == 1

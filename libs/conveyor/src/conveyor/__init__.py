@@ -18,7 +18,7 @@ from conveyor._version import __version__
 if TYPE_CHECKING:
     from conveyor.client import AsyncClient, AsyncTaskRef, Client, TaskRef, TaskStatus, TaskView
     from conveyor.declarations import TaskDeclaration, declare
-    from conveyor.workflows import Step, chain, chord, group
+    from conveyor.workflows import Step, chain, chord, group, step
 
 _EXPORTS = {
     "AsyncClient": "conveyor.client",
@@ -33,6 +33,7 @@ _EXPORTS = {
     "chain": "conveyor.workflows",
     "chord": "conveyor.workflows",
     "group": "conveyor.workflows",
+    "step": "conveyor.workflows",
 }
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "chord",
     "declare",
     "group",
+    "step",
 ]
 
 

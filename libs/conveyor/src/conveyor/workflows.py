@@ -26,13 +26,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from conveyor import jsoncodec
 from conveyor.errors import InvalidTaskError, JsonNumberError
 from conveyor.ids import new_task_id
 from conveyor.producing.tasks import NewTask, new_task
 
+if TYPE_CHECKING:  # pydantic loads only with a declaration in use
+    from conveyor.declarations import TaskDeclaration
+
+P = TypeVar("P")
 MAX_STEPS = 1_000
 INPUT = "input"
 INVALID = "workflow is invalid"
@@ -94,6 +98,39 @@ class Chord:
 
 
 Workflow = Step | Chain | Group | Chord
+
+
+@overload
+def step(
+    task: TaskDeclaration[P, Any],
+    payload: P = ...,
+    *,
+    max_attempts: int | None = None,
+    timeout: float | None = None,
+) -> Step: ...
+@overload
+def step(
+    task: str, payload: Any = ..., *, max_attempts: int | None = None, timeout: float | None = None
+) -> Step: ...
+def step(
+    task: TaskDeclaration[Any, Any] | str,
+    payload: Any = NO_PAYLOAD,
+    *,
+    max_attempts: int | None = None,
+    timeout: float | None = None,
+) -> Step:
+    """A step by type name, or by declaration: its payload typed and dumped by the
+    declaration's model, its max_attempts and timeout defaults applied. (A step after
+    another receives ``{"input": ..., ...payload}``: declare that model for it.)"""
+    if isinstance(task, str):
+        return Step(task, payload, max_attempts, timeout)
+    dumped = payload if payload is NO_PAYLOAD else task.dump_payload(payload)
+    return Step(
+        task.name,
+        dumped,
+        max_attempts if max_attempts is not None else task.max_attempts,
+        timeout if timeout is not None else task.timeout,
+    )
 
 
 def chain(*steps: Step) -> Chain:
