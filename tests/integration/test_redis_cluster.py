@@ -19,14 +19,19 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from conveyor.client._plans import Plan
+from conveyor.client._redis import AsyncRunner
 from conveyor.connection import check_server, create_client, is_cluster
 from conveyor.envelope import new_envelope
 from conveyor.errors import ConfigurationError
 from conveyor.events import TaskEventType
 from conveyor.keys import Keys, fire_scope
 from conveyor.localserver import LocalCluster, ServerKind
+from conveyor.producing import flows
+from conveyor.producing.writes import ScriptCall, TaskWrites
 from conveyor.schedules import ScheduleDefinition
 from conveyor.settings import RedisSettings, load_settings
+from conveyor.workflows import Step, chain, chord, group, plan
 from conveyor_ingest.app import create_app
 from conveyor_ingest.settings import IngestSettings
 from conveyor_ingest.tokens import mint_token
@@ -38,6 +43,7 @@ from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.testing import StreamView
 from conveyor_worker.worker import Worker
 from e2e.e2e_harness import api_session, final_state, post_task, running_services
+from integration.worker.test_worker_workflows import flow_registry
 from waiting import wait_for
 
 
@@ -314,3 +320,33 @@ async def test_partitions_of_one_queue_spread_over_masters_and_the_api_flow_work
             return True
 
         await wait_for(all_succeeded, within=30, what="read model shows every task succeeded")
+
+
+async def test_workflows_advance_in_one_slot_on_a_partitioned_queue_over_masters(
+    client: Redis,
+) -> None:
+    """Each workflow's tasks, record and state share its partition's slot: the create
+    script and every commit that advances it run on one master."""
+    prefix = f"t{secrets.token_hex(5)}"
+    keys = Keys(prefix, ("wf",), partitions=(("wf", 4),))
+    await client.ping()
+    assert len({_node_of(client, qk.tasks) for qk in keys.shards("wf")}) > 1
+    registry, runs = flow_registry()
+    flows_ = [
+        plan(chain(Step("wf.add", 1), Step("wf.add", {"n": 2}), Step("wf.collect")), "wf"),
+        plan(chord(group(Step("wf.add", 1), Step("wf.add", 2)), Step("wf.collect")), "wf"),
+    ]
+    writes = TaskWrites(keys, 3_600_000, 3_600_000)
+    runner = AsyncRunner(client)
+    for flow in flows_:
+        await runner.run(
+            _yield(flows.create_call(writes, flow, None, (202, ""), int(time.time() * 1000)))
+        )
+    settings = WorkerSettings(block_ms=50, breaker_enabled=False)
+    await Worker(client, settings, registry, keys, consumer="cluster-worker").run(burst=True)
+    collected = sorted(str(payload) for name, payload in runs if name == "wf.collect")
+    assert collected == ["3", "[1, 2]"]
+
+
+def _yield(call: ScriptCall) -> Plan[Any]:
+    return (yield call)

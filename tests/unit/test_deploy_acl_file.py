@@ -43,8 +43,8 @@ STREAM_READERS = {"tasks": {"keda"}}  # read-only on top of the writers
 # ingest lists the workers' heartbeats; workers read which queues ingest paused.
 OWNED_READERS = {"w:worker": {"ingest"}, "w:workers": {"ingest"}, "i:paused": {"worker"}}
 # Ingest-owned keys the producer's enqueue/change scripts write in the same atomic step
-# (the read model's index, accepted buckets and records, idempotency records).
-PRODUCER_SHARES = {"tasks", "accepted", "task", "idem"}
+# (the read model's index, accepted buckets and records, idempotency and workflow records).
+PRODUCER_SHARES = {"tasks", "accepted", "task", "idem", "workflow"}
 FORBIDDEN_RULES = {
     "+@all", "allcommands", "+@dangerous", "+@admin", "allkeys", "~*", "%RW~*", "%R~*",
     "allchannels", "&*", "nopass", "+keys", "+flushall", "+flushdb", "+config", "+scan",

@@ -18,7 +18,7 @@ SCRIPTS = sorted(
 @pytest.mark.parametrize(
     ("name", "libraries"),
     [
-        ("worker_commit", ["task_changes"]),
+        ("worker_commit", ["task_changes", "workflow_advance"]),
         ("scheduler_control", ["task_changes", "timer_changes"]),
         ("scheduler_intake", ["task_changes", "timer_changes"]),
         ("ingest_change", ["ingest_record"]),

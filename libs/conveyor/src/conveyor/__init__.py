@@ -18,6 +18,7 @@ from conveyor._version import __version__
 if TYPE_CHECKING:
     from conveyor.client import AsyncClient, AsyncTaskRef, Client, TaskRef, TaskStatus, TaskView
     from conveyor.declarations import TaskDeclaration, declare
+    from conveyor.workflows import Step, chain, chord, group, step
 
 _EXPORTS = {
     "AsyncClient": "conveyor.client",
@@ -28,18 +29,28 @@ _EXPORTS = {
     "TaskView": "conveyor.client",
     "TaskDeclaration": "conveyor.declarations",
     "declare": "conveyor.declarations",
+    "Step": "conveyor.workflows",
+    "chain": "conveyor.workflows",
+    "chord": "conveyor.workflows",
+    "group": "conveyor.workflows",
+    "step": "conveyor.workflows",
 }
 
 __all__ = [
     "AsyncClient",
     "AsyncTaskRef",
     "Client",
+    "Step",
     "TaskDeclaration",
     "TaskRef",
     "TaskStatus",
     "TaskView",
     "__version__",
+    "chain",
+    "chord",
     "declare",
+    "group",
+    "step",
 ]
 
 

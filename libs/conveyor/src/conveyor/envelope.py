@@ -67,6 +67,7 @@ _OPTIONAL_TEXT = (
     "partition_key",
     "event_attributes",
     "priority",
+    "workflow",
 )
 OPTIONAL_TEXT_FIELDS = _OPTIONAL_TEXT  # in to_fields() order, after max_attempts and timeout
 
@@ -94,6 +95,8 @@ class TaskEnvelope:
     event_attributes: str = ""
     # Bumped by each change (PUT) of a task that has not started; 0 for an unchanged task.
     revision: int = 0
+    # JSON object text: the task's place in a workflow (conveyor.workflows); "" for most tasks.
+    workflow: str = ""
     payload: Any = field(default=None, compare=False, repr=False)
     # "high" or "low" (conveyor.priority); "" is normal and is not written.
     priority: str = ""
@@ -280,6 +283,7 @@ def _build(fields: dict[str, str], queue: str) -> TaskEnvelope:
         partition_key=get("partition_key", ""),
         event_attributes=_event_attributes(attributes) if attributes else "",
         revision=_revision(revision) if revision else 0,  # no call for unchanged tasks
+        workflow=_workflow(workflow) if (workflow := get("workflow")) else "",
         payload=payload,
         priority=_priority(level) if (level := get("priority")) else "",
     )
@@ -317,6 +321,18 @@ def _event_attributes(text: str) -> str:
     except ValueError as exc:
         msg = f"field 'event_attributes' is invalid: {exc}"
         raise _InvalidFieldError(msg) from exc
+    return text
+
+
+def _workflow(text: str) -> str:
+    try:
+        value = jsoncodec.loads(text)
+    except ValueError as exc:
+        msg = "field 'workflow' is not JSON"
+        raise _InvalidFieldError(msg) from exc
+    if not isinstance(value, dict) or not isinstance(value.get("id"), str):
+        msg = "field 'workflow' must be a JSON object with a string 'id'"
+        raise _InvalidFieldError(msg)
     return text
 
 

@@ -216,6 +216,10 @@ class QueueKeys:
         """
         return f"{self.tag}:w:replaced"
 
+    def workflow_state(self, workflow_id: str) -> str:
+        """Worker's hash of one workflow's finished steps and chord counts (conveyor.workflows)."""
+        return f"{self.tag}:w:workflow:{_part(workflow_id)}"
+
     @property
     def janitor_lease(self) -> str:
         """Lease that lets one worker process at a time run the janitor for this queue."""
@@ -229,6 +233,10 @@ class QueueKeys:
         subject ``a:b`` with key ``c`` are two records.
         """
         return f"{self.tag}:i:idem:{request_scope(subject, key)}"
+
+    def workflow_record(self, workflow_id: str) -> str:
+        """A workflow's definition as created (its steps' ids, types and roles), for GET."""
+        return f"{self.tag}:i:workflow:{_part(workflow_id)}"
 
     def task_status(self, task_id: str) -> str:
         """Read-model hash of one task."""

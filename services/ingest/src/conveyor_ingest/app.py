@@ -31,6 +31,7 @@ from conveyor_ingest.routes import dashboard as dashboard_routes
 from conveyor_ingest.routes import history as history_routes
 from conveyor_ingest.routes import pause as pause_routes
 from conveyor_ingest.routes import workers as worker_routes
+from conveyor_ingest.routes import workflows as workflow_routes
 from conveyor_ingest.server import ApiRunner
 from conveyor_ingest.settings import IngestSettings
 from conveyor_ingest.store import TaskStore
@@ -87,6 +88,7 @@ def create_app(
         batch.routes, tasks.routes, events.routes, deadletters.routes,
         schedules.routes, queues.routes, health.routes, pause_routes.routes,
         worker_routes.routes, history_routes.routes, dashboard_routes.routes,
+        workflow_routes.routes,
     ):  # fmt: skip
         app.router.add_routes(module_routes)
     install_openapi(app)  # last: documents every route added above

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from conveyor.keys import Keys
 from conveyor.lua import register
+from conveyor.producing.flows import SCRIPTS as FLOW_SCRIPTS
 from conveyor.producing.tasks import Idempotency as Idempotency
 from conveyor.producing.tasks import NewTask as NewTask
 from conveyor.producing.tasks import Stored as Stored
@@ -32,7 +33,7 @@ class TaskStore:
     ) -> None:
         self._writer = writer
         self._writes = TaskWrites(keys, int(retention_s * 1000), int(idem_ttl_s * 1000))
-        self._scripts = {name: register(client, name) for name in SCRIPTS}
+        self._scripts = {name: register(client, name) for name in (*SCRIPTS, *FLOW_SCRIPTS)}
         self._singles: TickBatcher[str, NewTask, None] = TickBatcher(self._enqueue_many)
 
     async def enqueue(
@@ -79,6 +80,15 @@ class TaskStore:
         """
         call = self._writes.replace(queue, task_id, changes, until_ms, now_ms())
         return change_outcome(await self._run(call))
+
+    @property
+    def writes(self) -> TaskWrites:
+        """The write calls this store runs (workflows build theirs from it)."""
+        return self._writes
+
+    async def run(self, call: ScriptCall) -> object:
+        """Run one library script call (a workflow's create, read or cancel)."""
+        return await self._run(call)
 
     async def _run(self, call: ScriptCall) -> object:
         return await self._writer.call(self._scripts[call.script], call.keys, call.args)

@@ -191,13 +191,30 @@ class Dispatcher:
         if handler is None:
             error = f"no handler is registered for task type {envelope.type!r}"
             self._settle(
-                outcomes.dead(entry_id, raw, envelope, DeadReason.UNKNOWN_TYPE, error, now)
+                outcomes.dead(
+                    entry_id,
+                    raw,
+                    envelope,
+                    DeadReason.UNKNOWN_TYPE,
+                    error,
+                    now,
+                    keys=self.queue_keys,
+                )
             )
             return None
         if deliveries > self._limits.max_deliveries:
             error = f"delivered {deliveries} times without an outcome"
             self._settle(
-                outcomes.dead(entry_id, raw, envelope, DeadReason.POISON, error, now, deliveries)
+                outcomes.dead(
+                    entry_id,
+                    raw,
+                    envelope,
+                    DeadReason.POISON,
+                    error,
+                    now,
+                    deliveries,
+                    keys=self.queue_keys,
+                )
             )
             return None
         breaker = self._breakers.get(envelope.type)
@@ -284,13 +301,17 @@ class Dispatcher:
         self._record_breaker(job, exc)
         if exc is not None:
             ConsumerSpans.failed(job.span, exc)
-            return outcomes.failure(ctx, job.raw, job.handler, exc, now, self._rand)
+            return outcomes.failure(
+                ctx, job.raw, job.handler, exc, now, self._rand, keys=self.queue_keys
+            )
         try:
             return outcomes.success(ctx, self.queue_keys, value, now)
         except (TypeError, ValueError) as bad:
             error = f"result is not JSON-serialisable: {bad}"
             reason = DeadReason.PERMANENT
-            return outcomes.dead(ctx.entry_id, job.raw, ctx.envelope, reason, error, now)
+            return outcomes.dead(
+                ctx.entry_id, job.raw, ctx.envelope, reason, error, now, keys=self.queue_keys
+            )
 
     def _timings(self, task_type: str) -> tuple[BatchedHistogram, BatchedHistogram]:
         """(start latency, handler time) histograms of a type: labels() is slow per task."""
@@ -327,7 +348,15 @@ class Dispatcher:
                 env = job.ctx.envelope
                 ConsumerSpans.finished(job.span, "effect_failed_dead_lettered")
                 self._settle(
-                    outcomes.dead(job.ctx.entry_id, job.raw, env, DeadReason.PERMANENT, error, now)
+                    outcomes.dead(
+                        job.ctx.entry_id,
+                        job.raw,
+                        env,
+                        DeadReason.PERMANENT,
+                        error,
+                        now,
+                        keys=self.queue_keys,
+                    )
                 )
                 return
             if text.startswith("d"):

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import chain
 
+from conveyor import jsoncodec
+from conveyor.envelope import TaskEnvelope
 from conveyor.handlers import Effects, ResultTemplate
 from conveyor.keys import QueueKeys
 
@@ -106,3 +108,38 @@ def effect_commit(
         template=template,
         queue_keys=queue_keys,
     )
+
+
+@dataclass(slots=True)
+class WorkflowStep(Op):
+    """A workflow step's outcome: ``inner`` (any op), then the step recorded and what
+    follows it enqueued in the same commit (``workflow_advance.lua``).
+
+    ``kind`` is the inner op's kind, so a dead letter's raw bytes travel as before.
+    """
+
+    inner: Op | None = None
+    state_key: str = ""
+    header: Sequence[Arg] = ()
+
+    def encode(self, key_index: Callable[[str], int]) -> list[Arg]:
+        """``W state header... inner...``: the state hash becomes an index into KEYS."""
+        assert self.inner is not None  # noqa: S101 - set by the constructor helper
+        return ["W", str(key_index(self.state_key)), *self.header, *self.inner.encode(key_index)]
+
+
+def workflow_step(
+    inner: Op, queue_keys: QueueKeys, envelope: TaskEnvelope, status: str, result: str, error: str
+) -> WorkflowStep:
+    """Wrap ``inner`` (the outcome of a task in a workflow). ``result`` "" for an effect
+    commit: the script takes the result it stored."""
+    state_key = queue_keys.workflow_state(_workflow_id(envelope.workflow))
+    header = [envelope.id, status, result, error, envelope.workflow, envelope.queue,
+              envelope.subject, envelope.partition_key]  # fmt: skip
+    return WorkflowStep(inner.kind, inner.entry_id, (), inner=inner, state_key=state_key,
+                        header=header)  # fmt: skip
+
+
+def _workflow_id(text: str) -> str:
+    value = jsoncodec.loads(text)
+    return str(value.get("id", "")) if isinstance(value, dict) else ""

@@ -13,7 +13,7 @@ from conveyor.events import TaskEventType, event_fields, event_tokens
 from conveyor.handlers import Handler, InvalidPayloadError, TaskContext, result_template
 from conveyor.keys import QueueKeys
 from conveyor.timers import TimerKind, timer_fields
-from conveyor_worker.ops import Op, OpKind, RawFields, effect_commit, op
+from conveyor_worker.ops import Op, OpKind, RawFields, effect_commit, op, workflow_step
 
 _ACK = OpKind.ACK
 _PUBLISH_START = OpKind.PUBLISH_START
@@ -42,11 +42,17 @@ def success(ctx: TaskContext, queue_keys: QueueKeys, value: Any, now_ms: int) ->
     if ctx.effects:
         template = result_template(value, ctx.effects)
         event = event_fields(TaskEventType.SUCCEEDED, envelope, now_ms)
-        return effect_commit(
+        commit = effect_commit(
             ctx.entry_id, queue_keys, ctx.idempotency_key, ctx.effects, template, event
         )
+        if envelope.workflow:
+            return workflow_step(commit, queue_keys, envelope, _SUCCEEDED, "", "")
+        return commit
     result = "null" if value is None else _encode(value)
-    return Op(_ACK, ctx.entry_id, event_tokens(_SUCCEEDED, envelope, now_ms, "result", result))
+    done = Op(_ACK, ctx.entry_id, event_tokens(_SUCCEEDED, envelope, now_ms, "result", result))
+    if envelope.workflow:
+        return workflow_step(done, queue_keys, envelope, _SUCCEEDED, result, "")
+    return done
 
 
 def failure(
@@ -56,18 +62,25 @@ def failure(
     exc: BaseException,
     now_ms: int,
     rand: Callable[[], float],
+    keys: QueueKeys | None = None,
 ) -> Op:
-    """The op of a failed attempt: drop, retry timer, or dead letter."""
+    """The op of a failed attempt: drop, retry timer, or dead letter.
+
+    ``keys``: the queue's keys, needed to end a workflow step (a task in a workflow).
+    """
     envelope = ctx.envelope
     if isinstance(exc, Drop):
         event = event_fields(TaskEventType.DROPPED, envelope, now_ms, error=exc.reason)
-        return op(OpKind.ACK, ctx.entry_id, event)
+        dropped = op(OpKind.ACK, ctx.entry_id, event)
+        if envelope.workflow and keys is not None:
+            return workflow_step(dropped, keys, envelope, "dropped", "", exc.reason)
+        return dropped
     if isinstance(exc, InvalidPayloadError):
-        return dead(ctx.entry_id, raw, envelope, DeadReason.INVALID_PAYLOAD, exc, now_ms)
+        return dead(ctx.entry_id, raw, envelope, DeadReason.INVALID_PAYLOAD, exc, now_ms, keys=keys)
     if handler.options.is_permanent(exc):
-        return dead(ctx.entry_id, raw, envelope, DeadReason.PERMANENT, exc, now_ms)
+        return dead(ctx.entry_id, raw, envelope, DeadReason.PERMANENT, exc, now_ms, keys=keys)
     if envelope.attempt >= max_attempts(envelope, handler):
-        return dead(ctx.entry_id, raw, envelope, DeadReason.EXHAUSTED, exc, now_ms)
+        return dead(ctx.entry_id, raw, envelope, DeadReason.EXHAUSTED, exc, now_ms, keys=keys)
     delay = exc.delay if isinstance(exc, Retry) and exc.delay is not None else None
     if delay is None:
         delay = handler.options.backoff.delay(envelope.attempt, rand)
@@ -94,8 +107,12 @@ def dead(
     error: BaseException | str,
     now_ms: int,
     attempts: int | None = None,
+    keys: QueueKeys | None = None,
 ) -> Op:
-    """XACK + dead letter (original raw fields kept) + dead event when the task decoded."""
+    """XACK + dead letter (original raw fields kept) + dead event when the task decoded.
+
+    With ``keys``, a task in a workflow also ends its step (its chain stops, its chord counts).
+    """
     text = error if isinstance(error, str) else describe(error)
     tried = attempts if attempts is not None else (envelope.attempt if envelope else 0)
     letter = dead_fields(raw, reason, text, tried, now_ms, entry_id)
@@ -104,7 +121,10 @@ def dead(
         if envelope is not None
         else None
     )
-    return op(OpKind.DEAD, entry_id, letter, event)
+    letter_op = op(OpKind.DEAD, entry_id, letter, event)
+    if envelope is not None and envelope.workflow and keys is not None:
+        return workflow_step(letter_op, keys, envelope, "dead", "", f"{reason.value}: {text}")
+    return letter_op
 
 
 def started(entry_id: str, envelope: TaskEnvelope, now_ms: int, *, checked: bool) -> Op:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack, overload
 
+from conveyor.client import _flows
 from conveyor.client._admin import DeadLetters, Schedules
 from conveyor.client._ops import Queues, TaskPage, Workers, task_page
 from conveyor.client._transport import (
@@ -23,8 +24,12 @@ from conveyor.client._transport import (
 from conveyor.client._views import Accepted, TaskView
 from conveyor.errors import WaitTimeoutError
 
-if TYPE_CHECKING:  # pydantic loads only with a declaration in use
+if TYPE_CHECKING:
+    from conveyor.client._flows import WorkflowView
+
+    # pydantic loads only with a declaration in use
     from conveyor.declarations import TaskDeclaration
+    from conveyor.workflows import Workflow
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -193,6 +198,25 @@ class Client:
         )
         page: TaskPage = self._runner.run(plan)
         return page
+
+    def enqueue_workflow(
+        self, flow: Workflow, *, queue: str = "default", idempotency_key: str | None = None
+    ) -> WorkflowView:
+        """Create a workflow (``chain``, ``group``, ``chord``): its first tasks are enqueued
+        in one atomic write; one idempotency key gives one workflow. See docs/workflows.md."""
+        plan = _flows.create(self._core, flow, queue, idempotency_key)
+        created: WorkflowView = self._runner.run(plan)
+        return created
+
+    def get_workflow(self, workflow_id: str, queue: str = "default") -> WorkflowView:
+        """The workflow with each step's state (NotFoundError when it has no record)."""
+        found: WorkflowView = self._runner.run(_flows.get(self._core, workflow_id, queue))
+        return found
+
+    def cancel_workflow(self, workflow_id: str, queue: str = "default") -> int:
+        """Cancel the steps of a workflow that have not started; how many were cancelled."""
+        done: int = self._runner.run(_flows.cancel(self._core, workflow_id, queue))
+        return done
 
     def close(self) -> None:
         """Close the client's connections."""

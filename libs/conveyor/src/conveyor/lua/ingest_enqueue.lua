@@ -8,7 +8,8 @@
 -- ARGV[5] JSON array of tasks: {"f": [field, value, ...] in TaskEnvelope.to_fields() order
 -- (timer fields after), "b": bucket number b (default 1), "d": 1 when delayed,
 -- "r": replayed task id (optional), "l": l-th of the streams after the buckets (optional:
--- a priority level other than normal; default KEYS[3])},
+-- a priority level other than normal; default KEYS[3]), "w" and "wr": a workflow's
+-- record (below)},
 -- ARGV[5 + b] PEXPIRE of bucket b.
 -- One JSON argument instead of thousands keeps the client's encoding cost low.
 -- A task's record is one field of its bucket (records.py): id -> JSON array
@@ -43,6 +44,9 @@ for _, task in ipairs(tasks) do
     return redis.error_reply('ERR task names no given bucket')
   end
 end
+-- A workflow's record (conveyor/producing/workflows.py) rides on its first task: "w" names
+-- the bucket place that holds the record's key (it gets that place's PEXPIRE below).
+if tasks[1] and tasks[1].w then redis.call('SET', KEYS[4 + tasks[1].w], tasks[1].wr) end
 local function flush(bucket)
   redis.call('HSET', KEYS[4 + bucket], unpack(records[bucket]))
   records[bucket] = {}

@@ -1,4 +1,4 @@
--- requires: task_changes
+-- requires: task_changes workflow_advance
 -- Commit many task outcomes of one queue in one atomic step.
 -- KEYS[1] tasks stream, KEYS[2] events, KEYS[3] timers-in, KEYS[4] dead letters,
 -- KEYS[5] cancelled set, KEYS[6] replaced hash (see worker_control.lua),
@@ -16,6 +16,11 @@
 --   D entry n dead... n event...          XACK + dead letter (+ event when n > 0)
 --   E entry mark n_fx fx... n_lit lit0 (ref lit)... n event...
 --                                         effects + mark + XACK + succeeded event, once per mark
+--   W state task_id status result error workflow queue subject partition_key op...
+--                                         a workflow step's outcome: the op (any of the above),
+--                                         then the step recorded in its workflow's state hash
+--                                         (KEYS[state]) and what follows it enqueued, once
+--                                         (workflow_advance.lua); result '' = the E op's result
 -- Reply: one element per op (JSON ops first, then the others): 0/1/2 for S (1 = cancelled,
 -- 2 = skipped for a newer revision of the task), a string for E
 -- ('n' .. result when committed now, 'd' .. result when the mark existed, 'f' .. error), else 0;
@@ -224,6 +229,8 @@ local function start(entry)
   return replace(entry, task_id, mark_rev, changes, ev)
 end
 
+local workflow_op  -- a W op runs its inner op through run_op
+
 local function run_op()
   local kind, entry = src[i], src[i + 1]
   i = i + 2
@@ -239,9 +246,25 @@ local function run_op()
     ack(entry); add(KEYS[4], take_list()); add_event(take_list()); out[#out + 1] = 0
   elseif kind == 'E' then
     out[#out + 1] = commit_effects(entry)
+  elseif kind == 'W' then
+    workflow_op(KEYS[tonumber(entry)])
   else
     error('unknown op ' .. tostring(kind))
   end
+end
+
+workflow_op = function(state)
+  local task_id, status, result, err, wf = src[i], src[i + 1], src[i + 2], src[i + 3], src[i + 4]
+  local base = {queue = src[i + 5], subject = src[i + 6], partition_key = src[i + 7]}
+  i = i + 8
+  run_op()  -- its reply is the W op's reply
+  local reply = out[#out]
+  if type(reply) == 'string' then  -- an effect commit: advance only when it committed now
+    if string.sub(reply, 1, 1) ~= 'n' then return end
+    result = string.sub(reply, 2)
+  end
+  local ev = wf_step(state, task_id, status, result, err, wf, base, ARGV[3], ttl, KEYS[1])
+  if ev then add_event(ev) end
 end
 
 while i <= #src do run_op() end
