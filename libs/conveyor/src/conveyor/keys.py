@@ -35,6 +35,7 @@ SCHEDULES_TAG = "_schedules"
 _TAG_BRACES = frozenset("{}")
 CLIENTS_TAG = "_clients"
 DATASET_TAG = "_dataset"
+LIMITS_TAG = "_limits"
 # The services, and the owner segment of the keys each owns.
 SERVICES = ("ingest", "scheduler", "worker")
 _OWNER_SEGMENT = {"ingest": "i", "scheduler": "s", "worker": "w"}
@@ -317,6 +318,14 @@ class Keys:
     def rate_limit(self, subject: str) -> str:
         """Ingest's rate-limit state of one client."""
         return f"{self.prefix}:{{{CLIENTS_TAG}}}:i:rate:{_part(subject)}"
+
+    def type_rate(self, task_type: str) -> str:
+        """Worker's GCRA state of one task type's rate limit (shared by every worker)."""
+        return f"{self.prefix}:{{{LIMITS_TAG}}}:w:rate:{_part(task_type)}"
+
+    def type_reservations(self, task_type: str) -> str:
+        """Worker's sorted set of task id -> rate-limit slot (us) of deferred tasks of a type."""
+        return f"{self.prefix}:{{{LIMITS_TAG}}}:w:reserved:{_part(task_type)}"
 
     def dataset_identity(self, service: str) -> str:
         """A service's dataset identity (conveyor.dataset): written once, owned by it."""

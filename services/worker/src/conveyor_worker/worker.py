@@ -33,6 +33,7 @@ from conveyor_worker.lease import LeaseKeeper
 from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.stranded import stranded_streams
+from conveyor_worker.typelimits import TypeLimits
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +86,7 @@ class Worker:
         self._registry = registry
         # Filled by the registry's lifespans when run() starts; every task's ctx.resources.
         self.resources = Resources()
+        self.type_limits = TypeLimits(client, keys, registry)
         self.queues = [
             self._build(client, queue_keys, registry, breakers, clock, rand)
             for queue_keys in keys.all_queues()
@@ -104,7 +106,16 @@ class Worker:
         limits = Limits(s.concurrency, s.max_deliveries, s.cancel_check_window)
         spans = ConsumerSpans(keys.tasks, Group.WORKERS, self._consumer_context)
         dispatcher = Dispatcher(
-            keys, registry, committer, limits, breakers, self.metrics, clock, rand, spans
+            keys,
+            registry,
+            committer,
+            limits,
+            breakers,
+            self.metrics,
+            clock,
+            rand,
+            spans,
+            type_limits=self.type_limits,
         )
         dispatcher.resources = self.resources
         visibility_ms = round(s.visibility_timeout * 1000)
