@@ -33,6 +33,7 @@ from conveyor_worker.breaker import Breakers, BreakerState
 from conveyor_worker.committer import Committer
 from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.ops import Op, OpKind, Reply
+from conveyor_worker.progress import ProgressReporter
 from conveyor_worker.timeouts import Deadlines
 from conveyor_worker.typelimits import BUSY_DEFER_MS, HOLD_MS, TypeLimits
 
@@ -131,6 +132,7 @@ class Dispatcher:
         self._settling: set[asyncio.Task[None]] = set()
         self.resources = Resources()  # the worker's, shared by every task
         self._deadlines = Deadlines()
+        self._progress = ProgressReporter(committer, clock)
 
     @property
     def free_slots(self) -> int:
@@ -220,6 +222,7 @@ class Dispatcher:
             entry_id=entry_id,
             delivery_count=deliveries,
             resources=self.resources,
+            progress_sink=self._progress,
         )
         return Job(ctx, raw, handler)
 
@@ -290,6 +293,8 @@ class Dispatcher:
                 return
         self._enter_span(job)
         value, exc = await self._run(job)
+        if job.ctx.last_progress is not None:
+            self._progress.finish(job.ctx)  # its last report lands before the outcome
         item = self._outcome(job, value, exc)
         kind = item.kind
         job.outcome = self._committer.commit(item)

@@ -15,6 +15,12 @@ def _moment(value: Any) -> datetime | None:
     return None if value is None else datetime.fromisoformat(str(value))
 
 
+def _progress(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {"progress": float(value["fraction"]), "progress_message": value.get("message")}
+
+
 @dataclass(frozen=True, slots=True)
 class TaskView:
     """A task's status, attempts, result, error and times (GET /api/v1/tasks/{id})."""
@@ -35,6 +41,8 @@ class TaskView:
     replay_of: str | None = None
     revision: int = 0
     change_rejected: bool = False
+    progress: float | None = None  # the fraction its handler last reported (ctx.progress)
+    progress_message: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> TaskView:
@@ -56,6 +64,7 @@ class TaskView:
             replay_of=data.get("replay_of"),
             revision=int(data.get("revision") or 0),
             change_rejected=bool(data.get("change_rejected")),
+            **_progress(data.get("progress")),
         )
 
     @property
