@@ -37,8 +37,9 @@ STREAM_WRITERS = {
     "control": {"ingest", "scheduler", "worker", "producer"},
     "changes": {"ingest", "scheduler"},
     "applied": {"ingest", "scheduler"},
+    "limits": {"ingest"},
 }
-STREAM_READERS = {"tasks": {"keda"}}  # read-only on top of the writers
+STREAM_READERS = {"tasks": {"keda"}, "limits": {"worker"}}  # read-only on top of the writers
 # Ingest-owned keys the producer's enqueue/change scripts write in the same atomic step
 # (the read model's index, accepted buckets and records, idempotency records).
 PRODUCER_SHARES = {"tasks", "accepted", "task", "idem"}

@@ -319,6 +319,14 @@ class Keys:
         """Ingest's rate-limit state of one client."""
         return f"{self.prefix}:{{{CLIENTS_TAG}}}:i:rate:{_part(subject)}"
 
+    @property
+    def limits(self) -> str:
+        """Stream of run-time limits documents (conveyor.limits): ingest writes, worker reads.
+
+        Its last entry is the document in force; the entries before it, the audit trail.
+        """
+        return f"{self.prefix}:{{{LIMITS_TAG}}}:limits"
+
     def type_rate(self, task_type: str) -> str:
         """Worker's GCRA state of one task type's rate limit (shared by every worker)."""
         return f"{self.prefix}:{{{LIMITS_TAG}}}:w:rate:{_part(task_type)}"

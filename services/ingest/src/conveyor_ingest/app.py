@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from conveyor.connection import ReplicaWait, check_server, create_client
 from conveyor.dataset import DatasetGuard, guard_of
 from conveyor.keys import Keys
+from conveyor.limits import LimitsWatcher
 from conveyor.service import tune_gc
 from conveyor.settings import RedisSettings, load_settings
 from conveyor.telemetry.queues import QueueStats, QueueStatsSettings
@@ -24,7 +25,16 @@ from conveyor_ingest.context import SERVICES, Metrics, Services
 from conveyor_ingest.limits import BacklogGuard, RateLimiter
 from conveyor_ingest.middlewares import request_middleware, set_body_limit
 from conveyor_ingest.openapi import install as install_openapi
-from conveyor_ingest.routes import batch, deadletters, events, health, queues, schedules, tasks
+from conveyor_ingest.routes import (
+    batch,
+    deadletters,
+    events,
+    health,
+    limits,
+    queues,
+    schedules,
+    tasks,
+)
 from conveyor_ingest.server import ApiRunner
 from conveyor_ingest.settings import IngestSettings
 from conveyor_ingest.store import TaskStore
@@ -79,7 +89,7 @@ def create_app(
     set_body_limit(app, settings.max_body_bytes)
     for module_routes in (
         batch.routes, tasks.routes, events.routes, deadletters.routes,
-        schedules.routes, queues.routes, health.routes,
+        schedules.routes, queues.routes, health.routes, limits.routes,
     ):  # fmt: skip
         app.router.add_routes(module_routes)
     install_openapi(app)  # last: documents every route added above
@@ -106,6 +116,10 @@ def create_app(
             await consumer.ensure_groups()  # retried by the consumer loop when Redis is down
         if consume:
             runner = asyncio.create_task(consumer.run(stop))
+        watcher = LimitsWatcher(client, app[SERVICES].keys, app[SERVICES].limiter.apply)
+        with contextlib.suppress(Exception):
+            await watcher.poll()  # the limits in force before the first request
+        watching = asyncio.create_task(watcher.run(stop))
         sampler: asyncio.Task[None] | None = None
         if queue_stats is not None:
             stats = QueueStats(client, app[SERVICES].keys, app[SERVICES].metrics.registry)
@@ -118,6 +132,9 @@ def create_app(
                 sampler.cancel()  # read-only: safe to cancel mid-sample
                 with contextlib.suppress(asyncio.CancelledError):
                     await sampler
+            watching.cancel()  # read-only: safe to cancel mid-poll
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
             if runner is not None:
                 # Cancelling is safe: the consumer only blocks in a read; its writes are scripts.
                 runner.cancel()

@@ -8,6 +8,7 @@ streams of one slot, and separate loops read the partitions fairly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import secrets
@@ -19,8 +20,10 @@ import structlog
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from conveyor.connection import TRANSIENT_ERRORS
 from conveyor.handlers import Registry, Resources
 from conveyor.keys import Keys, QueueKeys
+from conveyor.limits import LimitsWatcher
 from conveyor.streams import Group
 from conveyor.telemetry.consuming import ConsumerContext, ConsumerSpans
 from conveyor_worker.breaker import BreakerPolicy, Breakers
@@ -31,6 +34,7 @@ from conveyor_worker.dispatcher import Dispatcher, Limits
 from conveyor_worker.janitor import Janitor
 from conveyor_worker.lease import LeaseKeeper
 from conveyor_worker.metrics import WorkerMetrics
+from conveyor_worker.runtimelimits import RuntimeLimits
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.stranded import stranded_streams
 from conveyor_worker.typelimits import TypeLimits
@@ -71,22 +75,22 @@ class Worker:
         self._consumer_context: ConsumerContext = consumer_context
         self.consumer = consumer or consumer_name()
         self.metrics = metrics or WorkerMetrics.create(CollectorRegistry())
-        policy = (
-            BreakerPolicy(
-                settings.breaker_failure_ratio,
-                settings.breaker_min_volume,
-                settings.breaker_window,
-                settings.breaker_open,
-            )
-            if settings.breaker_enabled
-            else None
+        base = BreakerPolicy(
+            settings.breaker_failure_ratio,
+            settings.breaker_min_volume,
+            settings.breaker_window,
+            settings.breaker_open,
         )
+        policy = base if settings.breaker_enabled else None
         breakers = Breakers(policy, monotonic)
+        self.breakers = breakers
         self._client, self._keys = client, keys
         self._registry = registry
         # Filled by the registry's lifespans when run() starts; every task's ctx.resources.
         self.resources = Resources()
         self.type_limits = TypeLimits(client, keys, registry)
+        runtime = RuntimeLimits(self.type_limits, breakers, base, settings.breaker_enabled)
+        self.limits_watcher = LimitsWatcher(client, keys, runtime.apply)
         self.queues = [
             self._build(client, queue_keys, registry, breakers, clock, rand)
             for queue_keys in keys.all_queues()
@@ -150,8 +154,11 @@ class Worker:
         for stream in await stranded_streams(self._client, self._keys):
             # Its partition count was lowered before it drained: no one reads it now.
             log.error("partition_stream_stranded", stream=stream)
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await self.limits_watcher.poll()  # the run-time limits before the first task
         background_stop = asyncio.Event()
         background = [t for q in self.queues for t in q.background(background_stop)]
+        background.append(asyncio.create_task(self.limits_watcher.run(background_stop)))
         log.info(
             "worker_started", consumer=self.consumer, queues=[q.keys.shard for q in self.queues]
         )
