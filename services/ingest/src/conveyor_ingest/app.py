@@ -132,7 +132,10 @@ def create_app(
                 sampler.cancel()  # read-only: safe to cancel mid-sample
                 with contextlib.suppress(asyncio.CancelledError):
                     await sampler
-            watching.cancel()  # read-only: safe to cancel mid-poll
+            # Not cancelled: a poll cut short before its command started leaves the
+            # command's coroutine unawaited. stop ends it after the poll in progress.
+            await asyncio.wait([watching], timeout=SOCKET_TIMEOUT_S + 1)
+            watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
             if runner is not None:

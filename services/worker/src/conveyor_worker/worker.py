@@ -91,6 +91,7 @@ class Worker:
         self.type_limits = TypeLimits(client, keys, registry)
         runtime = RuntimeLimits(self.type_limits, breakers, base, settings.breaker_enabled)
         self.limits_watcher = LimitsWatcher(client, keys, runtime.apply)
+        self._watching: asyncio.Task[None] | None = None
         self.queues = [
             self._build(client, queue_keys, registry, breakers, clock, rand)
             for queue_keys in keys.all_queues()
@@ -158,7 +159,8 @@ class Worker:
             await self.limits_watcher.poll()  # the run-time limits before the first task
         background_stop = asyncio.Event()
         background = [t for q in self.queues for t in q.background(background_stop)]
-        background.append(asyncio.create_task(self.limits_watcher.run(background_stop)))
+        # Ended by background_stop, not cancelled (see _shutdown).
+        self._watching = asyncio.create_task(self.limits_watcher.run(background_stop))
         log.info(
             "worker_started", consumer=self.consumer, queues=[q.keys.shard for q in self.queues]
         )
@@ -185,5 +187,12 @@ class Worker:
         background_stop.set()
         for task in background:
             task.cancel()
+        # Waited for rather than cancelled: a poll cut short before its command started
+        # would leave the command's coroutine unawaited.
+        watching = self._watching
+        if watching is not None:
+            await asyncio.wait([watching], timeout=FINAL_FLUSH_SECONDS)
+            watching.cancel()
+            background.append(watching)
         await asyncio.gather(*background, return_exceptions=True)
         log.info("worker_stopped", consumer=self.consumer)
