@@ -37,8 +37,9 @@ STREAM_WRITERS = {
     "control": {"ingest", "scheduler", "worker", "producer"},
     "changes": {"ingest", "scheduler"},
     "applied": {"ingest", "scheduler"},
+    "limits": {"ingest"},
 }
-STREAM_READERS = {"tasks": {"keda"}}  # read-only on top of the writers
+STREAM_READERS = {"tasks": {"keda"}, "limits": {"worker"}}  # read-only on top of the writers
 # Owned keys another service reads (read-only), by the two segments after the hash tag:
 # ingest lists the workers' heartbeats; workers read which queues ingest paused.
 OWNED_READERS = {"w:worker": {"ingest"}, "w:workers": {"ingest"}, "i:paused": {"worker"}}

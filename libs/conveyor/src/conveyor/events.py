@@ -16,6 +16,7 @@ Flat string fields, like the task envelope:
 | ``due_ms`` | scheduled, retrying | when the task is due |
 | ``result`` | succeeded | the handler's return value as JSON text |
 | ``error`` | retrying, dead, dropped | the last error, one line |
+| ``progress``, ``progress_message`` | progress | the fraction done (0 to 1) and a message |
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class TaskEventType(StrEnum):
     CANCELLED = "cancelled"
     DROPPED = "dropped"  # the handler raised Drop: finished without running further
     UPDATED = "updated"  # changed before it started
+    PROGRESS = "progress"  # a running handler reported how far it got (ctx.progress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,8 @@ class TaskEvent:
     result: str | None = None
     error: str | None = None
     revision: int = 0
+    progress: float | None = None
+    progress_message: str | None = None
 
 
 def event_fields(
@@ -147,4 +151,6 @@ def decode_event(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> TaskEvent:
         result=fields.get("result"),
         error=fields.get("error"),
         revision=int(fields.get("revision") or "0"),
+        progress=float(fields["progress"]) if "progress" in fields else None,
+        progress_message=fields.get("progress_message"),
     )

@@ -45,6 +45,7 @@ DATASET_TAG = "_dataset"
 WORKERS_TAG = "_workers"
 QUEUES_TAG = "_queues"
 HISTORY_TAG = "_history"
+LIMITS_TAG = "_limits"
 # The services, and the owner segment of the keys each owns.
 SERVICES = ("ingest", "scheduler", "worker")
 _OWNER_SEGMENT = {"ingest": "i", "scheduler": "s", "worker": "w"}
@@ -389,6 +390,22 @@ class Keys:
     def rate_limit(self, subject: str) -> str:
         """Ingest's rate-limit state of one client."""
         return f"{self.prefix}:{{{CLIENTS_TAG}}}:i:rate:{_part(subject)}"
+
+    @property
+    def limits(self) -> str:
+        """Stream of run-time limits documents (conveyor.limits): ingest writes, worker reads.
+
+        Its last entry is the document in force; the entries before it, the audit trail.
+        """
+        return f"{self.prefix}:{{{LIMITS_TAG}}}:limits"
+
+    def type_rate(self, task_type: str) -> str:
+        """Worker's GCRA state of one task type's rate limit (shared by every worker)."""
+        return f"{self.prefix}:{{{LIMITS_TAG}}}:w:rate:{_part(task_type)}"
+
+    def type_reservations(self, task_type: str) -> str:
+        """Worker's sorted set of task id -> rate-limit slot (us) of deferred tasks of a type."""
+        return f"{self.prefix}:{{{LIMITS_TAG}}}:w:reserved:{_part(task_type)}"
 
     def dataset_identity(self, service: str) -> str:
         """A service's dataset identity (conveyor.dataset): written once, owned by it."""

@@ -161,7 +161,16 @@ def view(record: dict[bytes, bytes]) -> dict[str, Any]:
         "replay_of": _text(record, "replay_of"),
         **_revision(record),
         "event_attributes": _event_attributes(record.get(b"event_attributes")),
+        "progress": _progress(record),
     }
+
+
+def _progress(record: dict[bytes, bytes]) -> dict[str, Any] | None:
+    """The last progress the running handler reported (None before any report)."""
+    fraction = record.get(b"progress")
+    if not fraction:
+        return None
+    return {"fraction": float(fraction), "message": _text(record, "progress_message") or ""}
 
 
 def _event_attributes(raw: bytes | None) -> dict[str, str] | None:

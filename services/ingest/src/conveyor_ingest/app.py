@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from conveyor.connection import ReplicaWait, check_server, create_client
 from conveyor.dataset import DatasetGuard, guard_of
 from conveyor.keys import Keys
+from conveyor.limits import LimitsWatcher
 from conveyor.service import tune_gc
 from conveyor.settings import RedisSettings, load_settings
 from conveyor.telemetry.queues import QueueStats, QueueStatsSettings
@@ -26,7 +27,16 @@ from conveyor_ingest.limits import BacklogGuard, RateLimiter
 from conveyor_ingest.middlewares import request_middleware, set_body_limit
 from conveyor_ingest.openapi import install as install_openapi
 from conveyor_ingest.overview import OVERVIEW, OverviewHub, compute_overview
-from conveyor_ingest.routes import batch, deadletters, events, health, queues, schedules, tasks
+from conveyor_ingest.routes import (
+    batch,
+    deadletters,
+    events,
+    health,
+    limits,
+    queues,
+    schedules,
+    tasks,
+)
 from conveyor_ingest.routes import dashboard as dashboard_routes
 from conveyor_ingest.routes import history as history_routes
 from conveyor_ingest.routes import pause as pause_routes
@@ -88,7 +98,7 @@ def create_app(
         batch.routes, tasks.routes, events.routes, deadletters.routes,
         schedules.routes, queues.routes, health.routes, pause_routes.routes,
         worker_routes.routes, history_routes.routes, dashboard_routes.routes,
-        workflow_routes.routes,
+        workflow_routes.routes, limits.routes,
     ):  # fmt: skip
         app.router.add_routes(module_routes)
     install_openapi(app)  # last: documents every route added above
@@ -121,6 +131,10 @@ def create_app(
         app[OVERVIEW] = OverviewHub(
             lambda: compute_overview(app[SERVICES]), settings.overview_interval
         )
+        watcher = LimitsWatcher(client, app[SERVICES].keys, app[SERVICES].limiter.apply)
+        with contextlib.suppress(Exception):
+            await watcher.poll()  # the limits in force before the first request
+        watching = asyncio.create_task(watcher.run(stop))
         sampler: asyncio.Task[None] | None = None
         if queue_stats is not None:
             stats = QueueStats(client, app[SERVICES].keys, app[SERVICES].metrics.registry)
@@ -138,6 +152,12 @@ def create_app(
                 sampler.cancel()  # read-only: safe to cancel mid-sample
                 with contextlib.suppress(asyncio.CancelledError):
                     await sampler
+            # Not cancelled: a poll cut short before its command started leaves the
+            # command's coroutine unawaited. stop ends it after the poll in progress.
+            await asyncio.wait([watching], timeout=SOCKET_TIMEOUT_S + 1)
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
             if runner is not None:
                 # Cancelling is safe: the consumer only blocks in a read; its writes are scripts.
                 runner.cancel()

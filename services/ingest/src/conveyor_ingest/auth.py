@@ -38,6 +38,7 @@ class Principal:
 
     subject: str
     scopes: frozenset[str]
+    tier: str = ""  # the token's `tier` claim: picks the client's rate limit (docs/api.md)
 
     @property
     def is_admin(self) -> bool:
@@ -138,7 +139,12 @@ def _check_subject(subject: str) -> None:
 def _principal(claims: dict[str, Any]) -> Principal:
     scope = claims.get("scope", "")
     scopes = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
-    return Principal(subject=str(claims["sub"]), scopes=frozenset(scopes))
+    tier = claims.get("tier")
+    return Principal(
+        subject=str(claims["sub"]),
+        scopes=frozenset(scopes),
+        tier=tier if isinstance(tier, str) else "",
+    )
 
 
 def _token_problem(exc: jwt.InvalidTokenError) -> str:

@@ -82,6 +82,10 @@ def event_change(event: TaskEvent) -> tuple[int, list[str], list[str]]:
         "attempts": "0",
         "status": TaskStatus.PENDING.value,
     }
+    if event.event is TaskEventType.PROGRESS:
+        # Ranked as its attempt's start: applies while that attempt runs, never after.
+        report = ["progress", str(event.progress), "progress_message", event.progress_message or ""]
+        return event.attempt * 10 + RANK_STARTED, _flat(create), report
     mapped = _STATUS.get(event.event)
     if mapped is None:  # UPDATED changes nothing the read model shows beyond PUT's own write
         return 0, _flat(create), []
@@ -93,6 +97,8 @@ def event_change(event: TaskEvent) -> tuple[int, list[str], list[str]]:
         update["started_ms"] = str(event.at_ms)
         # The revision that ran: below the record's, a change (PUT) came too late.
         update["run_revision"] = str(event.revision)
+        if event.attempt > 1:  # a retry starts without the last attempt's progress
+            update["progress"] = update["progress_message"] = ""
     if event.due_ms is not None:
         update["due_ms"] = str(event.due_ms)
     if rank == RANK_FINAL:

@@ -10,7 +10,9 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from conveyor.keys import Keys
+from conveyor.limits import LimitsDocument, LimitsVersion
 from conveyor.lua import register
+from conveyor.rates import Rate
 from conveyor.streams import Group, find_group
 from conveyor_ingest.coalesce import TickBatcher
 from conveyor_ingest.responses import ApiError
@@ -38,30 +40,44 @@ class RateLimiter:
     ) -> None:
         self._writer = writer
         self._keys = keys
-        self._interval_us = max(1, int(1_000_000 / rate))
-        self._tolerance_us = self._interval_us * burst
+        self._default = Rate(rate, burst)
+        self._document = LimitsDocument()  # run-time limits by tier and subject
         self._script = register(client, "ingest_rate")
-        self._checks: TickBatcher[str, None, int] = TickBatcher(self._decide)
-        # Reserve what the effective (microsecond-granular) rate yields in LEASE_S.
-        per_lease = math.ceil(LEASE_S * 1_000_000 / self._interval_us)
-        self._lease_size = max(0, min(burst, per_lease, MAX_LEASE) - 1)
+        self._checks: TickBatcher[tuple[str, str], None, int] = TickBatcher(self._decide)
         self._leases: dict[str, tuple[float, int]] = {}
 
-    async def check(self, subject: str) -> None:
+    def apply(self, version: LimitsVersion) -> None:
+        """Use a new run-time limits document (conveyor.limits.LimitsWatcher calls this)."""
+        self._document = version.document
+        self._leases.clear()  # a lowered rate holds from now, not after the leases
+
+    def rate_of(self, subject: str, tier: str = "") -> Rate:
+        """The limit of a client: its subject's, else its tier's, else the settings'."""
+        document = self._document
+        if not (document.subjects or document.tiers):
+            return self._default
+        return document.client_rate(subject, tier, self._default)
+
+    async def check(self, subject: str, tier: str = "") -> None:
         """Raise a 429 with Retry-After when ``subject`` is over its rate."""
         lease = self._leases.get(subject)
         if lease is not None and lease[1] > 0 and lease[0] > time.monotonic():
             self._leases[subject] = (lease[0], lease[1] - 1)
             return
-        wait_us = await self._checks.submit(subject, None)
+        wait_us = await self._checks.submit((subject, tier), None)
         if wait_us > 0:
             retry = max(1, math.ceil(wait_us / 1_000_000))
             raise ApiError(429, "rate limit exceeded", headers={"Retry-After": str(retry)})
 
-    async def _decide(self, subject: str, checks: list[None]) -> list[int]:
+    async def _decide(self, client: tuple[str, str], checks: list[None]) -> list[int]:
+        subject, tier = client
+        rate = self.rate_of(subject, tier)
         now_us = time.time_ns() // 1000
-        wanted = len(checks) + self._lease_size
-        args = [now_us, self._interval_us, self._tolerance_us, wanted]
+        # Reserve what the effective (microsecond-granular) rate yields in LEASE_S.
+        per_lease = math.ceil(LEASE_S * 1_000_000 / rate.interval_us)
+        lease_size = max(0, min(rate.burst, per_lease, MAX_LEASE) - 1)
+        wanted = len(checks) + lease_size
+        args = [now_us, rate.interval_us, rate.tolerance_us, wanted]
         reply = await self._writer.call(self._script, [self._keys.rate_limit(subject)], args)
         allowed, wait_us = int(reply[0]), int(reply[1])
         if allowed > len(checks):

@@ -114,6 +114,13 @@ class Accepted(BaseModel):
     )
 
 
+class TaskProgress(BaseModel):
+    """How far a handler got, as it reported (``await ctx.progress(fraction, message)``)."""
+
+    fraction: float = Field(ge=0, le=1, description="Done so far, from 0 to 1.")
+    message: str = ""
+
+
 class TaskView(BaseModel):
     """``data`` of GET /api/v1/tasks/{id}."""
 
@@ -140,6 +147,11 @@ class TaskView(BaseModel):
         default=None,
         description="A task made from a CloudEvent: the event's attributes that have no "
         "task field (id, time, subject, dataschema, datacontenttype, extensions).",
+    )
+    progress: TaskProgress | None = Field(
+        default=None,
+        description="The last progress its handler reported (ctx.progress), while it runs "
+        "and after; null before any report.",
     )
 
 

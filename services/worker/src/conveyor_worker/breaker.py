@@ -10,7 +10,7 @@ failure opens it again. The clock is injected (monotonic seconds).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -37,7 +37,7 @@ class Breaker:
     """The breaker of one task type."""
 
     def __init__(self, policy: BreakerPolicy, clock: Callable[[], float]) -> None:
-        self._policy = policy
+        self._policy = policy  # replaced when run-time limits change it (Breakers.configure)
         self._clock = clock
         self.state = BreakerState.CLOSED
         self._window_start = clock()
@@ -94,18 +94,41 @@ class Breaker:
 
 
 class Breakers:
-    """One breaker per task type, created on first use; None policy disables them."""
+    """One breaker per task type, created on first use; None policy disables them.
+
+    ``configure`` sets run-time policies per type (None: that type's breaker off); a
+    type's breaker keeps its state when only its policy changes.
+    """
 
     def __init__(self, policy: BreakerPolicy | None, clock: Callable[[], float]) -> None:
         self._policy = policy
         self._clock = clock
         self._by_type: dict[str, Breaker] = {}
+        self._overrides: Mapping[str, BreakerPolicy | None] = {}
 
     def get(self, task_type: str) -> Breaker | None:
-        """The breaker of ``task_type`` (None when breakers are off)."""
-        if self._policy is None:
-            return None
+        """The breaker of ``task_type`` (None when its breaker is off)."""
         breaker = self._by_type.get(task_type)
-        if breaker is None:
-            breaker = self._by_type[task_type] = Breaker(self._policy, self._clock)
+        if breaker is not None:
+            return breaker
+        policy = self.policy_of(task_type)
+        if policy is None:
+            return None
+        breaker = self._by_type[task_type] = Breaker(policy, self._clock)
         return breaker
+
+    def policy_of(self, task_type: str) -> BreakerPolicy | None:
+        """The policy in force for ``task_type`` (None: no breaker)."""
+        if task_type in self._overrides:
+            return self._overrides[task_type]
+        return self._policy
+
+    def configure(self, overrides: Mapping[str, BreakerPolicy | None]) -> None:
+        """Use run-time policies for the types named (the others: the default policy)."""
+        self._overrides = dict(overrides)
+        for task_type, breaker in list(self._by_type.items()):
+            policy = self.policy_of(task_type)
+            if policy is None:
+                del self._by_type[task_type]
+            else:
+                breaker._policy = policy

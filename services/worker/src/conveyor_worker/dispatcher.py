@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from opentelemetry.trace import Span
 
+from conveyor.connection import TRANSIENT_ERRORS
 from conveyor.deadletter import DeadReason
 from conveyor.envelope import decode_envelope
 from conveyor.errors import ControlSignal, EnvelopeDecodeError
@@ -32,7 +33,9 @@ from conveyor_worker.breaker import Breakers, BreakerState
 from conveyor_worker.committer import Committer
 from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.ops import Op, OpKind, Reply
+from conveyor_worker.progress import ProgressReporter
 from conveyor_worker.timeouts import Deadlines
+from conveyor_worker.typelimits import BUSY_DEFER_MS, HOLD_MS, TypeLimits
 
 log = structlog.get_logger(__name__)
 
@@ -97,8 +100,10 @@ class Dispatcher:
         clock: Callable[[], int],
         rand: Callable[[], float],
         spans: ConsumerSpans | None = None,
+        type_limits: TypeLimits | None = None,
     ) -> None:
         self.queue_keys = queue_keys
+        self._type_limits = type_limits
         self._spans = spans or ConsumerSpans(queue_keys.tasks, "workers")
         self._registry = registry
         self._committer = committer
@@ -127,6 +132,7 @@ class Dispatcher:
         self._settling: set[asyncio.Task[None]] = set()
         self.resources = Resources()  # the worker's, shared by every task
         self._deadlines = Deadlines()
+        self._progress = ProgressReporter(committer, clock)
 
     @property
     def free_slots(self) -> int:
@@ -147,6 +153,7 @@ class Dispatcher:
         now = self._clock()
         check = not self._committer.no_cancels_within(self._limits.cancel_check_window)
         create_task = asyncio.get_running_loop().create_task
+        gated: dict[str, list[Job]] = {}
         for position, (raw_id, raw) in enumerate(entries):
             entry_id = raw_id.decode()
             if entry_id in self.in_flight:
@@ -157,12 +164,17 @@ class Dispatcher:
             if job is None:
                 continue
             self.in_flight[entry_id] = job
+            if self._type_limits is not None and self._type_limits.applies(job.handler.name):
+                gated.setdefault(job.handler.name, []).append(job)
+                continue
             start = outcomes.started(entry_id, job.ctx.envelope, now, checked=check)
             if check:
                 job.task = create_task(self._attempt(job, self._committer.commit(start)))
             else:
                 self._committer.add(start)
                 job.task = create_task(self._attempt(job, None))
+        for task_type, jobs in gated.items():
+            self._track(create_task(self._gate(task_type, jobs)))
         self._in_flight_gauge.inc(len(self.in_flight) - self._in_flight_shown)
         self._in_flight_shown = len(self.in_flight)
         self.flush_metrics()
@@ -227,14 +239,61 @@ class Dispatcher:
             entry_id=entry_id,
             delivery_count=deliveries,
             resources=self.resources,
+            progress_sink=self._progress,
         )
         return Job(ctx, raw, handler)
 
     def _settle(self, item: Op) -> None:
         """Commit an op that settles an entry without running it, then release the entry."""
-        task = asyncio.create_task(self._settled(item, self._committer.commit(item)))
+        self._track(asyncio.create_task(self._settled(item, self._committer.commit(item))))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._settling.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._settling.discard)
+
+    async def _gate(self, task_type: str, jobs: list[Job]) -> None:
+        """Start the limited tasks of one type from a batch: one rate check for them all;
+        those whose slot is further than HOLD_MS are deferred to it (no attempt spent)."""
+        assert self._type_limits is not None  # noqa: S101 - only called when limits exist
+        try:
+            waits = await self._type_limits.waits_ms(task_type, [j.ctx.task_id for j in jobs])
+        except TRANSIENT_ERRORS as exc:
+            # Not started: released without an outcome, they stay pending and are claimed
+            # again after the visibility timeout.
+            log.warning("rate_check_failed", type=task_type, error=str(exc), tasks=len(jobs))
+            for job in jobs:
+                self._release(job.ctx.entry_id, None)
+            return
+        now = self._clock()
+        create_task = asyncio.get_running_loop().create_task
+        for job, wait_ms in zip(jobs, waits, strict=True):
+            if wait_ms > HOLD_MS:
+                self._settle(outcomes.defer(job.ctx.entry_id, job.ctx.envelope, now + wait_ms, now))
+            else:
+                job.task = create_task(self._held(job, wait_ms))
+
+    async def _held(self, job: Job, wait_ms: int) -> None:
+        """A limited task: wait for its rate slot and a running slot of its type, then run."""
+        assert self._type_limits is not None  # noqa: S101 - only called when limits exist
+        if wait_ms > 0:
+            await asyncio.sleep(wait_ms / 1000)  # its reserved rate slot, at most HOLD_MS away
+        task_type = job.handler.name
+        if not await self._type_limits.acquire(task_type):
+            now = self._clock()
+            due = now + BUSY_DEFER_MS
+            self._settle(outcomes.defer(job.ctx.entry_id, job.ctx.envelope, due, now))
+            return
+        try:
+            now = self._clock()
+            check = not self._committer.no_cancels_within(self._limits.cancel_check_window)
+            start = outcomes.started(job.ctx.entry_id, job.ctx.envelope, now, checked=check)
+            if check:
+                await self._attempt(job, self._committer.commit(start))
+            else:
+                self._committer.add(start)
+                await self._attempt(job, None)
+        finally:
+            self._type_limits.release(task_type)
 
     async def _settled(self, item: Op, reply: asyncio.Future[Reply]) -> None:
         self._release(item.entry_id, item.kind if await reply is not None else None)
@@ -251,6 +310,8 @@ class Dispatcher:
                 return
         self._enter_span(job)
         value, exc = await self._run(job)
+        if job.ctx.last_progress is not None:
+            self._progress.finish(job.ctx)  # its last report lands before the outcome
         item = self._outcome(job, value, exc)
         kind = item.kind
         job.outcome = self._committer.commit(item)

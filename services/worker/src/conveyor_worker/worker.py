@@ -10,6 +10,7 @@ sharing the partition's slots by weight (conveyor_worker.levels).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import secrets
@@ -22,8 +23,10 @@ from prometheus_client import CollectorRegistry
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from conveyor.connection import TRANSIENT_ERRORS
 from conveyor.handlers import Registry, Resources
 from conveyor.keys import Keys, QueueKeys
+from conveyor.limits import LimitsWatcher
 from conveyor.priority import Priority
 from conveyor.streams import Group
 from conveyor.telemetry.consuming import ConsumerContext, ConsumerSpans
@@ -38,8 +41,10 @@ from conveyor_worker.lease import LeaseKeeper
 from conveyor_worker.levels import LevelGate
 from conveyor_worker.metrics import WorkerMetrics
 from conveyor_worker.pause import PauseWatch
+from conveyor_worker.runtimelimits import RuntimeLimits
 from conveyor_worker.settings import WorkerSettings
 from conveyor_worker.stranded import stranded_streams
+from conveyor_worker.typelimits import TypeLimits
 
 log = structlog.get_logger(__name__)
 
@@ -77,21 +82,23 @@ class Worker:
         self._consumer_context: ConsumerContext = consumer_context
         self.consumer = consumer or consumer_name()
         self.metrics = metrics or WorkerMetrics.create(CollectorRegistry())
-        policy = (
-            BreakerPolicy(
-                settings.breaker_failure_ratio,
-                settings.breaker_min_volume,
-                settings.breaker_window,
-                settings.breaker_open,
-            )
-            if settings.breaker_enabled
-            else None
+        base = BreakerPolicy(
+            settings.breaker_failure_ratio,
+            settings.breaker_min_volume,
+            settings.breaker_window,
+            settings.breaker_open,
         )
+        policy = base if settings.breaker_enabled else None
         breakers = Breakers(policy, monotonic)
+        self.breakers = breakers
         self._client, self._keys = client, keys
         self._registry = registry
         # Filled by the registry's lifespans when run() starts; every task's ctx.resources.
         self.resources = Resources()
+        self.type_limits = TypeLimits(client, keys, registry)
+        runtime = RuntimeLimits(self.type_limits, breakers, base, settings.breaker_enabled)
+        self.limits_watcher = LimitsWatcher(client, keys, runtime.apply)
+        self._watching: asyncio.Task[None] | None = None
         self.pause = PauseWatch(
             client, keys, refresh=settings.pause_check_interval, monotonic=monotonic
         )
@@ -134,7 +141,16 @@ class Worker:
         limits = Limits(s.concurrency, s.max_deliveries, s.cancel_check_window)
         spans = ConsumerSpans(keys.tasks, Group.WORKERS, self._consumer_context)
         dispatcher = Dispatcher(
-            keys, registry, committer, limits, breakers, self.metrics, clock, rand, spans
+            keys,
+            registry,
+            committer,
+            limits,
+            breakers,
+            self.metrics,
+            clock,
+            rand,
+            spans,
+            type_limits=self.type_limits,
         )
         dispatcher.resources = self.resources
         level = Priority(keys.level)
@@ -183,9 +199,13 @@ class Worker:
         for stream in await stranded_streams(self._client, self._keys):
             # Its partition count was lowered before it drained: no one reads it now.
             log.error("partition_stream_stranded", stream=stream)
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await self.limits_watcher.poll()  # the run-time limits before the first task
         background_stop = asyncio.Event()
         background = [t for q in self.consumers for t in q.background(background_stop)]
         background.append(asyncio.create_task(self.heartbeat.run(background_stop)))
+        # Ended by background_stop, not cancelled (see _shutdown).
+        self._watching = asyncio.create_task(self.limits_watcher.run(background_stop))
         log.info(
             "worker_started", consumer=self.consumer, queues=[q.keys.shard for q in self.queues]
         )
@@ -212,6 +232,13 @@ class Worker:
         background_stop.set()
         for task in background:
             task.cancel()
+        # Waited for rather than cancelled: a poll cut short before its command started
+        # would leave the command's coroutine unawaited.
+        watching = self._watching
+        if watching is not None:
+            await asyncio.wait([watching], timeout=FINAL_FLUSH_SECONDS)
+            watching.cancel()
+            background.append(watching)
         await asyncio.gather(*background, return_exceptions=True)
         try:
             await self.heartbeat.remove()

@@ -15,6 +15,12 @@ def _moment(value: Any) -> datetime | None:
     return None if value is None else datetime.fromisoformat(str(value))
 
 
+def _progress(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {"progress": float(value["fraction"]), "progress_message": value.get("message")}
+
+
 @dataclass(frozen=True, slots=True)
 class TaskView:
     """A task's status, attempts, result, error and times (GET /api/v1/tasks/{id})."""
@@ -38,6 +44,8 @@ class TaskView:
     # A task made from a CloudEvent: the event's attributes without a task field (id, time,
     # extensions...), as strings; None for other tasks.
     event_attributes: dict[str, str] | None = None
+    progress: float | None = None  # the fraction its handler last reported (ctx.progress)
+    progress_message: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> TaskView:
@@ -60,6 +68,7 @@ class TaskView:
             revision=int(data.get("revision") or 0),
             change_rejected=bool(data.get("change_rejected")),
             event_attributes=data.get("event_attributes"),
+            **_progress(data.get("progress")),
         )
 
     @property

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from conveyor.envelope import TaskEnvelope, decode_event_attributes
 from conveyor.handlers._effects import Effects
 from conveyor.handlers._lifespan import Resources
+
+MAX_PROGRESS_MESSAGE = 500
 
 
 @dataclass(slots=True)
@@ -24,6 +28,29 @@ class TaskContext:
     delivery_count: int = 1
     effects: Effects = field(default_factory=Effects)
     resources: Resources = field(default_factory=Resources)
+    # Where progress reports go (the worker's coalescing reporter); None keeps the last.
+    progress_sink: Callable[[TaskContext], None] | None = None
+    last_progress: tuple[float, str] | None = None
+
+    async def progress(self, fraction: float, message: str = "") -> None:
+        """Report how far the task got: ``fraction`` from 0 to 1 and a short message.
+
+        Cheap to call often: the worker publishes at most a few reports a second per task
+        (the last one always, at the latest with the task's outcome). GET
+        /api/v1/tasks/{id}, its event stream and the client show it.
+        """
+        if not isinstance(fraction, int | float) or not math.isfinite(fraction):
+            msg = f"progress fraction must be a number from 0 to 1, not {fraction!r}"
+            raise ValueError(msg)
+        if not 0 <= fraction <= 1:
+            msg = f"progress fraction must be from 0 to 1, not {fraction!r}"
+            raise ValueError(msg)
+        if len(message) > MAX_PROGRESS_MESSAGE:
+            msg = f"progress message is {len(message)} characters; at most {MAX_PROGRESS_MESSAGE}"
+            raise ValueError(msg)
+        self.last_progress = (float(fraction), message)
+        if self.progress_sink is not None:
+            self.progress_sink(self)
 
     @property
     def task_id(self) -> str:

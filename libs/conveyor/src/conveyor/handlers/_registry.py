@@ -14,6 +14,7 @@ from conveyor.errors import ConfigurationError, PermanentError
 from conveyor.handlers._backoff import Backoff
 from conveyor.handlers._context import TaskContext
 from conveyor.handlers._lifespan import Lifespan, LifespanFunc, Resources, lifespans_running
+from conveyor.rates import Rate, parse_rate
 
 if TYPE_CHECKING:
     from conveyor.declarations import TaskDeclaration
@@ -36,11 +37,16 @@ class HandlerOptions:
     timeout: float = DEFAULT_TIMEOUT
     backoff: Backoff = field(default_factory=Backoff)
     permanent: tuple[type[BaseException], ...] = ()
+    rate_limit: Rate | None = None  # shared by every worker (docs/worker.md "Limits")
+    concurrency: int | None = None  # attempts of this type running at once per process
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.timeout <= 0:
             msg = "max_attempts must be >= 1 and timeout > 0"
             raise ValueError(msg)
+        if self.concurrency is not None and self.concurrency < 1:
+            msg = f"concurrency must be >= 1 (got {self.concurrency})"
+            raise ConfigurationError(msg)
 
     def is_permanent(self, exc: BaseException) -> bool:
         """Whether ``exc`` means retrying cannot help (straight to the dead letters)."""
@@ -68,6 +74,10 @@ class Handler:
             return self.model.model_validate(payload)
         except ValidationError as exc:
             raise InvalidPayloadError(_described(exc)) from exc
+
+
+def _rate(rate_limit: str | None, burst: int) -> Rate | None:
+    return None if rate_limit is None else Rate(parse_rate(rate_limit), burst)
 
 
 def _described(exc: ValidationError) -> str:
@@ -116,9 +126,23 @@ class Registry:
         timeout: float = DEFAULT_TIMEOUT,
         backoff: Backoff | None = None,
         permanent: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
+        burst: int = 1,
+        concurrency: int | None = None,
     ) -> Callable[[F], F]:
-        """Register the decorated ``async def f(ctx, payload)`` for task type ``name``."""
-        options = HandlerOptions(max_attempts, timeout, backoff or Backoff(), permanent)
+        """Register the decorated ``async def f(ctx, payload)`` for task type ``name``.
+
+        ``rate_limit="100/s"`` (with ``burst`` at once) holds the type to that rate across
+        every worker; ``concurrency`` caps its attempts running at once in one process.
+        """
+        options = HandlerOptions(
+            max_attempts,
+            timeout,
+            backoff or Backoff(),
+            permanent,
+            _rate(rate_limit, burst),
+            concurrency,
+        )
 
         def register(func: F) -> F:
             self.add(Handler(name, func, model, options))
@@ -132,6 +156,9 @@ class Registry:
         *,
         backoff: Backoff | None = None,
         permanent: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
+        burst: int = 1,
+        concurrency: int | None = None,
     ) -> Callable[
         [Callable[[TaskContext, P], Awaitable[R]]], Callable[[TaskContext, P], Awaitable[R]]
     ]:
@@ -146,6 +173,8 @@ class Registry:
             task.timeout or DEFAULT_TIMEOUT,
             backoff or Backoff(),
             permanent,
+            _rate(rate_limit, burst),
+            concurrency,
         )
 
         def register(

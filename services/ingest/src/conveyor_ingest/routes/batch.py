@@ -35,7 +35,7 @@ async def post_batch(request: web.Request) -> web.Response:
     """
     principal = authorize(request, Scope.TASKS_WRITE, "task.batch")
     svc = services(request)
-    await svc.limiter.check(principal.subject)
+    await svc.limiter.check(principal.subject, principal.tier)
     batch, body = await read_model(request, BatchRequest)
     limit = svc.settings.max_batch
     if len(batch.tasks) > limit:

@@ -71,7 +71,7 @@ async def post_event(request: web.Request) -> web.Response:
     """
     principal = authorize(request, Scope.TASKS_WRITE, "event.create")
     svc = services(request)
-    await svc.limiter.check(principal.subject)
+    await svc.limiter.check(principal.subject, principal.tier)
     body = await read_body(request)
     mode = content_mode(request.headers.get("Content-Type", ""))
     try:

@@ -53,7 +53,7 @@ async def post_task(request: web.Request) -> web.Response:
     """
     principal = authorize(request, Scope.TASKS_WRITE, "task.create")
     svc = services(request)
-    await svc.limiter.check(principal.subject)
+    await svc.limiter.check(principal.subject, principal.tier)
     task, body = await read_model(request, TaskRequest)
     check_queue(request, task.queue)
     await svc.backlog.check(task.queue)
