@@ -70,12 +70,6 @@ def command_line(name: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def service_version(name: str) -> str:
-    """The version of ``conveyor-<name>``: every package shares conveyor._version."""
-    del name  # one version for all (the services' pyprojects read conveyor/_version.py)
-    return __version__
-
-
 def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:
     """Run ``serve(stop)`` until it returns; SIGTERM/SIGINT set ``stop``.
 

@@ -80,7 +80,7 @@ class TaskMaker:
 
     def make(self, task: TaskRequest, loc: str = "body", index: int | None = None) -> NewTask:
         """The NewTask of a validated request item (``index``: its place in a batch)."""
-        effect = effect_key(self.subject, self.key, index) if self.key else ""
+        effect = effect_key(self.subject, self.key, index)
         with invalid_as_422():
             created = producing.new_task(
                 task.type,

@@ -21,8 +21,8 @@ import structlog
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from conveyor._version import __version__
 from conveyor.keys import Keys
-from conveyor.service import service_version
 from conveyor.workers import WorkerRecord
 
 log = structlog.get_logger(__name__)
@@ -39,7 +39,7 @@ def this_process(
     """The running process's record before its first beat (host name, pid, version)."""
     return WorkerRecord(
         consumer=consumer, host=socket.gethostname(), pid=os.getpid(),
-        version=service_version("worker"), queues=queues, concurrency=concurrency,
+        version=__version__, queues=queues, concurrency=concurrency,
         in_flight=0, started_ms=started_ms, heartbeat_ms=started_ms, ttl_ms=0,
     )  # fmt: skip
 
